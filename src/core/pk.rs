@@ -1,0 +1,99 @@
+//! Primary keys: a string or a finite number, kept exactly as the record holds
+//! them (`"5"` and `5` are different keys, PROTOCOL.md section 2).
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A record's primary key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Pk {
+    Num(f64),
+    Str(String),
+}
+
+impl Pk {
+    /// A number key; `None` for NaN and infinities, which IndexedDB and JSON
+    /// cannot carry faithfully.
+    pub fn num(n: f64) -> Option<Pk> {
+        n.is_finite().then_some(Pk::Num(if n == 0.0 { 0.0 } else { n }))
+    }
+}
+
+// Integral numbers serialise as JSON integers (`5`, not `5.0`), as JS writes them.
+impl Serialize for Pk {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Pk::Num(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => ser.serialize_i64(*n as i64),
+            Pk::Num(n) => ser.serialize_f64(*n),
+            Pk::Str(s) => ser.serialize_str(s),
+        }
+    }
+}
+
+/// `Number.MAX_SAFE_INTEGER`: the largest integer a JS number holds exactly.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+// Keys follow IndexedDB's order: every number sorts before every string.
+impl Ord for Pk {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Pk::Num(a), Pk::Num(b)) => a.total_cmp(b),
+            (Pk::Num(_), Pk::Str(_)) => Ordering::Less,
+            (Pk::Str(_), Pk::Num(_)) => Ordering::Greater,
+            (Pk::Str(a), Pk::Str(b)) => a.cmp(b),
+        }
+    }
+}
+
+impl PartialOrd for Pk {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Pk {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Pk {}
+
+impl std::hash::Hash for Pk {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Pk::Num(n) => {
+                0u8.hash(state);
+                n.to_bits().hash(state);
+            }
+            Pk::Str(s) => {
+                1u8.hash(state);
+                s.hash(state);
+            }
+        }
+    }
+}
+
+impl fmt::Display for Pk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pk::Num(n) => write!(f, "{n}"),
+            Pk::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<&str> for Pk {
+    fn from(s: &str) -> Self {
+        Pk::Str(s.to_string())
+    }
+}
+
+impl From<String> for Pk {
+    fn from(s: String) -> Self {
+        Pk::Str(s)
+    }
+}

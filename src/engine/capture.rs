@@ -1,0 +1,304 @@
+//! Write capture: every local write and its outbox entry in ONE transaction.
+//!
+//! For a batch of writes to one table the engine (1) validates everything, so
+//! one bad record rejects the whole call and writes nothing; (2) opens one
+//! readwrite transaction and issues all reads at once (live rows, tombstones,
+//! the records' ops, the persisted HLC, the outbox size); (3) decides stamps
+//! and coalescing synchronously; (4) issues all writes and awaits the commit.
+//! Nothing but store requests is awaited while the transaction is open.
+//!
+//! Coalescing: a write to a record whose newest op is still `Pending` replaces
+//! that op's stamp (its queue position stays). An op in flight or failed is
+//! never touched; the write gets a new op, and the older op receives a copy of
+//! the row it was about, since the row is about to move past it.
+//!
+//! Capacity: if the new ops would take the outbox past `maxPendingOps`, the
+//! transaction is abandoned before any write, `sync.queue:action:full` is
+//! emitted once, and the call waits and retries until there is room.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
+use super::{new_uuid, Engine, Fault, Platform, STATE_HLC};
+use crate::core::wire::OpKind;
+use crate::core::{ChangeStamp, HlcState, Pk, Result, SyncError};
+use crate::store::schema::{CLOCK_FIELD, ORDER_KEY};
+use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx, Tombstone};
+
+/// How long a write waits between checks for room in a full outbox.
+const ROOM_POLL_MS: u64 = 100;
+
+/// One write of a batch.
+enum Write<R> {
+    Put(Pk, R),
+    Delete(Pk),
+}
+
+impl<R> Write<R> {
+    fn pk(&self) -> &Pk {
+        match self {
+            Write::Put(pk, _) | Write::Delete(pk) => pk,
+        }
+    }
+}
+
+/// Why an attempt did not commit.
+enum Attempt {
+    Done(Vec<ChangeStamp>, CapturedEvent),
+    NeedRoom(QueueFullEvent),
+}
+
+/// What the batch knows about one record while it stamps the writes in order.
+struct Current<R> {
+    live: Option<R>,
+    tomb_clock: Option<u64>,
+    /// The record's ops, oldest first, each with a flag: changed here.
+    ops: Vec<(PendingOp<R>, bool)>,
+}
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    /// Writes one record.
+    pub async fn put(&self, table: &str, record: S::Rec) -> Result<ChangeStamp> {
+        let mut stamps = self.bulk_put(table, vec![record]).await?;
+        stamps.pop().ok_or_else(|| SyncError::Storage("no stamp returned".into()))
+    }
+
+    /// Writes records in one transaction; all or nothing.
+    pub async fn bulk_put(&self, table: &str, records: Vec<S::Rec>) -> Result<Vec<ChangeStamp>> {
+        let key_path = &self.table(table)?.primary_key;
+        let mut writes = Vec::with_capacity(records.len());
+        for (i, r) in records.into_iter().enumerate() {
+            let pk = r.pk(key_path).map_err(|mut e| {
+                e.path = format!("records[{i}].{}", e.path.trim_start_matches("record").trim_start_matches('.'));
+                SyncError::Invalid(e)
+            })?;
+            writes.push(Write::Put(pk, r));
+        }
+        self.write(table, writes).await
+    }
+
+    /// Deletes one record, leaving a tombstone.
+    pub async fn delete(&self, table: &str, pk: Pk) -> Result<ChangeStamp> {
+        let mut stamps = self.bulk_delete(table, vec![pk]).await?;
+        stamps.pop().ok_or_else(|| SyncError::Storage("no stamp returned".into()))
+    }
+
+    /// Deletes records in one transaction; all or nothing.
+    pub async fn bulk_delete(&self, table: &str, pks: Vec<Pk>) -> Result<Vec<ChangeStamp>> {
+        self.table(table)?;
+        self.write(table, pks.into_iter().map(Write::Delete).collect()).await
+    }
+
+    async fn write(&self, table: &str, writes: Vec<Write<S::Rec>>) -> Result<Vec<ChangeStamp>> {
+        self.check_open()?;
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reported_full = false;
+        loop {
+            match self.attempt(table, &writes).await? {
+                Attempt::Done(stamps, captured) => {
+                    let pks: Vec<Pk> = unique_pks(&writes);
+                    self.platform.broadcast(table, &pks);
+                    self.emit_all(vec![
+                        Event::Change(ChangeEvent { table: table.to_string(), pks, source: ChangeSource::Local }),
+                        Event::OpCaptured(captured),
+                    ]);
+                    return Ok(stamps);
+                }
+                Attempt::NeedRoom(full) => {
+                    if full.waiting > self.config.max_pending_ops {
+                        return Err(SyncError::invalid(
+                            "records",
+                            format!("{} new ops can never fit maxPendingOps {}", full.waiting, full.max_pending_ops),
+                        ));
+                    }
+                    if !reported_full {
+                        reported_full = true;
+                        self.emit_all(vec![Event::QueueFull(full)]);
+                    }
+                    self.platform.sleep(ROOM_POLL_MS).await;
+                    self.check_open()?;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, table: &str, writes: &[Write<S::Rec>]) -> Result<Attempt> {
+        let pks = unique_pks(writes);
+        let tx = self.store.begin(Access::Write, Some(table)).await?;
+        match self.stamp_and_write(&tx, table, writes, &pks).await {
+            Ok(Some((stamps, captured, clock))) => {
+                if self.fault.take() == Some(Fault::FailBeforeCommit) {
+                    tx.abort().await?;
+                    return Err(SyncError::Storage("injected fault: failed before commit".into()));
+                }
+                tx.commit().await?;
+                *self.hlc.borrow_mut() = clock;
+                Ok(Attempt::Done(stamps, captured))
+            }
+            Ok(None) => {
+                let pending = tx.count_ops().await?;
+                tx.abort().await?;
+                let waiting = self.new_op_estimate(writes);
+                Ok(Attempt::NeedRoom(QueueFullEvent { pending, max_pending_ops: self.config.max_pending_ops, waiting }))
+            }
+            Err(e) => {
+                let _ = tx.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Upper bound of new ops for the queue-full report.
+    fn new_op_estimate(&self, writes: &[Write<S::Rec>]) -> u64 {
+        unique_pks(writes).len() as u64
+    }
+
+    /// Reads what the writes depend on, stamps them in order, and issues every
+    /// write. `None` when the outbox has no room for the new ops (nothing
+    /// written). Returns the stamps, the capture report, and the advanced clock
+    /// (kept only if the transaction commits).
+    #[allow(clippy::type_complexity)]
+    async fn stamp_and_write(
+        &self,
+        tx: &S::Tx,
+        table: &str,
+        writes: &[Write<S::Rec>],
+        pks: &[Pk],
+    ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
+        let schema = self.table(table)?;
+        let (rows, tombs, ops, stored_hlc, pending) = futures::try_join!(
+            tx.get_records(table, pks),
+            tx.get_tombstones(table, pks),
+            tx.ops_for(table, pks),
+            tx.get_state(STATE_HLC),
+            tx.count_ops(),
+        )?;
+        let mut clock = self.hlc.borrow().clone();
+        if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
+            clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
+        }
+        let mut current: HashMap<Pk, Current<S::Rec>> = HashMap::with_capacity(pks.len());
+        for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
+            let tomb_clock = tomb.map(|t| t.stamp.clock);
+            current.insert(pk.clone(), Current { live, tomb_clock, ops: ops.into_iter().map(|o| (o, false)).collect() });
+        }
+
+        let now = self.platform.now_ms();
+        let mut stamps = Vec::with_capacity(writes.len());
+        let mut new_ops = 0u64;
+        let mut coalesced = 0usize;
+        let mut tomb_writes: HashMap<Pk, Option<Tombstone>> = HashMap::new();
+        for w in writes {
+            let pk = w.pk();
+            let cur = current.get_mut(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            let live_clock = cur.live.as_ref().and_then(|r| r.u64_field(CLOCK_FIELD));
+            let hlc = clock.tick(now).to_string();
+            let stamp = ChangeStamp {
+                clock: ChangeStamp::next_clock(live_clock, cur.tomb_clock),
+                hlc,
+                device_id: self.device_id.clone(),
+                op_id: new_uuid(&self.platform),
+            };
+            let (kind, new_live) = match w {
+                Write::Put(_, rec) => {
+                    let order_key = schema.order_key.then(|| {
+                        cur.live.as_ref().and_then(|r| r.str_field(ORDER_KEY)).unwrap_or_else(|| stamp.hlc.clone())
+                    });
+                    if cur.tomb_clock.is_some() {
+                        tomb_writes.insert(pk.clone(), None);
+                    }
+                    (OpKind::Put, Some(rec.stamped(stamp.clock, &stamp.hlc, order_key.as_deref())))
+                }
+                Write::Delete(_) => {
+                    let tomb = Tombstone { table_name: table.to_string(), pk: pk.clone(), stamp: stamp.clone(), deleted_at: now };
+                    tomb_writes.insert(pk.clone(), Some(tomb));
+                    cur.tomb_clock = Some(stamp.clock);
+                    (OpKind::Delete, None)
+                }
+            };
+            match cur.ops.last_mut() {
+                Some((op, dirty)) if op.state == OpState::Pending => {
+                    op.stamp = stamp.clone();
+                    op.op = kind;
+                    op.payload = None;
+                    *dirty = true;
+                    coalesced += 1;
+                }
+                _ => {
+                    // Older ops can no longer read the row: give them their copy.
+                    for (op, dirty) in cur.ops.iter_mut() {
+                        if op.payload.is_none() && op.op == OpKind::Put {
+                            op.payload = cur.live.clone();
+                            *dirty = true;
+                        }
+                    }
+                    cur.ops.push((
+                        PendingOp {
+                            seq: None,
+                            table_name: table.to_string(),
+                            pk: pk.clone(),
+                            op: kind,
+                            stamp: stamp.clone(),
+                            state: OpState::Pending,
+                            attempts: 0,
+                            created_at: now,
+                            last_error: None,
+                            payload: None,
+                        },
+                        true,
+                    ));
+                    new_ops += 1;
+                }
+            }
+            cur.live = new_live;
+            stamps.push(stamp);
+        }
+        if pending + new_ops > self.config.max_pending_ops && new_ops > 0 {
+            return Ok(None);
+        }
+
+        let mut puts = Vec::new();
+        let mut deletes = Vec::new();
+        let mut op_writes = Vec::new();
+        for pk in pks {
+            let cur = current.remove(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            match cur.live {
+                Some(row) => puts.push(row),
+                None => deletes.push(pk.clone()),
+            }
+            op_writes.extend(cur.ops.into_iter().filter(|(_, dirty)| *dirty).map(|(op, _)| op));
+        }
+        let mut tomb_puts = Vec::new();
+        let mut tomb_deletes = Vec::new();
+        for (pk, t) in tomb_writes {
+            match t {
+                Some(t) => tomb_puts.push(t),
+                None => tomb_deletes.push(pk),
+            }
+        }
+        futures::try_join!(
+            tx.put_records(table, puts),
+            tx.delete_records(table, &deletes),
+            tx.put_tombstones(tomb_puts),
+            tx.delete_tombstones(table, &tomb_deletes),
+            tx.put_ops(op_writes),
+            tx.put_state(STATE_HLC, Value::String(clock.state().encode())),
+        )?;
+        let captured = CapturedEvent {
+            table: table.to_string(),
+            op_ids: stamps.iter().map(|s| s.op_id.clone()).collect(),
+            coalesced,
+            pending: pending + new_ops,
+        };
+        Ok(Some((stamps, captured, clock)))
+    }
+}
+
+fn unique_pks<R>(writes: &[Write<R>]) -> Vec<Pk> {
+    let mut seen = std::collections::HashSet::new();
+    writes.iter().map(Write::pk).filter(|pk| seen.insert((*pk).clone())).cloned().collect()
+}

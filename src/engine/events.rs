@@ -1,0 +1,108 @@
+//! The events an engine reports (PROTOCOL.md section 4), as plain data. The
+//! platform delivers them; the wasm layer turns each into a JS object.
+
+use serde::Serialize;
+
+use crate::core::{ChangeStamp, Pk};
+
+/// Where a change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeSource {
+    Local,
+    Remote,
+    Tab,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeEvent {
+    pub table: String,
+    pub pks: Vec<Pk>,
+    pub source: ChangeSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedEvent {
+    pub table: String,
+    pub op_ids: Vec<String>,
+    /// Ops that replaced the content of a queued op instead of adding one.
+    pub coalesced: usize,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueFullEvent {
+    pub pending: u64,
+    pub max_pending_ops: u64,
+    /// New ops the waiting write needs room for.
+    pub waiting: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEvent {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_ids: Option<Vec<String>>,
+}
+
+/// One event and its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Change(ChangeEvent),
+    OpCaptured(CapturedEvent),
+    QueueFull(QueueFullEvent),
+    Error(ErrorEvent),
+}
+
+impl Event {
+    /// The event's name as apps subscribe to it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Change(_) => "change",
+            Event::OpCaptured(_) => "sync.op:action:captured",
+            Event::QueueFull(_) => "sync.queue:action:full",
+            Event::Error(_) => "sync.error:action",
+        }
+    }
+
+    pub fn error(err: &crate::core::SyncError, op_ids: Option<Vec<String>>) -> Event {
+        Event::Error(ErrorEvent {
+            code: err.code().to_string(),
+            message: err.to_string(),
+            retryable: err.retryable(),
+            op_ids,
+        })
+    }
+}
+
+/// Every event name an app may subscribe to.
+pub const EVENT_NAMES: [&str; 11] = [
+    "change",
+    "sync.op:action:captured",
+    "sync.push:action:before",
+    "sync.push:action:after",
+    "sync.pull:action:received",
+    "sync.conflict:action:detected",
+    "sync.error:action",
+    "sync.retry:action",
+    "sync.queue:action:full",
+    "sync.stats:action",
+    "sync.subscription:action:statusChange",
+];
+
+/// The bootstrap progress event, listed apart for clarity.
+pub const BOOTSTRAP_PROGRESS: &str = "sync.bootstrap:action:progress";
+
+/// Whether `name` is an event an app may subscribe to.
+pub fn is_event_name(name: &str) -> bool {
+    EVENT_NAMES.contains(&name) || name == BOOTSTRAP_PROGRESS
+}
+
+/// Stamps returned to the app by a write.
+pub type Stamps = Vec<ChangeStamp>;

@@ -1,0 +1,209 @@
+//! The engine: the async driver over a [`Store`] and a [`Platform`].
+//!
+//! It is generic so that the very same code runs in the browser (IndexedDB,
+//! `Date.now`, JS events) and natively (memory store, controlled clock) in
+//! tests and the simulator. The wasm layer only adapts types.
+
+pub mod capture;
+pub mod config;
+pub mod events;
+pub mod platform;
+
+use std::cell::{Cell, RefCell};
+
+use serde_json::Value;
+
+use crate::core::hlc::HlcClock;
+use crate::core::{HlcState, Pk, Result, SyncError};
+use crate::store::{Access, PendingOp, Query, Store, StoreTx, TableSchema};
+
+pub use config::{decode_config, EngineConfig};
+pub use events::{ChangeSource, Event};
+pub use platform::{Platform, TestPlatform};
+
+/// `sync_state` keys.
+pub const STATE_DEVICE_ID: &str = "deviceId";
+pub const STATE_HLC: &str = "hlc";
+pub const STATE_SCHEMA: &str = "schema";
+
+/// Faults a test can inject into the next write (fault injection only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail after the record and op writes were issued, before commit.
+    FailBeforeCommit,
+}
+
+/// A sync engine over one database.
+pub struct Engine<S: Store, P: Platform> {
+    config: EngineConfig,
+    store: S,
+    platform: P,
+    device_id: String,
+    hlc: RefCell<HlcClock>,
+    closed: Cell<bool>,
+    fault: Cell<Option<Fault>>,
+}
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    /// Opens the engine on an opened store: loads or creates the deviceId and
+    /// the persisted HLC state, and records the schema in `sync_state`.
+    pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
+        let tx = store.begin(Access::System, None).await?;
+        let stored_device = tx.get_state(STATE_DEVICE_ID).await?;
+        let stored_hlc = tx.get_state(STATE_HLC).await?;
+        let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => new_uuid(&platform),
+        };
+        let hlc_state = match stored_hlc.as_ref().and_then(Value::as_str) {
+            Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.hlc: {e}")))?,
+            None => HlcState::default(),
+        };
+        if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
+            tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
+        }
+        tx.put_state(STATE_SCHEMA, schema_json(&config.tables)).await?;
+        tx.commit().await?;
+        let hlc = HlcClock::new(device_id.clone(), hlc_state, config.max_clock_drift_ms);
+        Ok(Engine {
+            config,
+            store,
+            platform,
+            device_id,
+            hlc: RefCell::new(hlc),
+            closed: Cell::new(false),
+            fault: Cell::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The last HLC state this engine issued or loaded.
+    pub fn hlc_state(&self) -> HlcState {
+        self.hlc.borrow().state()
+    }
+
+    /// Arms a fault for the next write (tests only).
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: Fault) {
+        self.fault.set(Some(fault));
+    }
+
+    /// Closes the engine and its database. Waiting writes fail with `CLOSED`.
+    pub fn close(&self) {
+        if !self.closed.replace(true) {
+            self.store.close();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.get() {
+            Err(SyncError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn table(&self, name: &str) -> Result<&TableSchema> {
+        self.config
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {name:?}")))
+    }
+
+    // ------------------------------------------------------------- reads
+
+    /// The record with this primary key, if any.
+    pub async fn get(&self, table: &str, pk: &Pk) -> Result<Option<S::Rec>> {
+        self.check_open()?;
+        self.table(table)?;
+        let tx = self.store.begin(Access::Read, Some(table)).await?;
+        let mut rows = tx.get_records(table, std::slice::from_ref(pk)).await?;
+        tx.commit().await?;
+        Ok(rows.pop().flatten())
+    }
+
+    /// Records of a table, by primary key or along an index.
+    pub async fn get_all(&self, table: &str, query: &Query) -> Result<Vec<S::Rec>> {
+        self.check_open()?;
+        let schema = self.table(table)?;
+        if let Some(index) = &query.index {
+            if !schema.index_fields().contains(index) {
+                return Err(SyncError::invalid("index", format!("table {table:?} has no index {index:?}")));
+            }
+        } else if query.equals.is_some() {
+            return Err(SyncError::invalid("equals", "needs an index"));
+        }
+        let tx = self.store.begin(Access::Read, Some(table)).await?;
+        let rows = tx.query(table, query).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Number of records in a table.
+    pub async fn count(&self, table: &str) -> Result<u64> {
+        self.check_open()?;
+        self.table(table)?;
+        let tx = self.store.begin(Access::Read, Some(table)).await?;
+        let n = tx.count(table).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The outbox, FIFO, including in-flight and failed ops.
+    pub async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp<S::Rec>>> {
+        self.check_open()?;
+        let tx = self.store.begin(Access::System, None).await?;
+        let ops = tx.list_ops(None, limit).await?;
+        tx.commit().await?;
+        Ok(ops)
+    }
+
+    /// Delivers events with no borrow held (handlers may call back in).
+    pub(crate) fn emit_all(&self, events: Vec<Event>) {
+        for e in events {
+            self.platform.emit(e);
+        }
+    }
+}
+
+/// A fresh UUID v4 from the platform's random source.
+pub fn new_uuid<P: Platform>(platform: &P) -> String {
+    let mut bytes = [0u8; 16];
+    platform.fill_random(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+fn schema_json(tables: &[TableSchema]) -> Value {
+    Value::Array(
+        tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name, "primaryKey": t.primary_key,
+                    "indexes": t.indexes, "orderKey": t.order_key,
+                })
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,72 @@
+//! What the engine needs from its surroundings, as one small trait: time,
+//! randomness, sleeping, and delivering events. The browser implementation
+//! lives in the wasm layer; tests and the simulator use [`TestPlatform`], whose
+//! clock they control.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+
+use super::events::Event;
+
+#[allow(async_fn_in_trait)]
+pub trait Platform {
+    /// Wall-clock milliseconds since the Unix epoch (`Date.now()`).
+    fn now_ms(&self) -> u64;
+    /// Fills `buf` with cryptographically random bytes (`crypto.getRandomValues`).
+    fn fill_random(&self, buf: &mut [u8]);
+    /// Resolves after `ms` milliseconds.
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+    /// Delivers an event to the app's handlers. Called with no borrow held.
+    fn emit(&self, event: Event);
+    /// Tells other engines on the same database (other tabs) about a change.
+    fn broadcast(&self, _table: &str, _pks: &[crate::core::Pk]) {}
+}
+
+/// A deterministic platform: a settable clock, a seeded random source, and a
+/// log of emitted events.
+#[derive(Clone, Default)]
+pub struct TestPlatform {
+    pub now: Rc<Cell<u64>>,
+    seed: Rc<Cell<u64>>,
+    pub events: Rc<RefCell<Vec<Event>>>,
+}
+
+impl TestPlatform {
+    pub fn new(now_ms: u64, seed: u64) -> Self {
+        TestPlatform { now: Rc::new(Cell::new(now_ms)), seed: Rc::new(Cell::new(seed)), ..Default::default() }
+    }
+
+    /// The events emitted so far, by name.
+    pub fn event_names(&self) -> Vec<&'static str> {
+        self.events.borrow().iter().map(Event::name).collect()
+    }
+}
+
+impl Platform for TestPlatform {
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // splitmix64: deterministic and well spread, enough for test op ids.
+        for chunk in buf.chunks_mut(8) {
+            let mut z = self.seed.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            self.seed.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        // Time passes instantly: the simulated clock jumps forward.
+        self.now.set(self.now.get() + ms);
+        std::future::ready(())
+    }
+
+    fn emit(&self, event: Event) {
+        self.events.borrow_mut().push(event);
+    }
+}

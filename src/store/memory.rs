@@ -1,0 +1,358 @@
+//! An in-memory [`Store`] over `serde_json::Value` records.
+//!
+//! It backs the native tests and the simulator. A transaction buffers its
+//! writes and applies them all at commit; dropping or aborting it discards
+//! them, so a simulated crash keeps exactly what was committed. Clones of a
+//! `MemoryStore` share one database, as two tabs share one IndexedDB.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::schema::{Schema, CLOCK_FIELD};
+use super::{Access, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use crate::core::decode::{self, Path, WireValue};
+use crate::core::{Invalid, Pk, Result, SyncError};
+
+#[derive(Default, Clone)]
+struct Data {
+    tables: HashMap<String, BTreeMap<Pk, Value>>,
+    tombstones: BTreeMap<(String, Pk), Tombstone>,
+    ops: BTreeMap<u64, PendingOp<Value>>,
+    state: BTreeMap<String, Value>,
+}
+
+struct Db {
+    schema: Schema,
+    data: Data,
+    next_seq: u64,
+    closed: bool,
+}
+
+/// A database held in memory. Cheap to clone; clones share the data.
+#[derive(Clone)]
+pub struct MemoryStore {
+    db: Rc<RefCell<Db>>,
+}
+
+impl MemoryStore {
+    pub fn new(schema: Schema) -> Self {
+        let mut data = Data::default();
+        for t in &schema.tables {
+            data.tables.insert(t.name.clone(), BTreeMap::new());
+        }
+        MemoryStore { db: Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false })) }
+    }
+
+    /// Another handle on the same data with a (possibly changed) schema, as a
+    /// reopen after an upgrade: new tables appear empty, existing rows stay.
+    pub fn reopen(&self, schema: Schema) -> Self {
+        let mut db = self.db.borrow_mut();
+        for t in &schema.tables {
+            db.data.tables.entry(t.name.clone()).or_default();
+        }
+        db.schema = schema;
+        db.closed = false;
+        drop(db);
+        self.clone()
+    }
+}
+
+enum Write {
+    PutRecord(String, Pk, Value),
+    DeleteRecord(String, Pk),
+    PutTombstone(Tombstone),
+    DeleteTombstone(String, Pk),
+    PutOp(u64, PendingOp<Value>),
+    PutState(String, Value),
+}
+
+/// A transaction on a [`MemoryStore`].
+pub struct MemoryTx {
+    db: Rc<RefCell<Db>>,
+    writes: RefCell<Vec<Write>>,
+}
+
+impl Store for MemoryStore {
+    type Rec = Value;
+    type Tx = MemoryTx;
+
+    async fn begin(&self, _access: Access, table: Option<&str>) -> Result<MemoryTx> {
+        let db = self.db.borrow();
+        if db.closed {
+            return Err(SyncError::Closed);
+        }
+        if let Some(t) = table {
+            if !db.data.tables.contains_key(t) {
+                return Err(SyncError::invalid("table", format!("unknown table {t:?}")));
+            }
+        }
+        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()) })
+    }
+
+    fn close(&self) {
+        self.db.borrow_mut().closed = true;
+    }
+}
+
+impl MemoryTx {
+    fn record(&self, table: &str, pk: &Pk) -> Option<Value> {
+        for w in self.writes.borrow().iter().rev() {
+            match w {
+                Write::PutRecord(t, p, v) if t == table && p == pk => return Some(v.clone()),
+                Write::DeleteRecord(t, p) if t == table && p == pk => return None,
+                _ => {}
+            }
+        }
+        self.db.borrow().data.tables.get(table).and_then(|m| m.get(pk)).cloned()
+    }
+
+    fn tombstone(&self, table: &str, pk: &Pk) -> Option<Tombstone> {
+        for w in self.writes.borrow().iter().rev() {
+            match w {
+                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => return Some(t.clone()),
+                Write::DeleteTombstone(t, p) if t == table && p == pk => return None,
+                _ => {}
+            }
+        }
+        self.db.borrow().data.tombstones.get(&(table.to_string(), pk.clone())).cloned()
+    }
+
+    /// Committed ops overlaid with this transaction's writes, by seq.
+    fn ops_view(&self) -> BTreeMap<u64, PendingOp<Value>> {
+        let mut ops = self.db.borrow().data.ops.clone();
+        for w in self.writes.borrow().iter() {
+            if let Write::PutOp(seq, op) = w {
+                ops.insert(*seq, op.clone());
+            }
+        }
+        ops
+    }
+
+    fn table_rows(&self, table: &str) -> Result<BTreeMap<Pk, Value>> {
+        let mut rows = self
+            .db
+            .borrow()
+            .data
+            .tables
+            .get(table)
+            .cloned()
+            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))?;
+        for w in self.writes.borrow().iter() {
+            match w {
+                Write::PutRecord(t, p, v) if t == table => {
+                    rows.insert(p.clone(), v.clone());
+                }
+                Write::DeleteRecord(t, p) if t == table => {
+                    rows.remove(p);
+                }
+                _ => {}
+            }
+        }
+        Ok(rows)
+    }
+
+    fn key_path(&self, table: &str) -> Result<String> {
+        let db = self.db.borrow();
+        db.schema
+            .table(table)
+            .map(|t| t.primary_key.clone())
+            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))
+    }
+}
+
+impl StoreTx for MemoryTx {
+    type Rec = Value;
+
+    async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Value>>> {
+        Ok(pks.iter().map(|pk| self.record(table, pk)).collect())
+    }
+
+    async fn put_records(&self, table: &str, records: Vec<Value>) -> Result<()> {
+        let key_path = self.key_path(table)?;
+        for r in records {
+            let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
+            self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
+        }
+        Ok(())
+    }
+
+    async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
+        for pk in pks {
+            self.writes.borrow_mut().push(Write::DeleteRecord(table.to_string(), pk.clone()));
+        }
+        Ok(())
+    }
+
+    async fn query(&self, table: &str, query: &Query) -> Result<Vec<Value>> {
+        let rows = self.table_rows(table)?;
+        let limit = query.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+        let mut out: Vec<(Option<Pk>, Pk, Value)> = rows
+            .into_iter()
+            .filter_map(|(pk, v)| match &query.index {
+                None => Some((None, pk, v)),
+                Some(index) => {
+                    let key = v.key_field(index)?;
+                    match &query.equals {
+                        Some(eq) if &key != eq => None,
+                        _ => Some((Some(key), pk, v)),
+                    }
+                }
+            })
+            .collect();
+        // An index walk yields rows by index key, then by primary key.
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(out.into_iter().take(limit).map(|(_, _, v)| v).collect())
+    }
+
+    async fn count(&self, table: &str) -> Result<u64> {
+        Ok(self.table_rows(table)?.len() as u64)
+    }
+
+    async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
+        Ok(pks.iter().map(|pk| self.tombstone(table, pk)).collect())
+    }
+
+    async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
+        self.writes.borrow_mut().extend(tombstones.into_iter().map(Write::PutTombstone));
+        Ok(())
+    }
+
+    async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
+        for pk in pks {
+            self.writes.borrow_mut().push(Write::DeleteTombstone(table.to_string(), pk.clone()));
+        }
+        Ok(())
+    }
+
+    async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<Value>>>> {
+        let ops = self.ops_view();
+        Ok(pks
+            .iter()
+            .map(|pk| ops.values().filter(|o| o.table_name == table && &o.pk == pk).cloned().collect())
+            .collect())
+    }
+
+    async fn put_ops(&self, ops: Vec<PendingOp<Value>>) -> Result<()> {
+        for mut op in ops {
+            let seq = match op.seq {
+                Some(s) => s,
+                None => {
+                    let mut db = self.db.borrow_mut();
+                    let s = db.next_seq;
+                    db.next_seq += 1;
+                    s
+                }
+            };
+            op.seq = Some(seq);
+            self.writes.borrow_mut().push(Write::PutOp(seq, op));
+        }
+        Ok(())
+    }
+
+    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Value>>> {
+        let ops = self.ops_view();
+        let start = after_seq.map(|s| s + 1).unwrap_or(0);
+        Ok(ops.range(start..).take(limit as usize).map(|(_, o)| o.clone()).collect())
+    }
+
+    async fn count_ops(&self) -> Result<u64> {
+        Ok(self.ops_view().len() as u64)
+    }
+
+    async fn get_state(&self, key: &str) -> Result<Option<Value>> {
+        for w in self.writes.borrow().iter().rev() {
+            if let Write::PutState(k, v) = w {
+                if k == key {
+                    return Ok(Some(v.clone()));
+                }
+            }
+        }
+        Ok(self.db.borrow().data.state.get(key).cloned())
+    }
+
+    async fn put_state(&self, key: &str, value: Value) -> Result<()> {
+        self.writes.borrow_mut().push(Write::PutState(key.to_string(), value));
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<()> {
+        let mut db = self.db.borrow_mut();
+        if db.closed {
+            return Err(SyncError::Closed);
+        }
+        let data = &mut db.data;
+        for w in self.writes.into_inner() {
+            match w {
+                Write::PutRecord(t, pk, v) => {
+                    data.tables.entry(t).or_default().insert(pk, v);
+                }
+                Write::DeleteRecord(t, pk) => {
+                    if let Some(m) = data.tables.get_mut(&t) {
+                        m.remove(&pk);
+                    }
+                }
+                Write::PutTombstone(t) => {
+                    data.tombstones.insert((t.table_name.clone(), t.pk.clone()), t);
+                }
+                Write::DeleteTombstone(t, pk) => {
+                    data.tombstones.remove(&(t, pk));
+                }
+                Write::PutOp(seq, op) => {
+                    data.ops.insert(seq, op);
+                }
+                Write::PutState(k, v) => {
+                    data.state.insert(k, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Record for Value {
+    fn is_object(&self) -> bool {
+        self.is_object()
+    }
+
+    fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
+        let root = Path::Root("record");
+        decode::expect_object(self, &root)?;
+        let v = decode::required(self, key_path, &root)?;
+        decode::pk(&v, &Path::Field(&root, key_path))
+    }
+
+    fn key_field(&self, name: &str) -> Option<Pk> {
+        match self.get(name)? {
+            Value::String(s) => Some(Pk::Str(s.clone())),
+            Value::Number(n) => n.as_f64().and_then(Pk::num),
+            _ => None,
+        }
+    }
+
+    fn str_field(&self, name: &str) -> Option<String> {
+        self.get(name)?.as_str().map(str::to_string)
+    }
+
+    fn u64_field(&self, name: &str) -> Option<u64> {
+        WireValue::field(self, name).and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
+    }
+
+    fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {
+        let mut out = self.clone();
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert("clock".into(), clock.into());
+            obj.insert("hlc".into(), hlc.into());
+            if let Some(k) = order_key {
+                obj.insert(super::schema::ORDER_KEY.into(), k.into());
+            }
+        }
+        out
+    }
+}

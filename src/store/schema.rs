@@ -1,0 +1,105 @@
+//! The database layout of PROTOCOL.md section 5, derived from the app's table
+//! declarations: one object store per app table (key path = primary key, one
+//! index per declared field, plus `order_key` for orderKey tables) and the
+//! engine's fixed stores.
+
+use super::{CONFLICTS, PENDING_OPS, SYNC_RUNS, SYNC_STATE, TOMBSTONES};
+
+/// The field every orderKey table gets, set from the HLC at creation.
+pub const ORDER_KEY: &str = "order_key";
+/// The engine's fields on every stored record.
+pub const CLOCK_FIELD: &str = "clock";
+pub const HLC_FIELD: &str = "hlc";
+/// Index of `pending_ops` over `[tableName, pk]`.
+pub const OPS_BY_RECORD: &str = "by_record";
+/// Unique index of `pending_ops` over `opId`.
+pub const OPS_BY_OP_ID: &str = "by_op_id";
+
+/// One app table as the app declared it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    pub name: String,
+    pub primary_key: String,
+    pub indexes: Vec<String>,
+    pub order_key: bool,
+}
+
+impl TableSchema {
+    /// Every index the object store must have, by field name.
+    pub fn index_fields(&self) -> Vec<String> {
+        let mut out = self.indexes.clone();
+        if self.order_key && !out.iter().any(|i| i == ORDER_KEY) {
+            out.push(ORDER_KEY.to_string());
+        }
+        out
+    }
+}
+
+/// How an object store is keyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPathSpec {
+    Field(String),
+    Compound(Vec<String>),
+}
+
+/// One object store to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    pub name: String,
+    pub key_path: KeyPathSpec,
+    pub auto_increment: bool,
+    /// `(index name, key path, unique)`.
+    pub indexes: Vec<(String, KeyPathSpec, bool)>,
+}
+
+/// The whole layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub tables: Vec<TableSchema>,
+}
+
+impl Schema {
+    pub fn new(tables: Vec<TableSchema>) -> Self {
+        Schema { tables }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Every object store, app tables first.
+    pub fn stores(&self) -> Vec<StoreSpec> {
+        let field = |s: &str| KeyPathSpec::Field(s.to_string());
+        let compound = |a: &[&str]| KeyPathSpec::Compound(a.iter().map(|s| s.to_string()).collect());
+        let mut out: Vec<StoreSpec> = self
+            .tables
+            .iter()
+            .map(|t| StoreSpec {
+                name: t.name.clone(),
+                key_path: field(&t.primary_key),
+                auto_increment: false,
+                indexes: t.index_fields().into_iter().map(|i| (i.clone(), field(&i), false)).collect(),
+            })
+            .collect();
+        out.push(StoreSpec {
+            name: PENDING_OPS.into(),
+            key_path: field("seq"),
+            auto_increment: true,
+            indexes: vec![
+                (OPS_BY_RECORD.into(), compound(&["tableName", "pk"]), false),
+                (OPS_BY_OP_ID.into(), field("opId"), true),
+            ],
+        });
+        out.push(StoreSpec {
+            name: TOMBSTONES.into(),
+            key_path: compound(&["tableName", "pk"]),
+            auto_increment: false,
+            indexes: vec![],
+        });
+        out.push(StoreSpec { name: SYNC_STATE.into(), key_path: field("key"), auto_increment: false, indexes: vec![] });
+        for name in [SYNC_RUNS, CONFLICTS] {
+            out.push(StoreSpec { name: name.into(), key_path: field("id"), auto_increment: true, indexes: vec![] });
+        }
+        out
+    }
+}
