@@ -34,7 +34,11 @@ pub struct TestPlatform {
 
 impl TestPlatform {
     pub fn new(now_ms: u64, seed: u64) -> Self {
-        TestPlatform { now: Rc::new(Cell::new(now_ms)), seed: Rc::new(Cell::new(seed)), ..Default::default() }
+        TestPlatform {
+            now: Rc::new(Cell::new(now_ms)),
+            seed: Rc::new(Cell::new(seed)),
+            ..Default::default()
+        }
     }
 
     /// The events emitted so far, by name.
@@ -61,12 +65,32 @@ impl Platform for TestPlatform {
     }
 
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
-        // Time passes instantly: the simulated clock jumps forward.
+        // Time passes instantly: the simulated clock jumps forward, and the
+        // task yields once so other tasks of the executor run.
         self.now.set(self.now.get() + ms);
-        std::future::ready(())
+        YieldOnce(false)
     }
 
     fn emit(&self, event: Event) {
         self.events.borrow_mut().push(event);
+    }
+}
+
+/// A future that is pending once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
     }
 }

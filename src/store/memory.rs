@@ -43,7 +43,14 @@ impl MemoryStore {
         for t in &schema.tables {
             data.tables.insert(t.name.clone(), BTreeMap::new());
         }
-        MemoryStore { db: Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false })) }
+        MemoryStore {
+            db: Rc::new(RefCell::new(Db {
+                schema,
+                data,
+                next_seq: 1,
+                closed: false,
+            })),
+        }
     }
 
     /// Another handle on the same data with a (possibly changed) schema, as a
@@ -66,6 +73,7 @@ enum Write {
     PutTombstone(Tombstone),
     DeleteTombstone(String, Pk),
     PutOp(u64, PendingOp<Value>),
+    DeleteOp(u64),
     PutState(String, Value),
 }
 
@@ -89,7 +97,10 @@ impl Store for MemoryStore {
                 return Err(SyncError::invalid("table", format!("unknown table {t:?}")));
             }
         }
-        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()) })
+        Ok(MemoryTx {
+            db: self.db.clone(),
+            writes: RefCell::new(Vec::new()),
+        })
     }
 
     fn close(&self) {
@@ -106,26 +117,45 @@ impl MemoryTx {
                 _ => {}
             }
         }
-        self.db.borrow().data.tables.get(table).and_then(|m| m.get(pk)).cloned()
+        self.db
+            .borrow()
+            .data
+            .tables
+            .get(table)
+            .and_then(|m| m.get(pk))
+            .cloned()
     }
 
     fn tombstone(&self, table: &str, pk: &Pk) -> Option<Tombstone> {
         for w in self.writes.borrow().iter().rev() {
             match w {
-                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => return Some(t.clone()),
+                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => {
+                    return Some(t.clone())
+                }
                 Write::DeleteTombstone(t, p) if t == table && p == pk => return None,
                 _ => {}
             }
         }
-        self.db.borrow().data.tombstones.get(&(table.to_string(), pk.clone())).cloned()
+        self.db
+            .borrow()
+            .data
+            .tombstones
+            .get(&(table.to_string(), pk.clone()))
+            .cloned()
     }
 
     /// Committed ops overlaid with this transaction's writes, by seq.
     fn ops_view(&self) -> BTreeMap<u64, PendingOp<Value>> {
         let mut ops = self.db.borrow().data.ops.clone();
         for w in self.writes.borrow().iter() {
-            if let Write::PutOp(seq, op) = w {
-                ops.insert(*seq, op.clone());
+            match w {
+                Write::PutOp(seq, op) => {
+                    ops.insert(*seq, op.clone());
+                }
+                Write::DeleteOp(seq) => {
+                    ops.remove(seq);
+                }
+                _ => {}
             }
         }
         ops
@@ -174,14 +204,18 @@ impl StoreTx for MemoryTx {
         let key_path = self.key_path(table)?;
         for r in records {
             let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
-            self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
+            self.writes
+                .borrow_mut()
+                .push(Write::PutRecord(table.to_string(), pk, r));
         }
         Ok(())
     }
 
     async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
         for pk in pks {
-            self.writes.borrow_mut().push(Write::DeleteRecord(table.to_string(), pk.clone()));
+            self.writes
+                .borrow_mut()
+                .push(Write::DeleteRecord(table.to_string(), pk.clone()));
         }
         Ok(())
     }
@@ -216,13 +250,17 @@ impl StoreTx for MemoryTx {
     }
 
     async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
-        self.writes.borrow_mut().extend(tombstones.into_iter().map(Write::PutTombstone));
+        self.writes
+            .borrow_mut()
+            .extend(tombstones.into_iter().map(Write::PutTombstone));
         Ok(())
     }
 
     async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
         for pk in pks {
-            self.writes.borrow_mut().push(Write::DeleteTombstone(table.to_string(), pk.clone()));
+            self.writes
+                .borrow_mut()
+                .push(Write::DeleteTombstone(table.to_string(), pk.clone()));
         }
         Ok(())
     }
@@ -231,7 +269,12 @@ impl StoreTx for MemoryTx {
         let ops = self.ops_view();
         Ok(pks
             .iter()
-            .map(|pk| ops.values().filter(|o| o.table_name == table && &o.pk == pk).cloned().collect())
+            .map(|pk| {
+                ops.values()
+                    .filter(|o| o.table_name == table && &o.pk == pk)
+                    .cloned()
+                    .collect()
+            })
             .collect())
     }
 
@@ -252,10 +295,21 @@ impl StoreTx for MemoryTx {
         Ok(())
     }
 
+    async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
+        self.writes
+            .borrow_mut()
+            .extend(seqs.iter().map(|s| Write::DeleteOp(*s)));
+        Ok(())
+    }
+
     async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Value>>> {
         let ops = self.ops_view();
         let start = after_seq.map(|s| s + 1).unwrap_or(0);
-        Ok(ops.range(start..).take(limit as usize).map(|(_, o)| o.clone()).collect())
+        Ok(ops
+            .range(start..)
+            .take(limit as usize)
+            .map(|(_, o)| o.clone())
+            .collect())
     }
 
     async fn count_ops(&self) -> Result<u64> {
@@ -274,7 +328,9 @@ impl StoreTx for MemoryTx {
     }
 
     async fn put_state(&self, key: &str, value: Value) -> Result<()> {
-        self.writes.borrow_mut().push(Write::PutState(key.to_string(), value));
+        self.writes
+            .borrow_mut()
+            .push(Write::PutState(key.to_string(), value));
         Ok(())
     }
 
@@ -295,13 +351,17 @@ impl StoreTx for MemoryTx {
                     }
                 }
                 Write::PutTombstone(t) => {
-                    data.tombstones.insert((t.table_name.clone(), t.pk.clone()), t);
+                    data.tombstones
+                        .insert((t.table_name.clone(), t.pk.clone()), t);
                 }
                 Write::DeleteTombstone(t, pk) => {
                     data.tombstones.remove(&(t, pk));
                 }
                 Write::PutOp(seq, op) => {
                     data.ops.insert(seq, op);
+                }
+                Write::DeleteOp(seq) => {
+                    data.ops.remove(&seq);
                 }
                 Write::PutState(k, v) => {
                     data.state.insert(k, v);
@@ -341,7 +401,8 @@ impl Record for Value {
     }
 
     fn u64_field(&self, name: &str) -> Option<u64> {
-        WireValue::field(self, name).and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
+        WireValue::field(self, name)
+            .and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

@@ -12,6 +12,8 @@ pub mod schema;
 
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
+#[cfg(target_arch = "wasm32")]
+pub mod js_value;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +24,7 @@ pub use schema::{Schema, TableSchema};
 
 /// An app record as a store holds it: `serde_json::Value` natively, `JsValue`
 /// in the browser. The engine reads only the fields sync needs.
-pub trait Record: Clone {
+pub trait Record: Clone + std::fmt::Debug + PartialEq {
     /// Whether the value is a plain object (records must be).
     fn is_object(&self) -> bool;
     /// The primary key at `key_path`, validated (string or finite number).
@@ -87,6 +89,8 @@ pub enum Access {
     Write,
     /// Read or write the engine's own stores only.
     System,
+    /// Every store (inspection that joins ops with their rows).
+    All,
 }
 
 /// A query over one app table.
@@ -138,8 +142,14 @@ pub trait StoreTx {
     async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<Self::Rec>>>>;
     /// Inserts ops without `seq` (the store assigns it) and replaces ops with one.
     async fn put_ops(&self, ops: Vec<PendingOp<Self::Rec>>) -> Result<()>;
+    /// Removes ops by seq (acknowledged or discarded).
+    async fn delete_ops(&self, seqs: &[u64]) -> Result<()>;
     /// Ops in FIFO order, from `after_seq` (exclusive), at most `limit`.
-    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Self::Rec>>>;
+    async fn list_ops(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<PendingOp<Self::Rec>>>;
     async fn count_ops(&self) -> Result<u64>;
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>>;

@@ -1,4 +1,15 @@
-//! The wasm-bindgen layer: the only place that knows about JS.
+//! The wasm-bindgen layer: the only place that knows about JS. It adapts
+//! types (JS errors, events, the platform) and exports `SyncEngine`; all
+//! engine logic lives in [`crate::engine`].
+
+mod engine;
+mod error;
+mod platform;
+mod types;
+
+pub use engine::SyncEngine;
+pub use error::to_js_error;
+pub use platform::WebPlatform;
 
 use wasm_bindgen::prelude::*;
 

@@ -1,0 +1,474 @@
+//! The IndexedDB [`Store`], on rexie.
+//!
+//! Opening compares the database with the declared schema and upgrades it
+//! (version + 1) only when a store or an index is missing or surplus. Stores
+//! that the config no longer declares are kept, with their rows: another tab
+//! may still run an app version that uses them.
+//!
+//! Every request of a transaction is issued as soon as its method is polled,
+//! and the engine awaits groups of them together, so a batch costs one round
+//! of the event loop per step, not one per row. A transaction dropped without
+//! commit is aborted.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Reflect};
+use rexie::{Index, KeyRange, ObjectStore, Rexie, Transaction, TransactionMode};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+use super::js_value::pk_to_js;
+use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD};
+use super::{Access, OpState, PendingOp, Query, Store, StoreTx, Tombstone};
+use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
+use crate::core::wire::OpKind;
+use crate::core::{ChangeStamp, Pk, Result, SyncError};
+
+/// An IndexedDB database opened for one workspace.
+#[derive(Clone)]
+pub struct IdbStore {
+    db: Rc<RefCell<Option<Rexie>>>,
+    name: String,
+    schema: Schema,
+}
+
+fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
+    SyncError::Storage(format!("{context}: {e:?}"))
+}
+
+fn ser() -> serde_wasm_bindgen::Serializer {
+    serde_wasm_bindgen::Serializer::json_compatible()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
+    v.serialize(&ser()).map_err(|e| storage("serialise", e))
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| storage("deserialise", e))
+}
+
+impl IdbStore {
+    /// Opens (creating or upgrading) the database `name` for `schema`.
+    pub async fn open(name: &str, schema: Schema) -> Result<IdbStore> {
+        let db = Rexie::builder(name)
+            .build()
+            .await
+            .map_err(|e| storage("open", e))?;
+        let wanted = schema.stores();
+        let existing = db.store_names();
+        let mut upgrade = wanted.iter().any(|s| !existing.contains(&s.name));
+        let present: Vec<&StoreSpec> = wanted
+            .iter()
+            .filter(|s| existing.contains(&s.name))
+            .collect();
+        if !present.is_empty() {
+            let names: Vec<&str> = present.iter().map(|s| s.name.as_str()).collect();
+            let tx = db
+                .transaction(&names, TransactionMode::ReadOnly)
+                .map_err(|e| storage("inspect", e))?;
+            for spec in &present {
+                let store = tx.store(&spec.name).map_err(|e| storage("inspect", e))?;
+                if let (KeyPathSpec::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) =
+                    (&spec.key_path, store.key_path())
+                {
+                    if want != &have {
+                        return Err(SyncError::invalid(
+                            format!("tables.{}.primaryKey", spec.name),
+                            format!("the database keys this table by {have:?}; it cannot change to {want:?}"),
+                        ));
+                    }
+                }
+                let mut have = store.index_names();
+                have.sort();
+                let mut want: Vec<String> = spec.indexes.iter().map(|i| i.0.clone()).collect();
+                want.sort();
+                upgrade |= have != want;
+            }
+            let _ = tx.done().await;
+        }
+        if !upgrade {
+            return Ok(IdbStore {
+                db: Rc::new(RefCell::new(Some(db))),
+                name: name.to_string(),
+                schema,
+            });
+        }
+        let version = db.version().map_err(|e| storage("version", e))? + 1;
+        db.close();
+        let mut builder = Rexie::builder(name).version(version);
+        for spec in &wanted {
+            builder = builder.add_object_store(object_store(spec));
+        }
+        for other in existing
+            .iter()
+            .filter(|n| !wanted.iter().any(|s| &s.name == *n))
+        {
+            // Kept with its rows; its indexes belong to whichever version declares it.
+            builder = builder.add_object_store(ObjectStore::new(other));
+        }
+        let db = builder.build().await.map_err(|e| storage("upgrade", e))?;
+        Ok(IdbStore {
+            db: Rc::new(RefCell::new(Some(db))),
+            name: name.to_string(),
+            schema,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Deletes a database (tests and apps resetting a workspace).
+    pub async fn delete(name: &str) -> Result<()> {
+        Rexie::delete(name).await.map_err(|e| storage("delete", e))
+    }
+}
+
+fn object_store(spec: &StoreSpec) -> ObjectStore {
+    let mut s = ObjectStore::new(&spec.name).auto_increment(spec.auto_increment);
+    s = match &spec.key_path {
+        KeyPathSpec::Field(f) => s.key_path(f),
+        KeyPathSpec::Compound(fs) => s.key_path_array(fs.iter().map(String::as_str)),
+    };
+    for (name, key_path, unique) in &spec.indexes {
+        let index = match key_path {
+            KeyPathSpec::Field(f) => Index::new(name, f),
+            KeyPathSpec::Compound(fs) => Index::new_array(name, fs.iter().map(String::as_str)),
+        };
+        s = s.add_index(index.unique(*unique));
+    }
+    s
+}
+
+impl Store for IdbStore {
+    type Rec = JsValue;
+    type Tx = IdbTx;
+
+    async fn begin(&self, access: Access, table: Option<&str>) -> Result<IdbTx> {
+        let db = self.db.borrow();
+        let db = db.as_ref().ok_or(SyncError::Closed)?;
+        let table = match table {
+            Some(t) if self.schema.table(t).is_some() => Some(t),
+            Some(t) => return Err(SyncError::invalid("table", format!("unknown table {t:?}"))),
+            None => None,
+        };
+        let (names, mode): (Vec<&str>, _) = match access {
+            Access::Read => (table.into_iter().collect(), TransactionMode::ReadOnly),
+            Access::Write => {
+                let mut n: Vec<&str> = table.into_iter().collect();
+                n.extend([PENDING_OPS, TOMBSTONES, SYNC_STATE]);
+                (n, TransactionMode::ReadWrite)
+            }
+            Access::System => (SYSTEM_STORES.to_vec(), TransactionMode::ReadWrite),
+            Access::All => {
+                let mut n: Vec<&str> = self.schema.tables.iter().map(|t| t.name.as_str()).collect();
+                n.extend(SYSTEM_STORES);
+                (n, TransactionMode::ReadWrite)
+            }
+        };
+        let tx = db
+            .transaction(&names, mode)
+            .map_err(|e| storage("transaction", e))?;
+        Ok(IdbTx { tx: Some(tx) })
+    }
+
+    fn close(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.close();
+        }
+    }
+}
+
+/// One IndexedDB transaction.
+pub struct IdbTx {
+    tx: Option<Transaction>,
+}
+
+impl Drop for IdbTx {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            // Runs as a microtask, before the transaction can commit.
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = tx.abort().await;
+            });
+        }
+    }
+}
+
+/// How an op is stored (the payload, when present, is set beside it).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpRow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    op_id: String,
+    table_name: String,
+    pk: Pk,
+    op: OpKind,
+    stamp: ChangeStamp,
+    state: OpState,
+    attempts: u32,
+    created_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
+    let row = OpRow {
+        seq: op.seq,
+        op_id: op.stamp.op_id.clone(),
+        table_name: op.table_name.clone(),
+        pk: op.pk.clone(),
+        op: op.op,
+        stamp: op.stamp.clone(),
+        state: op.state,
+        attempts: op.attempts,
+        created_at: op.created_at,
+        last_error: op.last_error.clone(),
+    };
+    let v = to_js(&row)?;
+    if let Some(p) = &op.payload {
+        Reflect::set(&v, &"payload".into(), p).map_err(|e| storage("op payload", e))?;
+    }
+    Ok(v)
+}
+
+pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
+    let payload = Reflect::get(&v, &"payload".into())
+        .ok()
+        .filter(|p| !p.is_undefined() && !p.is_null());
+    let row: OpRow = from_js(v)?;
+    Ok(PendingOp {
+        seq: row.seq,
+        table_name: row.table_name,
+        pk: row.pk,
+        op: row.op,
+        stamp: row.stamp,
+        state: row.state,
+        attempts: row.attempts,
+        created_at: row.created_at,
+        last_error: row.last_error,
+        payload,
+    })
+}
+
+fn tomb_key(table: &str, pk: &Pk) -> JsValue {
+    Array::of2(&JsValue::from_str(table), &pk_to_js(pk)).into()
+}
+
+impl IdbTx {
+    fn tx(&self) -> Result<&Transaction> {
+        self.tx.as_ref().ok_or(SyncError::Closed)
+    }
+
+    fn store(&self, name: &str) -> Result<rexie::Store> {
+        self.tx()?.store(name).map_err(|e| storage(name, e))
+    }
+}
+
+impl StoreTx for IdbTx {
+    type Rec = JsValue;
+
+    async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<JsValue>>> {
+        let store = self.store(table)?;
+        let reads = pks.iter().map(|pk| store.get(pk_to_js(pk)));
+        let rows = futures::future::join_all(reads).await;
+        rows.into_iter()
+            .map(|r| r.map_err(|e| storage("get", e)))
+            .collect()
+    }
+
+    async fn put_records(&self, table: &str, records: Vec<JsValue>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let store = self.store(table)?;
+        store
+            .put_all(records.into_iter().map(|r| (r, None)))
+            .await
+            .map_err(|e| storage("put", e))
+    }
+
+    async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
+        let store = self.store(table)?;
+        let deletes = pks.iter().map(|pk| store.delete(pk_to_js(pk)));
+        for r in futures::future::join_all(deletes).await {
+            r.map_err(|e| storage("delete", e))?;
+        }
+        Ok(())
+    }
+
+    async fn query(&self, table: &str, query: &Query) -> Result<Vec<JsValue>> {
+        let store = self.store(table)?;
+        let range = match &query.equals {
+            Some(eq) => Some(KeyRange::only(&pk_to_js(eq)).map_err(|e| storage("range", e))?),
+            None => None,
+        };
+        match &query.index {
+            Some(index) => {
+                let index = store.index(index).map_err(|e| storage("index", e))?;
+                index
+                    .get_all(range, query.limit)
+                    .await
+                    .map_err(|e| storage("getAll", e))
+            }
+            None => store
+                .get_all(range, query.limit)
+                .await
+                .map_err(|e| storage("getAll", e)),
+        }
+    }
+
+    async fn count(&self, table: &str) -> Result<u64> {
+        Ok(self
+            .store(table)?
+            .count(None)
+            .await
+            .map_err(|e| storage("count", e))? as u64)
+    }
+
+    async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
+        let store = self.store(TOMBSTONES)?;
+        let reads = pks.iter().map(|pk| store.get(tomb_key(table, pk)));
+        let mut out = Vec::with_capacity(pks.len());
+        for r in futures::future::join_all(reads).await {
+            out.push(match r.map_err(|e| storage("get tombstone", e))? {
+                Some(v) => Some(from_js(v)?),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
+        if tombstones.is_empty() {
+            return Ok(());
+        }
+        let rows = tombstones.iter().map(to_js).collect::<Result<Vec<_>>>()?;
+        let store = self.store(TOMBSTONES)?;
+        store
+            .put_all(rows.into_iter().map(|r| (r, None)))
+            .await
+            .map_err(|e| storage("put tombstone", e))
+    }
+
+    async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
+        let store = self.store(TOMBSTONES)?;
+        let deletes = pks.iter().map(|pk| store.delete(tomb_key(table, pk)));
+        for r in futures::future::join_all(deletes).await {
+            r.map_err(|e| storage("delete tombstone", e))?;
+        }
+        Ok(())
+    }
+
+    async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<JsValue>>>> {
+        let store = self.store(PENDING_OPS)?;
+        let index = store
+            .index(OPS_BY_RECORD)
+            .map_err(|e| storage("ops index", e))?;
+        let mut ranges = Vec::with_capacity(pks.len());
+        for pk in pks {
+            ranges.push(KeyRange::only(&tomb_key(table, pk)).map_err(|e| storage("range", e))?);
+        }
+        let reads = ranges.into_iter().map(|r| index.get_all(Some(r), None));
+        let mut out = Vec::with_capacity(pks.len());
+        for r in futures::future::join_all(reads).await {
+            let rows = r.map_err(|e| storage("ops for record", e))?;
+            let mut ops = rows
+                .into_iter()
+                .map(op_from_js)
+                .collect::<Result<Vec<_>>>()?;
+            ops.sort_by_key(|o| o.seq);
+            out.push(ops);
+        }
+        Ok(out)
+    }
+
+    async fn put_ops(&self, ops: Vec<PendingOp<JsValue>>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let rows = ops.iter().map(op_to_js).collect::<Result<Vec<_>>>()?;
+        let store = self.store(PENDING_OPS)?;
+        store
+            .put_all(rows.into_iter().map(|r| (r, None)))
+            .await
+            .map_err(|e| storage("put op", e))
+    }
+
+    async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
+        let store = self.store(PENDING_OPS)?;
+        let deletes = seqs
+            .iter()
+            .map(|s| store.delete(JsValue::from_f64(*s as f64)));
+        for r in futures::future::join_all(deletes).await {
+            r.map_err(|e| storage("delete op", e))?;
+        }
+        Ok(())
+    }
+
+    async fn list_ops(
+        &self,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<PendingOp<JsValue>>> {
+        let store = self.store(PENDING_OPS)?;
+        let range = match after_seq {
+            Some(s) => Some(
+                KeyRange::lower_bound(&JsValue::from_f64(s as f64), Some(true))
+                    .map_err(|e| storage("range", e))?,
+            ),
+            None => None,
+        };
+        let rows = store
+            .get_all(range, Some(limit))
+            .await
+            .map_err(|e| storage("list ops", e))?;
+        rows.into_iter().map(op_from_js).collect()
+    }
+
+    async fn count_ops(&self) -> Result<u64> {
+        Ok(self
+            .store(PENDING_OPS)?
+            .count(None)
+            .await
+            .map_err(|e| storage("count ops", e))? as u64)
+    }
+
+    async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let row = self
+            .store(SYNC_STATE)?
+            .get(JsValue::from_str(key))
+            .await
+            .map_err(|e| storage("get state", e))?;
+        match row {
+            Some(row) => {
+                let v =
+                    Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
+                Ok(Some(from_js(v)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()> {
+        let row = to_js(&serde_json::json!({ "key": key, "value": value }))?;
+        self.store(SYNC_STATE)?
+            .put(&row, None)
+            .await
+            .map_err(|e| storage("put state", e))?;
+        Ok(())
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        let tx = self.tx.take().ok_or(SyncError::Closed)?;
+        tx.commit().await.map_err(|e| storage("commit", e))
+    }
+
+    async fn abort(mut self) -> Result<()> {
+        let tx = self.tx.take().ok_or(SyncError::Closed)?;
+        tx.abort().await.map_err(|e| storage("abort", e))
+    }
+}

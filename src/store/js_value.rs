@@ -1,0 +1,110 @@
+//! `JsValue` as a wire value and as a record, so the decoders and the engine
+//! read JS objects in place: a payload is never converted to Rust data.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
+use super::Record;
+use crate::core::decode::{self, Path, Shape, WireValue};
+use crate::core::{Invalid, Pk};
+
+impl WireValue for JsValue {
+    fn shape(&self) -> Shape {
+        if self.is_undefined() {
+            Shape::Absent
+        } else if self.is_null() {
+            Shape::Null
+        } else if self.as_bool().is_some() {
+            Shape::Bool
+        } else if self.as_f64().is_some() {
+            Shape::Number
+        } else if self.is_string() {
+            Shape::String
+        } else if Array::is_array(self) {
+            Shape::Array
+        } else if self.is_object() {
+            Shape::Object
+        } else {
+            Shape::Other
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        JsValue::as_f64(self)
+    }
+    fn as_bool(&self) -> Option<bool> {
+        JsValue::as_bool(self)
+    }
+    fn as_string(&self) -> Option<String> {
+        JsValue::as_string(self)
+    }
+    fn field(&self, name: &str) -> Option<Self> {
+        if !self.is_object() {
+            return None;
+        }
+        Reflect::get(self, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined())
+    }
+    fn elements(&self) -> Option<Vec<Self>> {
+        Array::is_array(self).then(|| self.unchecked_ref::<Array>().iter().collect())
+    }
+}
+
+/// A primary key as IndexedDB holds it.
+pub fn pk_to_js(pk: &Pk) -> JsValue {
+    match pk {
+        Pk::Num(n) => JsValue::from_f64(*n),
+        Pk::Str(s) => JsValue::from_str(s),
+    }
+}
+
+/// A key read back from IndexedDB or given by the app.
+pub fn pk_from_js(v: &JsValue, path: &str) -> Result<Pk, Invalid> {
+    decode::pk(v, &Path::Root(path))
+}
+
+impl Record for JsValue {
+    fn is_object(&self) -> bool {
+        self.shape() == Shape::Object
+    }
+
+    fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
+        let root = Path::Root("record");
+        decode::expect_object(self, &root)?;
+        let v = decode::required(self, key_path, &root)?;
+        decode::pk(&v, &Path::Field(&root, key_path))
+    }
+
+    fn key_field(&self, name: &str) -> Option<Pk> {
+        let v = self.field(name)?;
+        match v.shape() {
+            Shape::String => v.as_string().map(Pk::Str),
+            Shape::Number => JsValue::as_f64(&v).and_then(Pk::num),
+            _ => None,
+        }
+    }
+
+    fn str_field(&self, name: &str) -> Option<String> {
+        self.field(name)?.as_string()
+    }
+
+    fn u64_field(&self, name: &str) -> Option<u64> {
+        decode::integer(&self.field(name)?, &Path::Root(name), 0).ok()
+    }
+
+    fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {
+        let out = Object::assign(&Object::new(), self.unchecked_ref::<Object>());
+        // Setting a data property on a fresh plain object cannot fail.
+        let _ = Reflect::set(
+            &out,
+            &JsValue::from_str(CLOCK_FIELD),
+            &JsValue::from_f64(clock as f64),
+        );
+        let _ = Reflect::set(&out, &JsValue::from_str(HLC_FIELD), &JsValue::from_str(hlc));
+        if let Some(k) = order_key {
+            let _ = Reflect::set(&out, &JsValue::from_str(ORDER_KEY), &JsValue::from_str(k));
+        }
+        out.into()
+    }
+}

@@ -1,0 +1,272 @@
+//! `SyncEngine`, the class apps use (PROTOCOL.md section 4). Each method
+//! validates its JS arguments, calls the generic engine, and converts the
+//! result; errors reject with a `TidesyncError`.
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::error::to_js_error;
+use super::platform::WebPlatform;
+use crate::core::decode::{self, Path, Shape, WireValue};
+use crate::core::{Pk, SyncError};
+use crate::engine::events::is_event_name;
+use crate::engine::{decode_config, Engine};
+use crate::store::idb::IdbStore;
+use crate::store::js_value::pk_from_js;
+use crate::store::{PendingOp, Query};
+
+type WebEngine = Engine<IdbStore, WebPlatform>;
+
+/// A local-first database with sync, for one workspace.
+#[wasm_bindgen]
+pub struct SyncEngine {
+    engine: Rc<WebEngine>,
+}
+
+fn ser() -> serde_wasm_bindgen::Serializer {
+    serde_wasm_bindgen::Serializer::json_compatible()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&ser())
+        .map_err(|e| to_js_error(&SyncError::Storage(e.to_string())))
+}
+
+fn invalid(e: crate::core::Invalid) -> JsValue {
+    to_js_error(&SyncError::Invalid(e))
+}
+
+/// Runs an engine call as a Promise.
+fn promise<F>(fut: F) -> Promise
+where
+    F: std::future::Future<Output = Result<JsValue, SyncError>> + 'static,
+{
+    future_to_promise(async move { fut.await.map_err(|e| to_js_error(&e)) })
+}
+
+fn js_err(e: JsValue) -> SyncError {
+    SyncError::Storage(format!("{e:?}"))
+}
+
+fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue, SyncError> {
+    crate::store::idb::op_to_js(op)
+}
+
+impl SyncEngine {
+    /// `SyncEngine.open` for Rust callers: the same steps, without a Promise.
+    pub async fn open_with(config: JsValue) -> Result<SyncEngine, JsValue> {
+        let config = decode_config(&config).map_err(invalid)?;
+        let store = IdbStore::open(&config.db_name, config.schema())
+            .await
+            .map_err(|e| to_js_error(&e))?;
+        let platform = WebPlatform::new(&config.db_name);
+        let engine = Engine::open(config, store, platform)
+            .await
+            .map_err(|e| to_js_error(&e))?;
+        Ok(SyncEngine {
+            engine: Rc::new(engine),
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl SyncEngine {
+    /// Validates `config`, opens (creating or upgrading) the workspace's
+    /// database, and loads or creates the device id and clock.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncEngine>")]
+    pub fn open(#[wasm_bindgen(unchecked_param_type = "SyncConfig")] config: JsValue) -> Promise {
+        future_to_promise(async move { Ok(SyncEngine::open_with(config).await?.into()) })
+    }
+
+    /// This device's id (kept in `sync_state`).
+    #[wasm_bindgen(getter, js_name = deviceId)]
+    pub fn device_id(&self) -> String {
+        self.engine.device_id().to_string()
+    }
+
+    /// The IndexedDB database name.
+    #[wasm_bindgen(getter, js_name = dbName)]
+    pub fn db_name(&self) -> String {
+        self.engine.config().db_name.clone()
+    }
+
+    /// Writes one record and its outbox entry in one transaction.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChangeStamp>")]
+    pub fn put(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] record: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { to_js_sync(&engine.put(&table, record).await?) })
+    }
+
+    /// Writes records in one transaction; one bad record rejects them all.
+    #[wasm_bindgen(js_name = bulkPut, unchecked_return_type = "Promise<ChangeStamp[]>")]
+    pub fn bulk_put(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] records: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let list =
+                decode::array(&records, &Path::Root("records")).map_err(SyncError::Invalid)?;
+            to_js_sync(&engine.bulk_put(&table, list).await?)
+        })
+    }
+
+    /// Deletes one record, leaving a tombstone.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChangeStamp>")]
+    pub fn delete(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] pk: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let pk = pk_from_js(&pk, "pk").map_err(SyncError::Invalid)?;
+            to_js_sync(&engine.delete(&table, pk).await?)
+        })
+    }
+
+    /// Deletes records in one transaction.
+    #[wasm_bindgen(js_name = bulkDelete, unchecked_return_type = "Promise<ChangeStamp[]>")]
+    pub fn bulk_delete(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "(string | number)[]")] pks: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let list = decode::array(&pks, &Path::Root("pks")).map_err(SyncError::Invalid)?;
+            let mut keys = Vec::with_capacity(list.len());
+            for (i, v) in list.iter().enumerate() {
+                keys.push(
+                    decode::pk(v, &Path::Index(&Path::Root("pks"), i))
+                        .map_err(SyncError::Invalid)?,
+                );
+            }
+            to_js_sync(&engine.bulk_delete(&table, keys).await?)
+        })
+    }
+
+    /// The record with this primary key, or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown> | undefined>")]
+    pub fn get(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] pk: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let pk = pk_from_js(&pk, "pk").map_err(SyncError::Invalid)?;
+            Ok(engine.get(&table, &pk).await?.unwrap_or(JsValue::UNDEFINED))
+        })
+    }
+
+    /// Records of a table: all, or along an index (`{ index, equals, limit }`).
+    #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Promise<Record<string, unknown>[]>")]
+    pub fn get_all(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "GetAllOptions")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let query = decode_query(&options).map_err(SyncError::Invalid)?;
+            let rows = engine.get_all(&table, &query).await?;
+            Ok(rows.into_iter().collect::<js_sys::Array>().into())
+        })
+    }
+
+    /// Number of records in a table.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn count(&self, table: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(JsValue::from_f64(engine.count(&table).await? as f64)) })
+    }
+
+    /// The outbox in FIFO order, including in-flight and failed ops.
+    #[wasm_bindgen(js_name = pendingOps, unchecked_return_type = "Promise<PendingOp[]>")]
+    pub fn pending_ops(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ limit?: number }")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let limit = match options.field("limit") {
+                Some(l) => decode::integer(&l, &Path::Root("limit"), 1)
+                    .map_err(SyncError::Invalid)?
+                    .min(u32::MAX as u64) as u32,
+                None => u32::MAX,
+            };
+            let ops = engine.pending_ops(limit).await?;
+            let out = js_sys::Array::new();
+            for op in &ops {
+                out.push(&op_to_js(op)?);
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// Subscribes to an event; returns the function that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncEventName")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] handler: Function,
+    ) -> Result<Function, JsValue> {
+        if !is_event_name(&event) {
+            return Err(to_js_error(&SyncError::invalid(
+                "event",
+                format!("unknown event {event:?}"),
+            )));
+        }
+        let platform = self.engine.platform().clone();
+        let id = platform.on(&event, handler);
+        let off = Closure::<dyn FnMut()>::new(move || platform.off(&event, id));
+        Ok(off.into_js_value().unchecked_into())
+    }
+
+    /// Closes the engine and its database. Later calls reject with `CLOSED`.
+    pub fn close(&self) {
+        self.engine.close();
+        self.engine.platform().shutdown();
+    }
+}
+
+fn to_js_sync<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
+    to_js(v).map_err(js_err)
+}
+
+fn decode_query(options: &JsValue) -> Result<Query, crate::core::Invalid> {
+    let root = Path::Root("options");
+    if matches!(options.shape(), Shape::Absent | Shape::Null) {
+        return Ok(Query::default());
+    }
+    decode::expect_object(options, &root)?;
+    let index = match options.field("index") {
+        Some(i) => Some(decode::name(&i, &Path::Field(&root, "index"), 256)?),
+        None => None,
+    };
+    let equals: Option<Pk> = match options.field("equals") {
+        Some(e) => Some(decode::pk(&e, &Path::Field(&root, "equals"))?),
+        None => None,
+    };
+    let limit = match options.field("limit") {
+        Some(l) => {
+            Some(decode::integer(&l, &Path::Field(&root, "limit"), 1)?.min(u32::MAX as u64) as u32)
+        }
+        None => None,
+    };
+    Ok(Query {
+        index,
+        equals,
+        limit,
+    })
+}

@@ -1,0 +1,184 @@
+//! The browser [`Platform`]: `Date.now`, `crypto.getRandomValues`, timers, the
+//! app's event handlers, and a BroadcastChannel that carries change notices
+//! between engines on the same database (other tabs, or other engines in the
+//! same page).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::core::Pk;
+use crate::engine::events::{ChangeEvent, ChangeSource, ErrorEvent, Event};
+use crate::engine::Platform;
+use crate::store::js_value::pk_from_js;
+
+type Handlers = RefCell<HashMap<String, Vec<(u32, Function)>>>;
+type MessageListener = RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>;
+
+struct Inner {
+    handlers: Handlers,
+    next_id: Cell<u32>,
+    channel: Option<web_sys::BroadcastChannel>,
+    _on_message: MessageListener,
+}
+
+/// The platform of one `SyncEngine`.
+#[derive(Clone)]
+pub struct WebPlatform {
+    inner: Rc<Inner>,
+}
+
+fn ser() -> serde_wasm_bindgen::Serializer {
+    serde_wasm_bindgen::Serializer::json_compatible()
+}
+
+impl WebPlatform {
+    /// A platform whose change notices travel on `tidesync:<db_name>`.
+    pub fn new(db_name: &str) -> Self {
+        let channel = web_sys::BroadcastChannel::new(&format!("tidesync:{db_name}")).ok();
+        let inner = Rc::new(Inner {
+            handlers: RefCell::new(HashMap::new()),
+            next_id: Cell::new(1),
+            channel,
+            _on_message: RefCell::new(None),
+        });
+        if let Some(ch) = &inner.channel {
+            let weak = Rc::downgrade(&inner);
+            let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |msg: web_sys::MessageEvent| {
+                    if let Some(inner) = weak.upgrade() {
+                        if let Some(ev) = decode_notice(&msg.data()) {
+                            WebPlatform { inner }.emit(Event::Change(ev));
+                        }
+                    }
+                },
+            );
+            ch.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            *inner._on_message.borrow_mut() = Some(on_message);
+        }
+        WebPlatform { inner }
+    }
+
+    /// Registers a handler; returns its id for [`WebPlatform::off`].
+    pub fn on(&self, event: &str, handler: Function) -> u32 {
+        let id = self.inner.next_id.get();
+        self.inner.next_id.set(id + 1);
+        self.inner
+            .handlers
+            .borrow_mut()
+            .entry(event.to_string())
+            .or_default()
+            .push((id, handler));
+        id
+    }
+
+    pub fn off(&self, event: &str, id: u32) {
+        if let Some(list) = self.inner.handlers.borrow_mut().get_mut(event) {
+            list.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// Stops listening to other engines and drops every handler.
+    pub fn shutdown(&self) {
+        if let Some(ch) = &self.inner.channel {
+            ch.set_onmessage(None);
+            ch.close();
+        }
+        self.inner.handlers.borrow_mut().clear();
+    }
+
+    fn deliver(&self, name: &str, payload: &JsValue) {
+        // Clone the list out: a handler may subscribe or unsubscribe.
+        let handlers: Vec<Function> = match self.inner.handlers.borrow().get(name) {
+            Some(list) => list.iter().map(|(_, f)| f.clone()).collect(),
+            None => return,
+        };
+        for f in handlers {
+            if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
+                web_sys::console::error_2(
+                    &JsValue::from_str(&format!("tidesync: a '{name}' handler threw")),
+                    &thrown,
+                );
+                if name != "sync.error:action" {
+                    let message = thrown
+                        .dyn_ref::<js_sys::Error>()
+                        .map(|e| String::from(e.message()))
+                        .unwrap_or_else(|| format!("{thrown:?}"));
+                    self.emit(Event::Error(ErrorEvent {
+                        code: "HANDLER".into(),
+                        message: format!("a '{name}' handler threw: {message}"),
+                        retryable: false,
+                        op_ids: None,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn decode_notice(data: &JsValue) -> Option<ChangeEvent> {
+    let table = Reflect::get(data, &"table".into()).ok()?.as_string()?;
+    let pks = Reflect::get(data, &"pks".into()).ok()?;
+    let pks: Vec<Pk> = js_sys::Array::from(&pks)
+        .iter()
+        .filter_map(|v| pk_from_js(&v, "pk").ok())
+        .collect();
+    Some(ChangeEvent {
+        table,
+        pks,
+        source: ChangeSource::Tab,
+    })
+}
+
+impl Platform for WebPlatform {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        let crypto = Reflect::get(&js_sys::global(), &"crypto".into())
+            .ok()
+            .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok());
+        match crypto.map(|c| c.get_random_values_with_u8_array(buf)) {
+            Some(Ok(_)) => {}
+            // No Web Crypto: fall back to Math.random (op ids stay unique in practice).
+            _ => buf
+                .iter_mut()
+                .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8),
+        }
+    }
+
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        gloo_timers::future::TimeoutFuture::new(ms.min(u32::MAX as u64) as u32)
+    }
+
+    fn emit(&self, event: Event) {
+        let payload = match &event {
+            Event::Change(e) => serde::Serialize::serialize(e, &ser()),
+            Event::OpCaptured(e) => serde::Serialize::serialize(e, &ser()),
+            Event::QueueFull(e) => serde::Serialize::serialize(e, &ser()),
+            Event::Error(e) => serde::Serialize::serialize(e, &ser()),
+        };
+        if let Ok(payload) = payload {
+            self.deliver(event.name(), &payload);
+        }
+    }
+
+    fn broadcast(&self, table: &str, pks: &[Pk]) {
+        if let Some(ch) = &self.inner.channel {
+            #[derive(serde::Serialize)]
+            struct Notice<'a> {
+                table: &'a str,
+                pks: &'a [Pk],
+            }
+            if let Ok(msg) = serde::Serialize::serialize(&Notice { table, pks }, &ser()) {
+                let _ = ch.post_message(&msg);
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! TypeScript declarations for the values that cross the JS boundary. They go
+//! into the generated `tidesync.d.ts` beside the class declarations that
+//! wasm-bindgen derives from the exported signatures; `tsc --noEmit` checks a
+//! typed usage file against the result (tests/types).
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** One app table. */
+export interface TableConfig {
+  name: string;
+  /** Field holding the primary key (default "id"). Keys are strings or finite numbers. */
+  primaryKey?: string;
+  /** Fields to index, for getAll({ index, equals }). */
+  indexes?: string[];
+  /** Give records an `order_key` from the HLC at creation (stable order across devices). */
+  orderKey?: boolean;
+}
+
+/** Options of SyncEngine.open. */
+export interface SyncConfig {
+  workspaceId: string;
+  projectId?: string;
+  deviceId?: string;
+  /** Default `tidesync-${workspaceId}`. */
+  dbName?: string;
+  tables: TableConfig[];
+  provider?: SyncProvider;
+  autoSync?: boolean;
+  batchSize?: number;
+  pullLimit?: number;
+  backoffMs?: number[];
+  maxAttempts?: number;
+  maxPendingOps?: number;
+  maxClockDriftMs?: number;
+}
+
+/** The version of one write. */
+export interface ChangeStamp {
+  clock: number;
+  hlc: string;
+  deviceId: string;
+  opId: string;
+}
+
+export type PrimaryKey = string | number;
+
+export interface GetAllOptions {
+  index?: string;
+  equals?: PrimaryKey;
+  limit?: number;
+}
+
+export interface PendingOp {
+  seq: number;
+  opId: string;
+  tableName: string;
+  pk: PrimaryKey;
+  op: 'put' | 'delete';
+  stamp: ChangeStamp;
+  state: 'pending' | 'inFlight' | 'failed';
+  attempts: number;
+  createdAt: number;
+  lastError?: string;
+  payload?: Record<string, unknown>;
+}
+
+export interface SyncScope { workspaceId: string; projectId?: string }
+
+export interface SyncChange {
+  tableName: string;
+  pk: PrimaryKey;
+  op: 'put' | 'delete';
+  payload?: Record<string, unknown>;
+  serverVersion: number;
+  stamp: ChangeStamp;
+}
+
+export interface PullRequest { scope: SyncScope; cursor: number; limit: number; tables?: string[] }
+export interface PullResponse { changes: SyncChange[]; nextCursor: number; hasMore: boolean; remaining?: number }
+export interface PushOp { opId: string; tableName: string; op: 'put' | 'delete'; pk: PrimaryKey; payload?: Record<string, unknown>; stamp: ChangeStamp }
+export interface PushBatch { scope: SyncScope; deviceId: string; ops: PushOp[] }
+export interface PushResult {
+  results: { opId: string; success: boolean; serverVersion?: number; error?: string; code?: string; retryable?: boolean }[];
+  serverVersion?: number;
+}
+
+/** A backend, supplied by the app (PROTOCOL.md section 3). */
+export interface SyncProvider {
+  id: string;
+  mode: 'direct' | 'gateway';
+  pull(req: PullRequest): Promise<PullResponse>;
+  push(batch: PushBatch): Promise<PushResult>;
+  subscribe(scope: SyncScope, tables: string[],
+            onChanges: (changes: SyncChange[], meta?: { fromCursor?: number }) => void,
+            onStatus?: (s: 'connected' | 'disconnected' | 'error') => void): Promise<() => void>;
+  updateCursor(scope: SyncScope, deviceId: string, version: number): Promise<void>;
+  dispose?(): void | Promise<void>;
+}
+
+export interface ChangeEvent { table: string; pks: PrimaryKey[]; source: 'local' | 'remote' | 'tab' }
+export interface CapturedEvent { table: string; opIds: string[]; coalesced: number; pending: number }
+export interface QueueFullEvent { pending: number; maxPendingOps: number; waiting: number }
+export interface SyncErrorEvent { code: string; message: string; retryable: boolean; opIds?: string[] }
+
+/** Event names and their payloads. */
+export interface SyncEventMap {
+  'change': ChangeEvent;
+  'sync.op:action:captured': CapturedEvent;
+  'sync.queue:action:full': QueueFullEvent;
+  'sync.error:action': SyncErrorEvent;
+  'sync.push:action:before': unknown;
+  'sync.push:action:after': unknown;
+  'sync.pull:action:received': unknown;
+  'sync.conflict:action:detected': unknown;
+  'sync.retry:action': unknown;
+  'sync.stats:action': unknown;
+  'sync.subscription:action:statusChange': unknown;
+  'sync.bootstrap:action:progress': { applied: number; remaining?: number };
+}
+export type SyncEventName = keyof SyncEventMap;
+
+/** Every error tidesync throws or rejects with. */
+export interface TidesyncError extends Error {
+  name: 'TidesyncError';
+  code: 'INVALID' | 'AUTH' | 'FORBIDDEN' | 'RATE_LIMIT' | 'CURSOR_EXPIRED' | 'UNAVAILABLE'
+      | 'CLOCK_DRIFT' | 'QUOTA' | 'STORAGE' | 'CLOSED';
+  retryable: boolean;
+  /** For INVALID: where the bad value was, e.g. "records[3].id". */
+  path?: string;
+  retryAfterMs?: number;
+}
+"#;
