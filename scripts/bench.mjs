@@ -1,0 +1,34 @@
+// Drives www/bench/ in headless Chromium and prints each figure next to its
+// baseline from the same browser session. Writes bench-results.json.
+//   node scripts/bench.mjs [--quick]
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { serve } from './serve.mjs';
+
+const require = createRequire(new URL('../tests/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+const quick = process.argv.includes('--quick');
+const n = quick ? 200 : 10000;
+const runs = quick ? 1 : 5;
+
+const server = await serve(0);
+const port = server.address().port;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
+  await page.goto(`http://127.0.0.1:${port}/bench/`);
+  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
+  const capture = await page.evaluate(([n, runs]) => window.bench.runCapture(n, runs), [n, runs]);
+  const results = { date: new Date().toISOString(), browser: browser.version(), quick, capture };
+  console.log(`scenario           n       baseline(raw IDB)   tidesync    ratio`);
+  console.log(`capture bulkPut    ${String(n).padEnd(8)}${capture.rawMs.toFixed(1).padStart(10)} ms   ${capture.engineMs.toFixed(1).padStart(8)} ms   ${capture.ratio.toFixed(2)}`);
+  writeFileSync(new URL('../bench-results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+} finally {
+  await browser.close();
+  server.close();
+}

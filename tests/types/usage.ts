@@ -1,0 +1,34 @@
+// A small typed usage of the package, checked by `tsc --noEmit` against the
+// generated declarations (pkg/tidesync.d.ts). It is compiled, never run.
+import init, { SyncEngine, type ChangeStamp, type SyncConfig, type TidesyncError } from 'tidesync';
+
+interface Note { id: string; title: string; thread_id: string }
+
+export async function example(): Promise<void> {
+  await init();
+  const config: SyncConfig = {
+    workspaceId: 'w1',
+    tables: [{ name: 'notes', indexes: ['thread_id'] }, { name: 'messages', orderKey: true }],
+    maxPendingOps: 10_000,
+  };
+  const engine: SyncEngine = await SyncEngine.open(config);
+  const stamp: ChangeStamp = await engine.put('notes', { id: 'n1', title: 'hello', thread_id: 't1' });
+  const clock: number = stamp.clock;
+  const stamps: ChangeStamp[] = await engine.bulkPut('notes', [{ id: 'n2', title: 'x', thread_id: 't1' }]);
+  const note = (await engine.get('notes', 'n1')) as Note | undefined;
+  const inThread = await engine.getAll('notes', { index: 'thread_id', equals: 't1', limit: 10 });
+  const n: number = await engine.count('notes');
+  await engine.delete('notes', 'n2');
+  await engine.bulkDelete('notes', ['n1', 5]);
+  const off: () => void = engine.on('change', (e) => console.log(e.table, e.pks, e.source));
+  off();
+  const ops = await engine.pendingOps({ limit: 5 });
+  console.log(clock, stamps.length, note?.title, inThread.length, n, ops[0]?.state, engine.deviceId);
+  try {
+    await engine.put('notes', { title: 'no id' });
+  } catch (err) {
+    const e = err as TidesyncError;
+    if (e.code === 'INVALID') console.log(e.path);
+  }
+  engine.close();
+}

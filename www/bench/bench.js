@@ -1,0 +1,84 @@
+// Benchmark scenarios, each next to its baseline in the same page and session.
+// ./scripts/bench drives this page with playwright-core and reads the results.
+import init, { SyncEngine } from '/pkg/tidesync.js';
+
+const payload = 'x'.repeat(230);
+function records(n, tag) {
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = { id: `${tag}-${i}`, thread_id: `t${i % 50}`, title: `note ${i}`, body: payload };
+  return out;
+}
+
+function openRaw(name) {
+  return new Promise((ok, fail) => {
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('notes', { keyPath: 'id' }).createIndex('thread_id', 'thread_id');
+      db.createObjectStore('pending_ops', { keyPath: 'seq', autoIncrement: true });
+    };
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+  });
+}
+
+function deleteDb(name) {
+  return new Promise((ok) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = r.onerror = r.onblocked = () => ok(); });
+}
+
+// Baseline: a hand-written loop writing each record and an outbox entry that
+// copies it, in one readwrite transaction.
+async function rawCapture(n, run) {
+  const name = `bench-raw-${run}`;
+  await deleteDb(name);
+  const db = await openRaw(name);
+  const recs = records(n, 'r');
+  const t0 = performance.now();
+  await new Promise((ok, fail) => {
+    const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
+    const notes = tx.objectStore('notes');
+    const ops = tx.objectStore('pending_ops');
+    const now = Date.now();
+    for (const r of recs) {
+      notes.put(r);
+      ops.add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: now });
+    }
+    tx.oncomplete = ok;
+    tx.onerror = () => fail(tx.error);
+  });
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(name);
+  return ms;
+}
+
+async function engineCapture(n, run) {
+  const dbName = `bench-engine-${run}`;
+  await deleteDb(dbName);
+  const engine = await SyncEngine.open({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
+  const recs = records(n, 'e');
+  const t0 = performance.now();
+  await engine.bulkPut('notes', recs);
+  const ms = performance.now() - t0;
+  engine.close();
+  await deleteDb(dbName);
+  return ms;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function runCapture(n = 10000, runs = 5) {
+  await init();
+  await rawCapture(Math.min(n, 1000), 'warm');
+  await engineCapture(Math.min(n, 1000), 'warm');
+  const raw = [];
+  const eng = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(await rawCapture(n, i));
+    eng.push(await engineCapture(n, i));
+  }
+  return { scenario: 'capture bulkPut', n, runs, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
+}
+
+window.bench = { runCapture };
+window.benchReady = true;
