@@ -39,14 +39,16 @@ impl Serialize for Pk {
 /// `Number.MAX_SAFE_INTEGER`: the largest integer a JS number holds exactly.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-// Keys follow IndexedDB's order: every number sorts before every string.
+// Keys follow IndexedDB's order: every number sorts before every string,
+// numbers by value, strings by UTF-16 code units.
 impl Ord for Pk {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (Pk::Num(a), Pk::Num(b)) => a.total_cmp(b),
             (Pk::Num(_), Pk::Str(_)) => Ordering::Less,
             (Pk::Str(_), Pk::Num(_)) => Ordering::Greater,
-            (Pk::Str(a), Pk::Str(b)) => a.cmp(b),
+            // IndexedDB compares strings by UTF-16 code units.
+            (Pk::Str(a), Pk::Str(b)) => a.encode_utf16().cmp(b.encode_utf16()),
         }
     }
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
-use super::{new_uuid, Engine, Fault, Platform, STATE_HLC};
+use super::{new_uuids, Engine, Fault, Platform, STATE_HLC};
 use crate::core::wire::OpKind;
 use crate::core::{ChangeStamp, HlcState, Pk, Result, SyncError};
 use crate::store::schema::{CLOCK_FIELD, ORDER_KEY};
@@ -217,6 +217,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
 
         let now = self.platform.now_ms();
+        let mut op_ids = new_uuids(&self.platform, writes.len()).into_iter();
         let mut stamps = Vec::with_capacity(writes.len());
         let mut new_ops = 0u64;
         let mut coalesced = 0usize;
@@ -232,7 +233,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 clock: ChangeStamp::next_clock(live_clock, cur.tomb_clock),
                 hlc,
                 device_id: self.device_id.clone(),
-                op_id: new_uuid(&self.platform),
+                op_id: op_ids.next().unwrap_or_default(),
             };
             let (kind, new_live) = match w {
                 Write::Put(_, rec) => {

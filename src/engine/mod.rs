@@ -208,11 +208,21 @@ impl<S: Store, P: Platform> Engine<S, P> {
 
 /// A fresh UUID v4 from the platform's random source.
 pub fn new_uuid<P: Platform>(platform: &P) -> String {
-    let mut bytes = [0u8; 16];
+    new_uuids(platform, 1).pop().unwrap_or_default()
+}
+
+/// `n` fresh UUIDs v4 from one call to the random source.
+pub fn new_uuids<P: Platform>(platform: &P, n: usize) -> Vec<String> {
+    let mut bytes = vec![0u8; 16 * n];
     platform.fill_random(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    bytes
+        .chunks_exact(16)
+        .map(|c| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(c);
+            uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+        })
+        .collect()
 }
 
 fn schema_json(tables: &[TableSchema]) -> Value {

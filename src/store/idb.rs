@@ -18,9 +18,10 @@ use rexie::{Index, KeyRange, ObjectStore, Rexie, Transaction, TransactionMode};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
-use super::js_value::pk_to_js;
+use super::idb_batch::{read_many, Keys, Source};
+use super::js_value::{pk_from_js, pk_to_js};
 use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD};
-use super::{Access, OpState, PendingOp, Query, Store, StoreTx, Tombstone};
+use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::wire::OpKind;
 use crate::core::{ChangeStamp, Pk, Result, SyncError};
@@ -30,7 +31,7 @@ use crate::core::{ChangeStamp, Pk, Result, SyncError};
 pub struct IdbStore {
     db: Rc<RefCell<Option<Rexie>>>,
     name: String,
-    schema: Schema,
+    schema: Rc<Schema>,
 }
 
 fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
@@ -92,7 +93,7 @@ impl IdbStore {
             return Ok(IdbStore {
                 db: Rc::new(RefCell::new(Some(db))),
                 name: name.to_string(),
-                schema,
+                schema: Rc::new(schema),
             });
         }
         let version = db.version().map_err(|e| storage("version", e))? + 1;
@@ -112,7 +113,7 @@ impl IdbStore {
         Ok(IdbStore {
             db: Rc::new(RefCell::new(Some(db))),
             name: name.to_string(),
-            schema,
+            schema: Rc::new(schema),
         })
     }
 
@@ -171,7 +172,10 @@ impl Store for IdbStore {
         let tx = db
             .transaction(&names, mode)
             .map_err(|e| storage("transaction", e))?;
-        Ok(IdbTx { tx: Some(tx) })
+        Ok(IdbTx {
+            tx: Some(tx),
+            schema: self.schema.clone(),
+        })
     }
 
     fn close(&self) {
@@ -184,6 +188,7 @@ impl Store for IdbStore {
 /// One IndexedDB transaction.
 pub struct IdbTx {
     tx: Option<Transaction>,
+    schema: Rc<Schema>,
 }
 
 impl Drop for IdbTx {
@@ -215,8 +220,8 @@ struct OpRow {
     last_error: Option<String>,
 }
 
-pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
-    let row = OpRow {
+fn op_row(op: &PendingOp<JsValue>) -> OpRow {
+    OpRow {
         seq: op.seq,
         op_id: op.stamp.op_id.clone(),
         table_name: op.table_name.clone(),
@@ -227,8 +232,24 @@ pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
         attempts: op.attempts,
         created_at: op.created_at,
         last_error: op.last_error.clone(),
-    };
-    let v = to_js(&row)?;
+    }
+}
+
+/// Many rows as JS objects through one `JSON.parse`: far fewer boundary
+/// crossings than setting every field of every row from Rust.
+fn json_rows<T: Serialize>(rows: &[T]) -> Result<Vec<JsValue>> {
+    let text = serde_json::to_string(rows).map_err(|e| storage("serialise", e))?;
+    let parsed = js_sys::JSON::parse(&text).map_err(|e| storage("parse", e))?;
+    Ok(js_sys::Array::from(&parsed).iter().collect())
+}
+
+/// The `pk` field of a tombstone or op row.
+fn pk_field(v: &JsValue) -> Option<Pk> {
+    pk_from_js(&Reflect::get(v, &"pk".into()).ok()?, "pk").ok()
+}
+
+pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
+    let v = to_js(&op_row(op))?;
     if let Some(p) = &op.payload {
         Reflect::set(&v, &"payload".into(), p).map_err(|e| storage("op payload", e))?;
     }
@@ -266,18 +287,35 @@ impl IdbTx {
     fn store(&self, name: &str) -> Result<rexie::Store> {
         self.tx()?.store(name).map_err(|e| storage(name, e))
     }
+
+    fn key_path(&self, table: &str) -> Result<String> {
+        self.schema
+            .table(table)
+            .map(|t| t.primary_key.clone())
+            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))
+    }
 }
 
 impl StoreTx for IdbTx {
     type Rec = JsValue;
 
     async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<JsValue>>> {
-        let store = self.store(table)?;
-        let reads = pks.iter().map(|pk| store.get(pk_to_js(pk)));
-        let rows = futures::future::join_all(reads).await;
-        rows.into_iter()
-            .map(|r| r.map_err(|e| storage("get", e)))
-            .collect()
+        let key_path = self.key_path(table)?;
+        let source = Source::Store(self.store(table)?);
+        let pk_of = |v: &JsValue| Record::pk(v, &key_path).ok();
+        let mut found = read_many(
+            &source,
+            pks,
+            Keys {
+                key: &pk_to_js,
+                pk_of: &pk_of,
+            },
+        )
+        .await?;
+        Ok(pks
+            .iter()
+            .map(|pk| found.remove(pk).and_then(|mut v| v.pop()))
+            .collect())
     }
 
     async fn put_records(&self, table: &str, records: Vec<JsValue>) -> Result<()> {
@@ -330,11 +368,20 @@ impl StoreTx for IdbTx {
     }
 
     async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
-        let store = self.store(TOMBSTONES)?;
-        let reads = pks.iter().map(|pk| store.get(tomb_key(table, pk)));
+        let source = Source::Store(self.store(TOMBSTONES)?);
+        let key = |pk: &Pk| tomb_key(table, pk);
+        let mut found = read_many(
+            &source,
+            pks,
+            Keys {
+                key: &key,
+                pk_of: &pk_field,
+            },
+        )
+        .await?;
         let mut out = Vec::with_capacity(pks.len());
-        for r in futures::future::join_all(reads).await {
-            out.push(match r.map_err(|e| storage("get tombstone", e))? {
+        for pk in pks {
+            out.push(match found.remove(pk).and_then(|mut v| v.pop()) {
                 Some(v) => Some(from_js(v)?),
                 None => None,
             });
@@ -346,7 +393,7 @@ impl StoreTx for IdbTx {
         if tombstones.is_empty() {
             return Ok(());
         }
-        let rows = tombstones.iter().map(to_js).collect::<Result<Vec<_>>>()?;
+        let rows = json_rows(&tombstones)?;
         let store = self.store(TOMBSTONES)?;
         store
             .put_all(rows.into_iter().map(|r| (r, None)))
@@ -365,18 +412,26 @@ impl StoreTx for IdbTx {
 
     async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<JsValue>>>> {
         let store = self.store(PENDING_OPS)?;
-        let index = store
-            .index(OPS_BY_RECORD)
-            .map_err(|e| storage("ops index", e))?;
-        let mut ranges = Vec::with_capacity(pks.len());
-        for pk in pks {
-            ranges.push(KeyRange::only(&tomb_key(table, pk)).map_err(|e| storage("range", e))?);
-        }
-        let reads = ranges.into_iter().map(|r| index.get_all(Some(r), None));
+        let source = Source::Index(
+            store
+                .index(OPS_BY_RECORD)
+                .map_err(|e| storage("ops index", e))?,
+        );
+        let key = |pk: &Pk| tomb_key(table, pk);
+        let mut found = read_many(
+            &source,
+            pks,
+            Keys {
+                key: &key,
+                pk_of: &pk_field,
+            },
+        )
+        .await?;
         let mut out = Vec::with_capacity(pks.len());
-        for r in futures::future::join_all(reads).await {
-            let rows = r.map_err(|e| storage("ops for record", e))?;
-            let mut ops = rows
+        for pk in pks {
+            let mut ops = found
+                .remove(pk)
+                .unwrap_or_default()
                 .into_iter()
                 .map(op_from_js)
                 .collect::<Result<Vec<_>>>()?;
@@ -390,7 +445,12 @@ impl StoreTx for IdbTx {
         if ops.is_empty() {
             return Ok(());
         }
-        let rows = ops.iter().map(op_to_js).collect::<Result<Vec<_>>>()?;
+        let rows = json_rows(&ops.iter().map(op_row).collect::<Vec<_>>())?;
+        for (row, op) in rows.iter().zip(&ops) {
+            if let Some(p) = &op.payload {
+                Reflect::set(row, &"payload".into(), p).map_err(|e| storage("op payload", e))?;
+            }
+        }
         let store = self.store(PENDING_OPS)?;
         store
             .put_all(rows.into_iter().map(|r| (r, None)))

@@ -13,6 +13,8 @@ pub mod schema;
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
 #[cfg(target_arch = "wasm32")]
+mod idb_batch;
+#[cfg(target_arch = "wasm32")]
 pub mod js_value;
 
 use serde::{Deserialize, Serialize};

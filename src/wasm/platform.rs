@@ -144,12 +144,18 @@ impl Platform for WebPlatform {
         let crypto = Reflect::get(&js_sys::global(), &"crypto".into())
             .ok()
             .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok());
-        match crypto.map(|c| c.get_random_values_with_u8_array(buf)) {
-            Some(Ok(_)) => {}
-            // No Web Crypto: fall back to Math.random (op ids stay unique in practice).
-            _ => buf
-                .iter_mut()
-                .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8),
+        // getRandomValues fills at most 65,536 bytes per call.
+        for chunk in buf.chunks_mut(65_536) {
+            match crypto
+                .as_ref()
+                .map(|c| c.get_random_values_with_u8_array(chunk))
+            {
+                Some(Ok(_)) => {}
+                // No Web Crypto: fall back to Math.random (op ids stay unique in practice).
+                _ => chunk
+                    .iter_mut()
+                    .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8),
+            }
         }
     }
 

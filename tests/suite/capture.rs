@@ -7,6 +7,7 @@ use tidesync::engine::{Engine, EngineConfig, Event, Fault, TestPlatform};
 use tidesync::store::{Access, OpState, Query, Store, StoreTx};
 
 use super::{s, schema, Harness};
+use tidesync::core::Pk;
 
 pub async fn engine<H: Harness>(
     h: &H,
@@ -340,4 +341,58 @@ pub async fn capture_order_key_set_once<H: Harness>(h: H) {
             .is_none(),
         "{plain:?}"
     );
+}
+
+pub async fn capture_bulk_reads_what_each_record_holds<H: Harness>(h: H) {
+    // Large batches read existing rows, tombstones and ops by key range; the
+    // clocks and coalescing must come out exactly as key-by-key reads give.
+    let p = TestPlatform::new(1_700_000_000_000, 11);
+    let e = engine(&h, &p, 1000).await;
+    e.bulk_put("notes", (0..20).map(|i| h.rec(json!({"id": i}))).collect())
+        .await
+        .unwrap();
+    e.bulk_put(
+        "notes",
+        (0..3)
+            .map(|i| h.rec(json!({"id": format!("s{i}")})))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    e.bulk_delete("notes", (0..5).map(|i| Pk::Num(i as f64)).collect())
+        .await
+        .unwrap();
+    let tx = e.store().begin(Access::System, None).await.unwrap();
+    let mut ops = tx.list_ops(None, 100).await.unwrap();
+    for op in ops
+        .iter_mut()
+        .filter(|o| matches!(o.pk, Pk::Num(n) if (5.0..8.0).contains(&n)))
+    {
+        op.state = OpState::InFlight;
+    }
+    tx.put_ops(ops).await.unwrap();
+    tx.commit().await.unwrap();
+    let stamps = e
+        .bulk_put(
+            "notes",
+            (0..30)
+                .map(|i| h.rec(json!({"id": i, "round": 2})))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let clocks: Vec<u64> = stamps.iter().map(|s| s.clock).collect();
+    let mut want = vec![3; 5];
+    want.extend(vec![2; 15]);
+    want.extend(vec![1; 10]);
+    assert_eq!(clocks, want, "deleted: 3, live: 2, new: 1");
+    let ops = e.pending_ops(1000).await.unwrap();
+    assert_eq!(
+        ops.len(),
+        3 + 30 + 3,
+        "string keys, one op per number key, plus three in flight"
+    );
+    let in_flight = ops.iter().filter(|o| o.state == OpState::InFlight).count();
+    assert_eq!(in_flight, 3);
+    assert_eq!(e.count("notes").await.unwrap(), 33);
 }

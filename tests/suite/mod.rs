@@ -408,7 +408,8 @@ macro_rules! suite_names {
             capture_never_touches_in_flight_ops,
             capture_rejects_bad_input_and_writes_nothing,
             capture_waits_when_outbox_is_full,
-            capture_order_key_set_once
+            capture_order_key_set_once,
+            capture_bulk_reads_what_each_record_holds
         );
     };
 }

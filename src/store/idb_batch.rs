@@ -1,0 +1,102 @@
+//! Reading many keys of one store or index in few requests.
+//!
+//! A batch write must know, for every key it touches, the live row, the
+//! tombstone and the queued ops. One `get` per key per store costs three
+//! requests per record. Instead, for a batch of more than a few keys, the
+//! reader counts the rows in the key range the batch spans; when the range is
+//! empty (the common case for new records) that one request answers every
+//! key, and when it holds few rows one `getAll` fetches them all. Only a range
+//! crowded with unrelated rows falls back to one request per key.
+
+use std::collections::HashMap;
+
+use rexie::KeyRange;
+use wasm_bindgen::JsValue;
+
+use crate::core::{Pk, Result, SyncError};
+
+/// Batches up to this size read key by key.
+const SMALL_BATCH: usize = 8;
+/// A range with more rows than this many per key is read key by key.
+const CROWDED_FACTOR: u32 = 4;
+
+/// A store or an index to read from.
+pub enum Source {
+    Store(rexie::Store),
+    Index(rexie::StoreIndex),
+}
+
+impl Source {
+    async fn count(&self, range: KeyRange) -> Result<u32> {
+        match self {
+            Source::Store(s) => s.count(Some(range)).await,
+            Source::Index(i) => i.count(Some(range)).await,
+        }
+        .map_err(|e| SyncError::Storage(format!("count: {e:?}")))
+    }
+
+    async fn get_all(&self, range: KeyRange) -> Result<Vec<JsValue>> {
+        match self {
+            Source::Store(s) => s.get_all(Some(range), None).await,
+            Source::Index(i) => i.get_all(Some(range), None).await,
+        }
+        .map_err(|e| SyncError::Storage(format!("getAll: {e:?}")))
+    }
+}
+
+/// How keys of this source are built from a primary key, and read back.
+pub struct Keys<'a> {
+    /// The IndexedDB key for a record's pk (the pk, or `[table, pk]`).
+    pub key: &'a dyn Fn(&Pk) -> JsValue,
+    /// The pk a stored value belongs to.
+    pub pk_of: &'a dyn Fn(&JsValue) -> Option<Pk>,
+}
+
+fn range(lo: JsValue, hi: JsValue) -> Result<KeyRange> {
+    KeyRange::bound(&lo, &hi, None, None)
+        .map_err(|e| SyncError::Storage(format!("key range: {e:?}")))
+}
+
+/// Every stored value for each of `pks` (several for an index), by pk.
+pub async fn read_many(
+    source: &Source,
+    pks: &[Pk],
+    keys: Keys<'_>,
+) -> Result<HashMap<Pk, Vec<JsValue>>> {
+    let mut out: HashMap<Pk, Vec<JsValue>> = HashMap::with_capacity(pks.len());
+    let (Some(lo), Some(hi)) = (pks.iter().min(), pks.iter().max()) else {
+        return Ok(out);
+    };
+    if pks.len() > SMALL_BATCH {
+        let n = source.count(range((keys.key)(lo), (keys.key)(hi))?).await?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if n <= CROWDED_FACTOR.saturating_mul(pks.len() as u32) {
+            let wanted: std::collections::HashSet<&Pk> = pks.iter().collect();
+            for v in source
+                .get_all(range((keys.key)(lo), (keys.key)(hi))?)
+                .await?
+            {
+                if let Some(pk) = (keys.pk_of)(&v).filter(|pk| wanted.contains(pk)) {
+                    out.entry(pk).or_default().push(v);
+                }
+            }
+            return Ok(out);
+        }
+    }
+    let reads = pks.iter().map(|pk| {
+        let r = KeyRange::only(&(keys.key)(pk));
+        async move {
+            source
+                .get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?)
+                .await
+        }
+    });
+    for (pk, rows) in pks.iter().zip(futures::future::try_join_all(reads).await?) {
+        if !rows.is_empty() {
+            out.insert(pk.clone(), rows);
+        }
+    }
+    Ok(out)
+}
