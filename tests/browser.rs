@@ -5,11 +5,7 @@
 
 mod suite;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::{Function, Promise, Reflect};
-use serde::Serialize;
 use serde_json::{json, Value};
 use tidesync::core::Pk;
 use tidesync::store::idb::IdbStore;
@@ -17,23 +13,16 @@ use tidesync::store::{Access, Schema, Store, StoreTx, SYSTEM_STORES};
 use tidesync::wasm::SyncEngine;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn js(v: &Value) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap()
-}
+#[path = "browser/push.rs"]
+mod push;
+#[path = "browser/util.rs"]
+mod util;
 
-fn unique(name: &str) -> String {
-    format!(
-        "tidesync-test-{name}-{}-{}",
-        js_sys::Date::now(),
-        (js_sys::Math::random() * 1e9) as u64
-    )
-}
+use util::*;
 
 struct Idb {
     name: String,
@@ -65,59 +54,17 @@ macro_rules! browser {
 
 suite_names!(browser);
 
-async fn sleep(ms: u32) {
-    gloo_timers::future::TimeoutFuture::new(ms).await;
-}
-
-async fn await_js(p: Promise) -> Result<JsValue, JsValue> {
-    JsFuture::from(p).await
-}
-
-fn get(v: &JsValue, k: &str) -> JsValue {
-    Reflect::get(v, &JsValue::from_str(k)).unwrap()
-}
-
-fn config(db: &str) -> JsValue {
-    js(&json!({
-        "workspaceId": "w1",
-        "dbName": db,
-        "tables": [{ "name": "notes", "indexes": ["thread_id"] }, { "name": "messages", "orderKey": true }],
-    }))
-}
-
-async fn open_engine(db: &str) -> SyncEngine {
-    SyncEngine::open_with(config(db)).await.unwrap()
-}
-
-/// Records every payload a handler receives.
-fn recorder() -> (Rc<RefCell<Vec<JsValue>>>, Function) {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let f = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| sink.borrow_mut().push(v));
-    (seen, f.into_js_value().unchecked_into())
-}
-
 #[wasm_bindgen_test]
 async fn smoke_indexeddb_fixed_stores_and_two_tables() {
     let name = unique("smoke");
     let store = IdbStore::open(&name, suite::schema()).await.unwrap();
     let tx = store.begin(Access::All, None).await.unwrap();
-    tx.put_records("notes", vec![js(&json!({"id": "n1", "thread_id": "t"}))])
-        .await
-        .unwrap();
-    tx.put_records("messages", vec![js(&json!({"id": 1, "text": "hi"}))])
-        .await
-        .unwrap();
+    tx.put_records("notes", vec![js(&json!({"id": "n1", "thread_id": "t"}))]).await.unwrap();
+    tx.put_records("messages", vec![js(&json!({"id": 1, "text": "hi"}))]).await.unwrap();
     tx.put_state("probe", json!({"ok": true})).await.unwrap();
-    let back = tx
-        .get_records("notes", &[Pk::Str("n1".into())])
-        .await
-        .unwrap();
+    let back = tx.get_records("notes", &[Pk::Str("n1".into())]).await.unwrap();
     let msg = tx.get_records("messages", &[Pk::Num(1.0)]).await.unwrap();
-    assert_eq!(
-        tx.get_state("probe").await.unwrap(),
-        Some(json!({"ok": true}))
-    );
+    assert_eq!(tx.get_state("probe").await.unwrap(), Some(json!({"ok": true})));
     tx.commit().await.unwrap();
     assert_eq!(get(back[0].as_ref().unwrap(), "thread_id"), "t");
     assert_eq!(get(msg[0].as_ref().unwrap(), "text"), "hi");
@@ -131,9 +78,7 @@ async fn smoke_indexeddb_fixed_stores_and_two_tables() {
 
 /// The object store names of a database, read with the raw IndexedDB API.
 async fn store_names(db: &str) -> Vec<String> {
-    let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into())
-        .unwrap()
-        .unchecked_into();
+    let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into()).unwrap().unchecked_into();
     let req = factory.open(db).unwrap();
     let done = Promise::new(&mut |ok, _| req.set_onsuccess(Some(&ok)));
     await_js(done).await.unwrap();
@@ -148,21 +93,12 @@ async fn store_names(db: &str) -> Vec<String> {
 async fn transaction_rule_a_timer_inside_a_transaction_ends_it() {
     // The engine never awaits anything but store requests while a transaction
     // is open. This test pins down why: after a timer, the transaction is gone.
-    let store = IdbStore::open(&unique("txrule"), suite::schema())
-        .await
-        .unwrap();
+    let store = IdbStore::open(&unique("txrule"), suite::schema()).await.unwrap();
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_records("notes", vec![js(&json!({"id": "before"}))])
-        .await
-        .unwrap();
+    tx.put_records("notes", vec![js(&json!({"id": "before"}))]).await.unwrap();
     sleep(20).await;
-    let late = tx
-        .put_records("notes", vec![js(&json!({"id": "after"}))])
-        .await;
-    assert!(
-        late.is_err(),
-        "a request after a timer must fail: the transaction auto-committed"
-    );
+    let late = tx.put_records("notes", vec![js(&json!({"id": "after"}))]).await;
+    assert!(late.is_err(), "a request after a timer must fail: the transaction auto-committed");
     drop(tx);
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
     assert_eq!(tx.count("notes").await.unwrap(), 1);
@@ -171,46 +107,27 @@ async fn transaction_rule_a_timer_inside_a_transaction_ends_it() {
 
 #[wasm_bindgen_test]
 async fn js_errors_are_tidesync_errors_with_codes() {
-    let bad = await_js(SyncEngine::open(js(
-        &json!({ "workspaceId": "w", "tables": [] }),
-    )))
-    .await
-    .unwrap_err();
+    let bad = await_js(SyncEngine::open(js(&json!({ "workspaceId": "w", "tables": [] })))).await.unwrap_err();
     assert!(bad.is_instance_of::<js_sys::Error>());
     assert_eq!(get(&bad, "name"), "TidesyncError");
     assert_eq!(get(&bad, "code"), "INVALID");
     assert_eq!(get(&bad, "path"), "config.tables");
-    let not_object = await_js(SyncEngine::open(JsValue::from_str("w1")))
-        .await
-        .unwrap_err();
+    let not_object = await_js(SyncEngine::open(JsValue::from_str("w1"))).await.unwrap_err();
     assert_eq!(get(&not_object, "code"), "INVALID");
 
     let engine = open_engine(&unique("errors")).await;
-    let e = await_js(engine.put("notes".into(), js(&json!({"title": "no id"}))))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (get(&e, "name"), get(&e, "code")),
-        (JsValue::from("TidesyncError"), JsValue::from("INVALID"))
-    );
+    let e = await_js(engine.put("notes".into(), js(&json!({"title": "no id"})))).await.unwrap_err();
+    assert_eq!((get(&e, "name"), get(&e, "code")), (JsValue::from("TidesyncError"), JsValue::from("INVALID")));
     assert_eq!(get(&e, "path"), "records[0].id");
-    let e = await_js(engine.bulk_put("notes".into(), js(&json!([{"id": 1}, 7]))))
-        .await
-        .unwrap_err();
+    let e = await_js(engine.bulk_put("notes".into(), js(&json!([{"id": 1}, 7])))).await.unwrap_err();
     assert_eq!(get(&e, "path"), "records[1]");
-    let e = await_js(engine.get("nope".into(), JsValue::from(1)))
-        .await
-        .unwrap_err();
+    let e = await_js(engine.get("nope".into(), JsValue::from(1))).await.unwrap_err();
     assert_eq!(get(&e, "code"), "INVALID");
-    let e = await_js(engine.delete("notes".into(), JsValue::from_f64(f64::NAN)))
-        .await
-        .unwrap_err();
+    let e = await_js(engine.delete("notes".into(), JsValue::from_f64(f64::NAN))).await.unwrap_err();
     assert_eq!(get(&e, "code"), "INVALID");
     let n = await_js(engine.count("notes".into())).await.unwrap();
     assert_eq!(n, 0, "nothing was written");
-    let e = engine
-        .on("no-such-event".into(), Function::new_no_args(""))
-        .unwrap_err();
+    let e = engine.on("no-such-event".into(), Function::new_no_args("")).unwrap_err();
     assert_eq!(get(&e, "code"), "INVALID");
     engine.close();
     let e = await_js(engine.count("notes".into())).await.unwrap_err();
@@ -226,9 +143,7 @@ async fn two_engines_on_one_database_see_each_others_writes_as_tab_changes() {
     let _off = b.on("change".into(), handler).unwrap();
     let (seen_a, handler_a) = recorder();
     let _off_a = a.on("change".into(), handler_a).unwrap();
-    await_js(a.put("notes".into(), js(&json!({"id": "from-a"}))))
-        .await
-        .unwrap();
+    await_js(a.put("notes".into(), js(&json!({"id": "from-a"})))).await.unwrap();
     for _ in 0..50 {
         if !seen_b.borrow().is_empty() {
             break;
@@ -240,9 +155,7 @@ async fn two_engines_on_one_database_see_each_others_writes_as_tab_changes() {
     assert_eq!(get(&got, "table"), "notes");
     assert_eq!(js_sys::Array::from(&get(&got, "pks")).get(0), "from-a");
     assert_eq!(get(&seen_a.borrow()[0], "source"), "local");
-    let row = await_js(b.get("notes".into(), "from-a".into()))
-        .await
-        .unwrap();
+    let row = await_js(b.get("notes".into(), "from-a".into())).await.unwrap();
     assert!(row.is_object(), "the other engine reads the row");
     a.close();
     b.close();
@@ -253,9 +166,7 @@ async fn hlc_survives_reopen_with_date_now_forced_backwards() {
     let db = unique("clock");
     let engine = open_engine(&db).await;
     let device = engine.device_id();
-    let first = await_js(engine.put("notes".into(), js(&json!({"id": 1}))))
-        .await
-        .unwrap();
+    let first = await_js(engine.put("notes".into(), js(&json!({"id": 1})))).await.unwrap();
     engine.close();
     let date: JsValue = Reflect::get(&js_sys::global(), &"Date".into()).unwrap();
     let real_now = Reflect::get(&date, &"now".into()).unwrap();
@@ -265,14 +176,9 @@ async fn hlc_survives_reopen_with_date_now_forced_backwards() {
     Reflect::set(&date, &"now".into(), &real_now).unwrap();
     let second = second.unwrap();
     assert_eq!(reopened.device_id(), device);
-    let (h1, h2) = (
-        get(&first, "hlc").as_string().unwrap(),
-        get(&second, "hlc").as_string().unwrap(),
-    );
+    let (h1, h2) = (get(&first, "hlc").as_string().unwrap(), get(&second, "hlc").as_string().unwrap());
     assert!(h2 > h1, "{h2} must sort after {h1}");
-    let ops = await_js(reopened.pending_ops(JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    let ops = await_js(reopened.pending_ops(JsValue::UNDEFINED)).await.unwrap();
     assert_eq!(js_sys::Array::from(&ops).length(), 2);
     reopened.close();
 }
@@ -280,25 +186,16 @@ async fn hlc_survives_reopen_with_date_now_forced_backwards() {
 #[wasm_bindgen_test]
 async fn a_throwing_handler_is_reported_and_breaks_nothing() {
     let engine = open_engine(&unique("handlers")).await;
-    let _off = engine
-        .on(
-            "change".into(),
-            Function::new_no_args("throw new Error('boom')"),
-        )
-        .unwrap();
+    let _off = engine.on("change".into(), Function::new_no_args("throw new Error('boom')")).unwrap();
     let (errors, rec) = recorder();
     let _off2 = engine.on("sync.error:action".into(), rec).unwrap();
     let (captured, rec2) = recorder();
     let off3 = engine.on("sync.op:action:captured".into(), rec2).unwrap();
-    await_js(engine.put("notes".into(), js(&json!({"id": "x"}))))
-        .await
-        .unwrap();
+    await_js(engine.put("notes".into(), js(&json!({"id": "x"})))).await.unwrap();
     assert_eq!(get(&errors.borrow()[0], "code"), "HANDLER");
     assert_eq!(captured.borrow().len(), 1, "later handlers still run");
     off3.call0(&JsValue::NULL).unwrap();
-    await_js(engine.put("notes".into(), js(&json!({"id": "y"}))))
-        .await
-        .unwrap();
+    await_js(engine.put("notes".into(), js(&json!({"id": "y"})))).await.unwrap();
     assert_eq!(captured.borrow().len(), 1, "unsubscribed");
     assert_eq!(await_js(engine.count("notes".into())).await.unwrap(), 2);
     engine.close();

@@ -12,11 +12,7 @@ use tidesync::core::{decide, ChangeStamp, Decision, Held, Hlc, HlcClock, HlcStat
 const T0: u64 = 1_700_000_000_000;
 
 fn hlc(ms: u64, counter: u32, device: &str) -> Hlc {
-    Hlc {
-        ms,
-        counter,
-        device_id: device.to_string(),
-    }
+    Hlc { ms, counter, device_id: device.to_string() }
 }
 
 /// A stamp whose HLC string is built from `(ms, counter, device)`.
@@ -89,18 +85,9 @@ fn clock_is_max_of_live_and_tombstone_plus_one() {
     // whatever their HLCs say.
     let live = stamp(3, T0 + 10_000, 9, "zz", "op-z");
     let tomb = stamp(7, T0 + 20_000, 9, "zz", "op-y");
-    let next = stamp(
-        ChangeStamp::next_clock(Some(live.clock), Some(tomb.clock)),
-        T0,
-        0,
-        "a",
-        "op-a",
-    );
+    let next = stamp(ChangeStamp::next_clock(Some(live.clock), Some(tomb.clock)), T0, 0, "a", "op-a");
     assert!(next > live && next > tomb);
-    assert_eq!(
-        decide(Held::from_parts(Some(&live), Some(&tomb)), &next),
-        Decision::Apply
-    );
+    assert_eq!(decide(Held::from_parts(Some(&live), Some(&tomb)), &next), Decision::Apply);
 }
 
 #[test]
@@ -138,35 +125,15 @@ fn device_id_breaks_hlc_ties() {
     // with a smaller opId. (On the wire an HLC names its device, so this tie
     // only arises between hand-built stamps; the order still defines it.)
     let h = hlc(T0, 3, "shared").to_string();
-    let a = ChangeStamp {
-        clock: 2,
-        hlc: h.clone(),
-        device_id: "device-a".into(),
-        op_id: "op-z".into(),
-    };
-    let b = ChangeStamp {
-        clock: 2,
-        hlc: h,
-        device_id: "device-b".into(),
-        op_id: "op-a".into(),
-    };
+    let a = ChangeStamp { clock: 2, hlc: h.clone(), device_id: "device-a".into(), op_id: "op-z".into() };
+    let b = ChangeStamp { clock: 2, hlc: h, device_id: "device-b".into(), op_id: "op-a".into() };
     assert!(b > a);
     assert_eq!(decide(Held::Live(&a), &b), Decision::Apply);
     assert_eq!(decide(Held::Live(&b), &a), Decision::Reject);
     // Compared as strings: "device-10" < "device-9".
     let h = hlc(T0, 3, "shared").to_string();
-    let d9 = ChangeStamp {
-        clock: 2,
-        hlc: h.clone(),
-        device_id: "device-9".into(),
-        op_id: "x".into(),
-    };
-    let d10 = ChangeStamp {
-        clock: 2,
-        hlc: h,
-        device_id: "device-10".into(),
-        op_id: "x".into(),
-    };
+    let d9 = ChangeStamp { clock: 2, hlc: h.clone(), device_id: "device-9".into(), op_id: "x".into() };
+    let d10 = ChangeStamp { clock: 2, hlc: h, device_id: "device-10".into(), op_id: "x".into() };
     assert!(d9 > d10);
 }
 
@@ -212,10 +179,7 @@ fn put_beats_tombstone_only_with_greater_stamp() {
     assert_eq!(decide(Held::Tombstone(&tomb), &greater), Decision::Apply);
     assert_eq!(decide(Held::Tombstone(&tomb), &lower), Decision::Reject);
     // The same stamp as the tombstone is that very delete re-delivered, not a put that wins.
-    assert_eq!(
-        decide(Held::Tombstone(&tomb), &tomb.clone()),
-        Decision::AlreadyHeld
-    );
+    assert_eq!(decide(Held::Tombstone(&tomb), &tomb.clone()), Decision::AlreadyHeld);
 
     let mut r = Replica::default();
     assert_eq!(r.apply(Kind::Delete, &tomb), Decision::Apply);
@@ -240,10 +204,7 @@ fn put_lower_than_tombstone_never_applied() {
     for _delivery in ["pull", "subscription", "rescan"] {
         assert_eq!(r.apply(Kind::Put, &put1), Decision::Reject);
         assert_eq!(r.apply(Kind::Put, &stale), Decision::Reject);
-        assert!(
-            !r.is_live(),
-            "a put older than the tombstone resurrected the record"
-        );
+        assert!(!r.is_live(), "a put older than the tombstone resurrected the record");
     }
 
     // A replica that holds an old live row and a newer tombstone (e.g. after a
@@ -251,13 +212,7 @@ fn put_lower_than_tombstone_never_applied() {
     let old_live = stamp(1, T0, 0, "dev-a", "op-1");
     let newer_tomb = stamp(3, T0, 0, "dev-a", "op-3");
     let between = stamp(2, T0, 0, "dev-a", "op-2");
-    assert_eq!(
-        decide(
-            Held::from_parts(Some(&old_live), Some(&newer_tomb)),
-            &between
-        ),
-        Decision::Reject
-    );
+    assert_eq!(decide(Held::from_parts(Some(&old_live), Some(&newer_tomb)), &between), Decision::Reject);
 }
 
 #[test]
@@ -282,10 +237,7 @@ fn tombstone_vs_tombstone() {
     assert!(d2 > d1);
     assert_eq!(decide(Held::Tombstone(&d1), &d2), Decision::Apply);
     assert_eq!(decide(Held::Tombstone(&d2), &d1), Decision::Reject);
-    assert_eq!(
-        decide(Held::Tombstone(&d2), &d2.clone()),
-        Decision::AlreadyHeld
-    );
+    assert_eq!(decide(Held::Tombstone(&d2), &d2.clone()), Decision::AlreadyHeld);
 
     // Both orders leave the greater tombstone.
     let mut r1 = Replica::default();
@@ -321,20 +273,11 @@ fn held_from_parts_takes_greater_of_live_and_tombstone() {
     assert_eq!(Held::from_parts(Some(&low), None), Held::Live(&low));
     assert_eq!(Held::from_parts(None, Some(&low)), Held::Tombstone(&low));
     assert_eq!(Held::from_parts(Some(&high), Some(&low)), Held::Live(&high));
-    assert_eq!(
-        Held::from_parts(Some(&low), Some(&high)),
-        Held::Tombstone(&high)
-    );
+    assert_eq!(Held::from_parts(Some(&low), Some(&high)), Held::Tombstone(&high));
 
     assert_eq!(Held::from_parts(None, None).stamp(), None);
-    assert_eq!(
-        Held::from_parts(Some(&low), Some(&high)).stamp(),
-        Some(&high)
-    );
-    assert_eq!(
-        Held::from_parts(Some(&high), Some(&low)).stamp(),
-        Some(&high)
-    );
+    assert_eq!(Held::from_parts(Some(&low), Some(&high)).stamp(), Some(&high));
+    assert_eq!(Held::from_parts(Some(&high), Some(&low)).stamp(), Some(&high));
 }
 
 // ------------------------------------------------------------------ HLC
@@ -347,10 +290,10 @@ fn hlc_string_order_is_ms_counter_device() {
 
     // Each pair is in ascending tuple order; the strings must agree.
     let ascending = [
-        (hlc(9, 0, "z"), hlc(10, 0, "a")),   // ms 9 < 10 (not "10" < "9")
-        (hlc(T0, 9, "z"), hlc(T0, 10, "a")), // counter 9 < 10
+        (hlc(9, 0, "z"), hlc(10, 0, "a")),                // ms 9 < 10 (not "10" < "9")
+        (hlc(T0, 9, "z"), hlc(T0, 10, "a")),              // counter 9 < 10
         (hlc(T0, MAX_COUNTER, "z"), hlc(T0 + 1, 0, "a")), // ms outranks counter
-        (hlc(T0, 0, "a"), hlc(T0, 0, "ab")), // a device id before its extension
+        (hlc(T0, 0, "a"), hlc(T0, 0, "ab")),              // a device id before its extension
         (hlc(T0, 0, "ab"), hlc(T0, 0, "b")),
         (hlc(T0, 0, "device-10"), hlc(T0, 0, "device-9")),
         (hlc(T0, 0, "A"), hlc(T0, 0, "a")),
@@ -359,10 +302,7 @@ fn hlc_string_order_is_ms_counter_device() {
     for (lo, hi) in &ascending {
         assert!(tuple(lo) < tuple(hi), "{lo} / {hi}");
         assert!(lo < hi, "Ord of {lo} / {hi}");
-        assert!(
-            lo.to_string() < hi.to_string(),
-            "string order of {lo} / {hi}"
-        );
+        assert!(lo.to_string() < hi.to_string(), "string order of {lo} / {hi}");
         assert_eq!(Hlc::parse(&lo.to_string()).as_ref(), Ok(lo));
     }
 }
@@ -426,21 +366,11 @@ fn remote_hlc_beyond_drift_is_not_merged() {
     let start = hlc_state(T0, 3);
     let mut c = HlcClock::new("local", start, DEFAULT_MAX_DRIFT_MS);
     let remote = hlc(T0 + DEFAULT_MAX_DRIFT_MS + 1, 0, "remote");
-    assert_eq!(
-        c.receive(&remote, T0),
-        Receive::Drift {
-            ahead_ms: DEFAULT_MAX_DRIFT_MS + 1
-        }
-    );
+    assert_eq!(c.receive(&remote, T0), Receive::Drift { ahead_ms: DEFAULT_MAX_DRIFT_MS + 1 });
     assert_eq!(c.state(), start);
 
     let far = hlc(T0 + 86_400_000, 7, "remote");
-    assert_eq!(
-        c.receive(&far, T0),
-        Receive::Drift {
-            ahead_ms: 86_400_000
-        }
-    );
+    assert_eq!(c.receive(&far, T0), Receive::Drift { ahead_ms: 86_400_000 });
     assert_eq!(c.state(), start);
 
     // The local clock carries on from where it was, not from the remote value.
@@ -448,10 +378,7 @@ fn remote_hlc_beyond_drift_is_not_merged() {
 
     // A custom bound is honoured too.
     let mut strict = HlcClock::new("local", start, 10);
-    assert_eq!(
-        strict.receive(&hlc(T0 + 11, 0, "r"), T0),
-        Receive::Drift { ahead_ms: 11 }
-    );
+    assert_eq!(strict.receive(&hlc(T0 + 11, 0, "r"), T0), Receive::Drift { ahead_ms: 11 });
     assert_eq!(strict.state(), start);
 }
 
@@ -482,10 +409,7 @@ fn remote_hlc_within_drift_advances_local() {
     assert_eq!(c.state(), hlc_state(T0, 12));
 
     // Remote behind local: local still advances (counter + 1).
-    assert_eq!(
-        c.receive(&hlc(T0 - 1_000, 99, "r"), T0 - 5),
-        Receive::Merged
-    );
+    assert_eq!(c.receive(&hlc(T0 - 1_000, 99, "r"), T0 - 5), Receive::Merged);
     assert_eq!(c.state(), hlc_state(T0, 13));
 
     // Wall clock ahead of both: it takes over with counter 0.

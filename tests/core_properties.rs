@@ -12,23 +12,8 @@ use tidesync::core::{decide, ChangeStamp, Decision, Held, Hlc, HlcClock, HlcStat
 const T0: u64 = 1_700_000_000_000;
 
 /// Device ids with shared prefixes, digits, separators and non-ASCII bytes.
-const DEVICES: &[&str] = &[
-    "a",
-    "ab",
-    "abc",
-    "b",
-    "ba",
-    "A",
-    "0",
-    "a0",
-    "a:b",
-    "a-",
-    "device-1",
-    "device-10",
-    "device-2",
-    "z",
-    "é",
-];
+const DEVICES: &[&str] =
+    &["a", "ab", "abc", "b", "ba", "A", "0", "a0", "a:b", "a-", "device-1", "device-10", "device-2", "z", "é"];
 
 // ------------------------------------------------------------ strategies
 
@@ -44,24 +29,14 @@ fn stamp() -> impl Strategy<Value = ChangeStamp> {
     )
         .prop_map(|(clock, ms, counter, hlc_dev, dev, op)| ChangeStamp {
             clock,
-            hlc: Hlc {
-                ms: T0 + ms,
-                counter,
-                device_id: hlc_dev.to_string(),
-            }
-            .to_string(),
+            hlc: Hlc { ms: T0 + ms, counter, device_id: hlc_dev.to_string() }.to_string(),
             device_id: dev.to_string(),
             op_id: op.to_string(),
         })
 }
 
 fn ms() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0..=hlc::MAX_MS,
-        0u64..20,
-        (T0 - 5)..(T0 + 5),
-        (hlc::MAX_MS - 20)..=hlc::MAX_MS,
-    ]
+    prop_oneof![0..=hlc::MAX_MS, 0u64..20, (T0 - 5)..(T0 + 5), (hlc::MAX_MS - 20)..=hlc::MAX_MS,]
 }
 
 fn counter() -> impl Strategy<Value = u32> {
@@ -73,11 +48,7 @@ fn device() -> impl Strategy<Value = String> {
 }
 
 fn hlc_value() -> impl Strategy<Value = Hlc> {
-    (ms(), counter(), device()).prop_map(|(ms, counter, device_id)| Hlc {
-        ms,
-        counter,
-        device_id,
-    })
+    (ms(), counter(), device()).prop_map(|(ms, counter, device_id)| Hlc { ms, counter, device_id })
 }
 
 fn key(h: &Hlc) -> (u64, u32, &str) {
@@ -104,12 +75,7 @@ fn state() -> impl Strategy<Value = HlcState> {
 }
 
 fn drift() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        Just(DEFAULT_MAX_DRIFT_MS),
-        Just(0u64),
-        Just(1u64),
-        0u64..100_000
-    ]
+    prop_oneof![Just(DEFAULT_MAX_DRIFT_MS), Just(0u64), Just(1u64), 0u64..100_000]
 }
 
 #[derive(Debug, Clone)]
@@ -121,16 +87,8 @@ enum Event {
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         near_t0().prop_map(Event::Tick),
-        (near_t0(), counter(), device(), near_t0()).prop_map(|(ms, counter, device_id, now)| {
-            Event::Receive(
-                Hlc {
-                    ms,
-                    counter,
-                    device_id,
-                },
-                now,
-            )
-        }),
+        (near_t0(), counter(), device(), near_t0())
+            .prop_map(|(ms, counter, device_id, now)| { Event::Receive(Hlc { ms, counter, device_id }, now,) }),
     ]
 }
 
@@ -255,14 +213,7 @@ fn tick_is_strictly_increasing_over_100k_random_wall_clock_jumps() {
     let mut rng = SplitMix(0x7153_D5EE_D000_0001);
     // Start with the counter nearly exhausted and the wall clock behind the
     // state, so the run borrows the next millisecond early on.
-    let mut clock = HlcClock::new(
-        "device-1",
-        HlcState {
-            ms: T0,
-            counter: MAX_COUNTER - 2,
-        },
-        DEFAULT_MAX_DRIFT_MS,
-    );
+    let mut clock = HlcClock::new("device-1", HlcState { ms: T0, counter: MAX_COUNTER - 2 }, DEFAULT_MAX_DRIFT_MS);
     let mut prev = clock.current();
     let mut prev_str = prev.to_string();
     let mut now: u64 = T0 - 5_000;
@@ -271,20 +222,17 @@ fn tick_is_strictly_increasing_over_100k_random_wall_clock_jumps() {
     for i in 0..100_000u32 {
         if i % 2_000 == 1_000 {
             // Another tab persisted a value with the counter nearly exhausted.
-            clock.observe_state(HlcState {
-                ms: prev.ms,
-                counter: MAX_COUNTER - 2,
-            });
+            clock.observe_state(HlcState { ms: prev.ms, counter: MAX_COUNTER - 2 });
         }
         let before = now;
         now = match rng.below(100) {
-            0..=29 => now,                                       // repeated identical time
-            30..=54 => now + 1 + rng.below(3),                   // small step forward
-            55..=79 => now.saturating_sub(1 + rng.below(2_000)), // small step back
+            0..=29 => now,                                                     // repeated identical time
+            30..=54 => now + 1 + rng.below(3),                                 // small step forward
+            55..=79 => now.saturating_sub(1 + rng.below(2_000)),               // small step back
             80..=83 => now.saturating_sub(1_000_000_000 + rng.below(1 << 40)), // huge step back
-            84..=85 => 0,                                        // back to the epoch
-            86..=93 => now + 1 + rng.below(1_000_000),           // jump forward
-            _ => T0 + rng.below(1 << 20),                        // resync near T0
+            84..=85 => 0,                                                      // back to the epoch
+            86..=93 => now + 1 + rng.below(1_000_000),                         // jump forward
+            _ => T0 + rng.below(1 << 20),                                      // resync near T0
         };
         if now < before {
             backward += 1;
@@ -293,10 +241,7 @@ fn tick_is_strictly_increasing_over_100k_random_wall_clock_jumps() {
         }
         let v = clock.tick(now);
         let s = v.to_string();
-        assert!(
-            key(&v) > key(&prev),
-            "tick {i}: {s} is not above {prev_str} (now {now})"
-        );
+        assert!(key(&v) > key(&prev), "tick {i}: {s} is not above {prev_str} (now {now})");
         assert!(s > prev_str, "tick {i}: string {s} is not above {prev_str}");
         assert!(v.ms >= now, "tick {i}: {s} is below the wall clock {now}");
         if v.ms > prev.ms && v.ms > now {
@@ -305,14 +250,8 @@ fn tick_is_strictly_increasing_over_100k_random_wall_clock_jumps() {
         prev = v;
         prev_str = s;
     }
-    assert!(
-        borrows >= 5,
-        "the run borrowed a millisecond only {borrows} times"
-    );
-    assert!(
-        backward > 10_000 && repeats > 10_000,
-        "backward {backward}, repeats {repeats}"
-    );
+    assert!(borrows >= 5, "the run borrowed a millisecond only {borrows} times");
+    assert!(backward > 10_000 && repeats > 10_000, "backward {backward}, repeats {repeats}");
 }
 
 proptest! {

@@ -10,8 +10,8 @@ mod wire_support;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tidesync::core::wire::{
-    decode_change, decode_changes, decode_pull_request, decode_pull_response, decode_push_batch,
-    decode_push_op, decode_push_result, decode_scope, decode_stamp,
+    decode_change, decode_changes, decode_pull_request, decode_pull_response, decode_push_batch, decode_push_op,
+    decode_push_result, decode_scope, decode_stamp,
 };
 use wire_support::*;
 
@@ -51,21 +51,14 @@ fn leaf() -> impl Strategy<Value = Value> {
         (0u64..12).prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         Just(json!(MAX_SAFE)),
         Just(json!(MAX_SAFE + 1)),
         Just(json!(-0.0)),
-        prop::sample::select(vec![
-            "put", "delete", "upsert", "", "notes", "op-1", "op-2", "dev-a", "w1"
-        ])
-        .prop_map(Value::from),
+        prop::sample::select(vec!["put", "delete", "upsert", "", "notes", "op-1", "op-2", "dev-a", "w1"])
+            .prop_map(Value::from),
         prop::sample::select(FIELDS).prop_map(Value::from),
-        (
-            0u64..3,
-            0u32..3,
-            prop::sample::select(vec!["dev-a", "dev-b", "a:b"])
-        )
+        (0u64..3, 0u32..3, prop::sample::select(vec!["dev-a", "dev-b", "a:b"]))
             .prop_map(|(ms, c, d)| Value::from(hlc(ms, c, d))),
         ".{0,24}".prop_map(Value::from),
     ]
@@ -105,22 +98,11 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 /// A valid wire value with a few nodes replaced by arbitrary ones or removed,
 /// so decoding gets deep before it meets the damage.
 fn mutated_valid() -> impl Strategy<Value = Value> {
-    let bases = vec![
-        pull_request(),
-        pull_response(),
-        push_batch(2),
-        push_result(),
-        push_op_json("op-1", json!(1), "put"),
-    ];
+    let bases =
+        vec![pull_request(), pull_response(), push_batch(2), push_result(), push_op_json("op-1", json!(1), "put")];
     (
         prop::sample::select(bases),
-        prop::collection::vec(
-            (
-                any::<prop::sample::Index>(),
-                prop::option::weighted(0.8, arbitrary_json()),
-            ),
-            1..4,
-        ),
+        prop::collection::vec((any::<prop::sample::Index>(), prop::option::weighted(0.8, arbitrary_json())), 1..4),
     )
         .prop_map(|(mut v, edits)| {
             for (idx, new) in edits {

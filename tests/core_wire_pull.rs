@@ -84,37 +84,12 @@ fn pull_request_cases() -> Vec<Case> {
     use Want::*;
     let b = pull_request;
     vec![
-        case(
-            "pull_request.root_array",
-            pull_req(json!([])),
-            "",
-            Wrong("an object"),
-        ),
-        case(
-            "pull_request.root_string",
-            pull_req(json!("pull")),
-            "",
-            Wrong("an object"),
-        ),
+        case("pull_request.root_array", pull_req(json!([])), "", Wrong("an object")),
+        case("pull_request.root_string", pull_req(json!("pull")), "", Wrong("an object")),
         case("pull_request.root_null", pull_req(Value::Null), "", Missing),
-        case(
-            "pull_request.scope_missing",
-            pull_req(del(b(), "/scope")),
-            "scope",
-            Missing,
-        ),
-        case(
-            "pull_request.scope_null",
-            pull_req(set(b(), "/scope", Value::Null)),
-            "scope",
-            Missing,
-        ),
-        case(
-            "pull_request.scope_string",
-            pull_req(set(b(), "/scope", json!("w1"))),
-            "scope",
-            Wrong("an object"),
-        ),
+        case("pull_request.scope_missing", pull_req(del(b(), "/scope")), "scope", Missing),
+        case("pull_request.scope_null", pull_req(set(b(), "/scope", Value::Null)), "scope", Missing),
+        case("pull_request.scope_string", pull_req(set(b(), "/scope", json!("w1"))), "scope", Wrong("an object")),
         case(
             "pull_request.workspace_id_missing",
             pull_req(set(b(), "/scope", json!({}))),
@@ -157,66 +132,16 @@ fn pull_request_cases() -> Vec<Case> {
             "scope.projectId",
             Wrong("a string"),
         ),
-        case(
-            "pull_request.cursor_missing",
-            pull_req(del(b(), "/cursor")),
-            "cursor",
-            Missing,
-        ),
-        case(
-            "pull_request.cursor_null",
-            pull_req(set(b(), "/cursor", Value::Null)),
-            "cursor",
-            Missing,
-        ),
-        case(
-            "pull_request.cursor_string",
-            pull_req(set(b(), "/cursor", json!("5"))),
-            "cursor",
-            Wrong("a number"),
-        ),
-        case(
-            "pull_request.cursor_negative",
-            pull_req(set(b(), "/cursor", json!(-1))),
-            "cursor",
-            Range,
-        ),
-        case(
-            "pull_request.cursor_fractional",
-            pull_req(set(b(), "/cursor", json!(1.5))),
-            "cursor",
-            Range,
-        ),
-        case(
-            "pull_request.cursor_above_max_safe",
-            pull_req(set(b(), "/cursor", json!(MAX_SAFE + 1))),
-            "cursor",
-            Range,
-        ),
-        case(
-            "pull_request.limit_missing",
-            pull_req(del(b(), "/limit")),
-            "limit",
-            Missing,
-        ),
-        case(
-            "pull_request.limit_zero",
-            pull_req(set(b(), "/limit", json!(0))),
-            "limit",
-            Range,
-        ),
-        case(
-            "pull_request.limit_above_10000",
-            pull_req(set(b(), "/limit", json!(10_001))),
-            "limit",
-            Range,
-        ),
-        case(
-            "pull_request.limit_bool",
-            pull_req(set(b(), "/limit", json!(true))),
-            "limit",
-            Wrong("a number"),
-        ),
+        case("pull_request.cursor_missing", pull_req(del(b(), "/cursor")), "cursor", Missing),
+        case("pull_request.cursor_null", pull_req(set(b(), "/cursor", Value::Null)), "cursor", Missing),
+        case("pull_request.cursor_string", pull_req(set(b(), "/cursor", json!("5"))), "cursor", Wrong("a number")),
+        case("pull_request.cursor_negative", pull_req(set(b(), "/cursor", json!(-1))), "cursor", Range),
+        case("pull_request.cursor_fractional", pull_req(set(b(), "/cursor", json!(1.5))), "cursor", Range),
+        case("pull_request.cursor_above_max_safe", pull_req(set(b(), "/cursor", json!(MAX_SAFE + 1))), "cursor", Range),
+        case("pull_request.limit_missing", pull_req(del(b(), "/limit")), "limit", Missing),
+        case("pull_request.limit_zero", pull_req(set(b(), "/limit", json!(0))), "limit", Range),
+        case("pull_request.limit_above_10000", pull_req(set(b(), "/limit", json!(10_001))), "limit", Range),
+        case("pull_request.limit_bool", pull_req(set(b(), "/limit", json!(true))), "limit", Wrong("a number")),
         case(
             "pull_request.tables_not_array",
             pull_req(set(b(), "/tables", json!("notes"))),
@@ -249,30 +174,10 @@ fn pull_response_cases() -> Vec<Case> {
         "hasMore": false,
     });
     vec![
-        case(
-            "pull_response.root_array",
-            pull_resp(json!([]), 0),
-            "",
-            Wrong("an object"),
-        ),
-        case(
-            "pull_response.root_null",
-            pull_resp(Value::Null, 0),
-            "",
-            Missing,
-        ),
-        case(
-            "pull_response.changes_missing",
-            pull_resp(del(b(), "/changes"), 0),
-            "changes",
-            Missing,
-        ),
-        case(
-            "pull_response.changes_null",
-            pull_resp(set(b(), "/changes", Value::Null), 0),
-            "changes",
-            Missing,
-        ),
+        case("pull_response.root_array", pull_resp(json!([]), 0), "", Wrong("an object")),
+        case("pull_response.root_null", pull_resp(Value::Null, 0), "", Missing),
+        case("pull_response.changes_missing", pull_resp(del(b(), "/changes"), 0), "changes", Missing),
+        case("pull_response.changes_null", pull_resp(set(b(), "/changes", Value::Null), 0), "changes", Missing),
         case(
             "pull_response.changes_object",
             pull_resp(set(b(), "/changes", json!({})), 0),
@@ -285,12 +190,7 @@ fn pull_response_cases() -> Vec<Case> {
             "changes",
             Wrong("an array"),
         ),
-        case(
-            "pull_response.next_cursor_missing",
-            pull_resp(del(b(), "/nextCursor"), 0),
-            "nextCursor",
-            Missing,
-        ),
+        case("pull_response.next_cursor_missing", pull_resp(del(b(), "/nextCursor"), 0), "nextCursor", Missing),
         case(
             "pull_response.next_cursor_null",
             pull_resp(set(b(), "/nextCursor", Value::Null), 0),
@@ -309,12 +209,7 @@ fn pull_response_cases() -> Vec<Case> {
             "nextCursor",
             Wrong("a number"),
         ),
-        case(
-            "pull_response.has_more_missing",
-            pull_resp(del(b(), "/hasMore"), 0),
-            "hasMore",
-            Missing,
-        ),
+        case("pull_response.has_more_missing", pull_resp(del(b(), "/hasMore"), 0), "hasMore", Missing),
         case(
             "pull_response.has_more_string",
             pull_resp(set(b(), "/hasMore", json!("false")), 0),
@@ -327,24 +222,14 @@ fn pull_response_cases() -> Vec<Case> {
             "hasMore",
             Wrong("a boolean"),
         ),
-        case(
-            "pull_response.remaining_negative",
-            pull_resp(set(b(), "/remaining", json!(-3)), 0),
-            "remaining",
-            Range,
-        ),
+        case("pull_response.remaining_negative", pull_resp(set(b(), "/remaining", json!(-3)), 0), "remaining", Range),
         case(
             "pull_response.change_not_object",
             pull_resp(set(b(), "/changes", json!([1])), 0),
             "changes[0]",
             Wrong("an object"),
         ),
-        case(
-            "pull_response.change_null",
-            pull_resp(set(b(), "/changes", json!([null])), 0),
-            "changes[0]",
-            Missing,
-        ),
+        case("pull_response.change_null", pull_resp(set(b(), "/changes", json!([null])), 0), "changes[0]", Missing),
         case(
             "pull_response.deep_clock_string",
             pull_resp(set(b(), "/changes/1/stamp/clock", json!("2")), 0),
@@ -359,37 +244,25 @@ fn pull_response_cases() -> Vec<Case> {
         ),
         case(
             "pull_response.versions_descending",
-            pull_resp(
-                json!({ "changes": [v(2), v(1)], "nextCursor": 2, "hasMore": false }),
-                0,
-            ),
+            pull_resp(json!({ "changes": [v(2), v(1)], "nextCursor": 2, "hasMore": false }), 0),
             "changes[1].serverVersion",
             Rule("strictly ascending"),
         ),
         case(
             "pull_response.versions_repeated",
-            pull_resp(
-                json!({ "changes": [v(1), v(1)], "nextCursor": 1, "hasMore": false }),
-                0,
-            ),
+            pull_resp(json!({ "changes": [v(1), v(1)], "nextCursor": 1, "hasMore": false }), 0),
             "changes[1].serverVersion",
             Rule("strictly ascending"),
         ),
         case(
             "pull_response.version_not_above_cursor",
-            pull_resp(
-                json!({ "changes": [v(5), v(6)], "nextCursor": 6, "hasMore": false }),
-                5,
-            ),
+            pull_resp(json!({ "changes": [v(5), v(6)], "nextCursor": 6, "hasMore": false }), 5),
             "changes[0].serverVersion",
             Rule("5 is not above 5"),
         ),
         case(
             "pull_response.next_cursor_below_cursor",
-            pull_resp(
-                json!({ "changes": [], "nextCursor": 9, "hasMore": false }),
-                10,
-            ),
+            pull_resp(json!({ "changes": [], "nextCursor": 9, "hasMore": false }), 10),
             "nextCursor",
             Rule("went back from 10 to 9"),
         ),
@@ -401,10 +274,7 @@ fn pull_response_cases() -> Vec<Case> {
         ),
         case(
             "pull_response.has_more_without_progress",
-            pull_resp(
-                json!({ "changes": [], "nextCursor": 7, "hasMore": true }),
-                7,
-            ),
+            pull_resp(json!({ "changes": [], "nextCursor": 7, "hasMore": true }), 7),
             "nextCursor",
             Rule("did not advance"),
         ),
@@ -414,12 +284,7 @@ fn pull_response_cases() -> Vec<Case> {
             "changes[1].tableName",
             Rule("unknown table \"secrets\""),
         ),
-        case(
-            "changes.not_array",
-            dbg(decode_changes(&json!({}), &ROOT, 3, None)),
-            "",
-            Wrong("an array"),
-        ),
+        case("changes.not_array", dbg(decode_changes(&json!({}), &ROOT, 3, None)), "", Wrong("an array")),
         case(
             "changes.version_not_above_after",
             dbg(decode_changes(&json!([v(3)]), &ROOT, 3, None)),

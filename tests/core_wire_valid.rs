@@ -11,9 +11,9 @@ mod wire_support;
 use serde_json::{json, Value};
 use tidesync::core::decode::Path;
 use tidesync::core::wire::{
-    decode_change, decode_changes, decode_pull_request, decode_pull_response, decode_push_batch,
-    decode_push_op, decode_push_result, decode_scope, decode_stamp, OpKind, OpResult, PullRequest,
-    PullResponse, PushBatch, PushOp, PushResult, SyncChange, SyncScope,
+    decode_change, decode_changes, decode_pull_request, decode_pull_response, decode_push_batch, decode_push_op,
+    decode_push_result, decode_scope, decode_stamp, OpKind, OpResult, PullRequest, PullResponse, PushBatch, PushOp,
+    PushResult, SyncChange, SyncScope,
 };
 use tidesync::core::{ChangeStamp, Invalid, InvalidKind, Pk};
 use wire_support::*;
@@ -30,22 +30,11 @@ fn catalogue_bases_are_valid() {
     assert!(decode_push_batch(&push_batch(2), 3).is_ok());
     assert!(decode_push_batch(&push_batch(3), 3).is_ok());
     assert!(decode_push_result(&push_result(), &["op-1", "op-2"]).is_ok());
-    assert!(decode_changes(
-        &json!([change_json(4, "notes", json!("n"), "put")]),
-        &ROOT,
-        3,
-        None
-    )
-    .is_ok());
+    assert!(decode_changes(&json!([change_json(4, "notes", json!("n"), "put")]), &ROOT, 3, None).is_ok());
 }
 
 fn expected_stamp(clock: u64, device: &str, op_id: &str) -> ChangeStamp {
-    ChangeStamp {
-        clock,
-        hlc: hlc(T0, 0, device),
-        device_id: device.into(),
-        op_id: op_id.into(),
-    }
+    ChangeStamp { clock, hlc: hlc(T0, 0, device), device_id: device.into(), op_id: op_id.into() }
 }
 
 #[test]
@@ -59,10 +48,7 @@ fn valid_pull_request_decodes() {
     assert_eq!(
         decode_pull_request(&v),
         Ok(PullRequest {
-            scope: SyncScope {
-                workspace_id: "w1".into(),
-                project_id: Some("p1".into())
-            },
+            scope: SyncScope { workspace_id: "w1".into(), project_id: Some("p1".into()) },
             cursor: 42,
             limit: 10_000,
             tables: Some(vec!["notes".into(), "tags".into()]),
@@ -72,10 +58,7 @@ fn valid_pull_request_decodes() {
     assert_eq!(
         decode_pull_request(&min),
         Ok(PullRequest {
-            scope: SyncScope {
-                workspace_id: "w".into(),
-                project_id: None
-            },
+            scope: SyncScope { workspace_id: "w".into(), project_id: None },
             cursor: 0,
             limit: 1,
             tables: None
@@ -119,30 +102,18 @@ fn valid_pull_response_decodes() {
     // An empty page that does not move the cursor is fine when hasMore is false,
     // and nextCursor may skip past versions this client cannot see.
     let empty = json!({ "changes": [], "nextCursor": 7, "hasMore": false });
-    assert_eq!(
-        decode_pull_response(&empty, 7, None).map(|r| r.changes.len()),
-        Ok(0)
-    );
+    assert_eq!(decode_pull_response(&empty, 7, None).map(|r| r.changes.len()), Ok(0));
     let skip = json!({ "changes": [change_json(9, "notes", json!(1), "delete")], "nextCursor": 15, "hasMore": true });
-    assert_eq!(
-        decode_pull_response(&skip, 7, None).map(|r| r.next_cursor),
-        Ok(15)
-    );
+    assert_eq!(decode_pull_response(&skip, 7, None).map(|r| r.next_cursor), Ok(15));
 }
 
 #[test]
 fn valid_push_batch_decodes() {
     let mut v = push_batch(1);
-    v["ops"]
-        .as_array_mut()
-        .unwrap()
-        .push(push_op_json("op-2", json!("k2"), "delete"));
+    v["ops"].as_array_mut().unwrap().push(push_op_json("op-2", json!("k2"), "delete"));
     let got = decode_push_batch(&v, 2).expect("valid");
     let expected = PushBatch {
-        scope: SyncScope {
-            workspace_id: "w1".into(),
-            project_id: Some("p1".into()),
-        },
+        scope: SyncScope { workspace_id: "w1".into(), project_id: Some("p1".into()) },
         device_id: "dev-a".into(),
         ops: vec![
             PushOp {
@@ -204,51 +175,28 @@ fn valid_push_result_decodes() {
 
 #[test]
 fn delete_with_payload_decodes_with_payload_none() {
-    for payload in [
-        json!({ "id": 1 }),
-        json!("junk"),
-        json!([1, 2]),
-        Value::Null,
-    ] {
-        let v = set(
-            change_json(3, "notes", json!(1), "delete"),
-            "/payload",
-            payload.clone(),
-        );
+    for payload in [json!({ "id": 1 }), json!("junk"), json!([1, 2]), Value::Null] {
+        let v = set(change_json(3, "notes", json!(1), "delete"), "/payload", payload.clone());
         let c = decode_change(&v, &ROOT).expect("a delete ignores its payload");
         assert_eq!(c.op, OpKind::Delete);
         assert_eq!(c.payload, None, "payload {payload}");
 
-        let o = set(
-            push_op_json("op-1", json!(1), "delete"),
-            "/payload",
-            payload,
-        );
+        let o = set(push_op_json("op-1", json!(1), "delete"), "/payload", payload);
         assert_eq!(decode_push_op(&o, &ROOT).expect("valid").payload, None);
     }
 }
 
 #[test]
 fn pk_string_5_and_number_5_are_different_keys() {
-    let as_str = decode_change(&change_json(1, "notes", json!("5"), "delete"), &ROOT)
-        .unwrap()
-        .pk;
-    let as_num = decode_change(&change_json(1, "notes", json!(5), "delete"), &ROOT)
-        .unwrap()
-        .pk;
-    let as_float = decode_change(&change_json(1, "notes", json!(5.0), "delete"), &ROOT)
-        .unwrap()
-        .pk;
+    let as_str = decode_change(&change_json(1, "notes", json!("5"), "delete"), &ROOT).unwrap().pk;
+    let as_num = decode_change(&change_json(1, "notes", json!(5), "delete"), &ROOT).unwrap().pk;
+    let as_float = decode_change(&change_json(1, "notes", json!(5.0), "delete"), &ROOT).unwrap().pk;
     assert_eq!(as_str, Pk::Str("5".into()));
     assert_eq!(as_num, Pk::Num(5.0));
     assert_ne!(as_str, as_num);
     assert_eq!(as_num, as_float, "5 and 5.0 are the same JS number");
     // Numbers keep their sign and fraction; strings are kept verbatim.
-    let pk = |v: Value| {
-        decode_change(&change_json(1, "notes", v, "delete"), &ROOT)
-            .unwrap()
-            .pk
-    };
+    let pk = |v: Value| decode_change(&change_json(1, "notes", v, "delete"), &ROOT).unwrap().pk;
     assert_eq!(pk(json!(-1.5)), Pk::Num(-1.5));
     assert_eq!(pk(json!(-0.0)), Pk::Num(0.0));
     assert_eq!(pk(json!("")), Pk::Str(String::new()));
@@ -260,26 +208,14 @@ fn pk_string_5_and_number_5_are_different_keys() {
 #[test]
 fn project_id_is_optional() {
     let scope = |v: Value| decode_scope(&v, &ROOT);
-    assert_eq!(
-        scope(json!({ "workspaceId": "w" })),
-        Ok(SyncScope {
-            workspace_id: "w".into(),
-            project_id: None
-        })
-    );
+    assert_eq!(scope(json!({ "workspaceId": "w" })), Ok(SyncScope { workspace_id: "w".into(), project_id: None }));
     assert_eq!(
         scope(json!({ "workspaceId": "w", "projectId": null })),
-        Ok(SyncScope {
-            workspace_id: "w".into(),
-            project_id: None
-        })
+        Ok(SyncScope { workspace_id: "w".into(), project_id: None })
     );
     assert_eq!(
         scope(json!({ "workspaceId": "w", "projectId": "p" })),
-        Ok(SyncScope {
-            workspace_id: "w".into(),
-            project_id: Some("p".into())
-        })
+        Ok(SyncScope { workspace_id: "w".into(), project_id: Some("p".into()) })
     );
     // Unknown extra fields are tolerated.
     assert!(scope(json!({ "workspaceId": "w", "region": "eu" })).is_ok());
@@ -290,30 +226,14 @@ fn boundary_values_are_accepted() {
     let s = |clock: u64| decode_stamp(&stamp_json(clock, "d", "o"), &ROOT).map(|s| s.clock);
     assert_eq!(s(1), Ok(1));
     assert_eq!(s(MAX_SAFE), Ok(MAX_SAFE));
-    assert_eq!(
-        decode_pull_request(&set(pull_request(), "/limit", json!(10_000))).map(|r| r.limit),
-        Ok(10_000)
-    );
-    assert_eq!(
-        decode_pull_request(&set(pull_request(), "/limit", json!(1.0))).map(|r| r.limit),
-        Ok(1)
-    );
+    assert_eq!(decode_pull_request(&set(pull_request(), "/limit", json!(10_000))).map(|r| r.limit), Ok(10_000));
+    assert_eq!(decode_pull_request(&set(pull_request(), "/limit", json!(1.0))).map(|r| r.limit), Ok(1));
     let name256 = "t".repeat(256);
-    let v = set(
-        change_json(1, "notes", json!(1), "delete"),
-        "/tableName",
-        json!(name256),
-    );
-    assert_eq!(
-        decode_change(&v, &ROOT).map(|c| c.table_name.len()),
-        Ok(256)
-    );
+    let v = set(change_json(1, "notes", json!(1), "delete"), "/tableName", json!(name256));
+    assert_eq!(decode_change(&v, &ROOT).map(|c| c.table_name.len()), Ok(256));
     // A device id containing the separator still matches its HLC.
     let st = json!({ "clock": 1, "hlc": hlc(0, 0, "a:b"), "deviceId": "a:b", "opId": "o" });
-    assert_eq!(
-        decode_stamp(&st, &ROOT).map(|s| s.device_id),
-        Ok("a:b".into())
-    );
+    assert_eq!(decode_stamp(&st, &ROOT).map(|s| s.device_id), Ok("a:b".into()));
 }
 
 #[test]
@@ -321,9 +241,6 @@ fn errors_name_the_path_under_a_non_root_path() {
     let root = Path::Root("page");
     let changes = Path::Field(&root, "changes");
     let err = decode_changes(&json!([{}]), &changes, 0, None).unwrap_err();
-    assert_eq!(
-        err,
-        Invalid::new("page.changes[0].tableName", InvalidKind::Missing)
-    );
+    assert_eq!(err, Invalid::new("page.changes[0].tableName", InvalidKind::Missing));
     assert_eq!(err.to_string(), "page.changes[0].tableName is missing");
 }

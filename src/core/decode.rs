@@ -81,8 +81,7 @@ pub fn required<V: WireValue>(obj: &V, name: &str, path: &Path<'_>) -> Result<V,
 
 /// Reads an optional field (`undefined` and `null` both count as absent).
 pub fn optional<V: WireValue>(obj: &V, name: &str) -> Option<V> {
-    obj.field(name)
-        .filter(|v| !matches!(v.shape(), Shape::Null | Shape::Absent))
+    obj.field(name).filter(|v| !matches!(v.shape(), Shape::Null | Shape::Absent))
 }
 
 pub fn expect_object<V: WireValue>(v: &V, path: &Path<'_>) -> Result<(), Invalid> {
@@ -127,9 +126,7 @@ pub fn pk<V: WireValue>(v: &V, path: &Path<'_>) -> Result<Pk, Invalid> {
     match v.shape() {
         Shape::String => Ok(Pk::Str(string(v, path)?)),
         Shape::Number => {
-            let n = v
-                .as_f64()
-                .ok_or_else(|| wrong(path, "a string or a finite number"))?;
+            let n = v.as_f64().ok_or_else(|| wrong(path, "a string or a finite number"))?;
             Pk::num(n).ok_or_else(|| path.err(InvalidKind::OutOfRange))
         }
         Shape::Absent | Shape::Null => Err(path.err(InvalidKind::Missing)),

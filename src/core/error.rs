@@ -33,10 +33,7 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(path: impl Into<String>, kind: InvalidKind) -> Self {
-        Invalid {
-            path: path.into(),
-            kind,
-        }
+        Invalid { path: path.into(), kind }
     }
 
     pub fn rule(path: impl Into<String>, msg: impl Into<String>) -> Self {
@@ -46,11 +43,7 @@ impl Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
-            "value"
-        } else {
-            &self.path
-        };
+        let path = if self.path.is_empty() { "value" } else { &self.path };
         match &self.kind {
             InvalidKind::Missing => write!(f, "{path} is missing"),
             InvalidKind::WrongType { expected } => write!(f, "{path} must be {expected}"),
@@ -70,10 +63,7 @@ pub enum SyncError {
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("rate limited: {message}")]
-    RateLimit {
-        message: String,
-        retry_after_ms: Option<u64>,
-    },
+    RateLimit { message: String, retry_after_ms: Option<u64> },
     #[error("cursor expired: {0}")]
     CursorExpired(String),
     #[error("unavailable: {0}")]
@@ -107,10 +97,7 @@ impl SyncError {
 
     /// Whether retrying the same call later can succeed.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            SyncError::RateLimit { .. } | SyncError::Unavailable(_) | SyncError::Storage(_)
-        )
+        matches!(self, SyncError::RateLimit { .. } | SyncError::Unavailable(_) | SyncError::Storage(_))
     }
 
     /// Shorthand for an [`InvalidKind::Rule`] error.

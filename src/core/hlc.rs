@@ -56,25 +56,13 @@ impl Hlc {
         let ms = s[..sep1].parse::<u64>().map_err(|_| bad())?;
         let counter = s[sep1 + 1..sep2].parse::<u32>().map_err(|_| bad())?;
         let device_id = s[sep2 + 1..].to_string();
-        Ok(Hlc {
-            ms,
-            counter,
-            device_id,
-        })
+        Ok(Hlc { ms, counter, device_id })
     }
 }
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:0mw$}:{:0cw$}:{}",
-            self.ms,
-            self.counter,
-            self.device_id,
-            mw = MS_WIDTH,
-            cw = COUNTER_WIDTH
-        )
+        write!(f, "{:0mw$}:{:0cw$}:{}", self.ms, self.counter, self.device_id, mw = MS_WIDTH, cw = COUNTER_WIDTH)
     }
 }
 
@@ -115,14 +103,7 @@ impl HlcState {
 
     /// Reads back [`HlcState::encode`]'s form.
     pub fn decode(s: &str) -> Result<HlcState, Invalid> {
-        let bad = || {
-            Invalid::new(
-                "hlcState",
-                InvalidKind::WrongType {
-                    expected: "\"ms:counter\"",
-                },
-            )
-        };
+        let bad = || Invalid::new("hlcState", InvalidKind::WrongType { expected: "\"ms:counter\"" });
         let (ms, counter) = s.split_once(':').ok_or_else(bad)?;
         let ms = ms.parse::<u64>().map_err(|_| bad())?;
         let counter = counter.parse::<u32>().map_err(|_| bad())?;
@@ -144,11 +125,7 @@ pub struct HlcClock {
 
 impl HlcClock {
     pub fn new(device_id: impl Into<String>, state: HlcState, max_drift_ms: u64) -> Self {
-        HlcClock {
-            device_id: device_id.into(),
-            state,
-            max_drift_ms,
-        }
+        HlcClock { device_id: device_id.into(), state, max_drift_ms }
     }
 
     pub fn device_id(&self) -> &str {
@@ -172,10 +149,7 @@ impl HlcClock {
     pub fn tick(&mut self, now_ms: u64) -> Hlc {
         let now = now_ms.min(MAX_MS);
         if now > self.state.ms {
-            self.state = HlcState {
-                ms: now,
-                counter: 0,
-            };
+            self.state = HlcState { ms: now, counter: 0 };
         } else {
             self.bump();
         }
@@ -186,9 +160,7 @@ impl HlcClock {
     pub fn receive(&mut self, remote: &Hlc, now_ms: u64) -> Receive {
         let now = now_ms.min(MAX_MS);
         if remote.ms > now.saturating_add(self.max_drift_ms) {
-            return Receive::Drift {
-                ahead_ms: remote.ms - now,
-            };
+            return Receive::Drift { ahead_ms: remote.ms - now };
         }
         let local = self.state;
         let ms = local.ms.max(remote.ms).max(now);
@@ -204,16 +176,11 @@ impl HlcClock {
         let next = match counter {
             Some(c) if c <= MAX_COUNTER => HlcState { ms, counter: c },
             // Counter exhausted within one millisecond: borrow the next one.
-            _ => HlcState {
-                ms: ms.saturating_add(1),
-                counter: 0,
-            },
+            _ => HlcState { ms: ms.saturating_add(1), counter: 0 },
         };
         let bound = now.saturating_add(self.max_drift_ms).max(local.ms);
         if next.ms > bound {
-            return Receive::Drift {
-                ahead_ms: next.ms - now,
-            };
+            return Receive::Drift { ahead_ms: next.ms - now };
         }
         self.state = next;
         Receive::Merged
@@ -221,11 +188,7 @@ impl HlcClock {
 
     /// The last value issued or merged, with this device's id.
     pub fn current(&self) -> Hlc {
-        Hlc {
-            ms: self.state.ms,
-            counter: self.state.counter,
-            device_id: self.device_id.clone(),
-        }
+        Hlc { ms: self.state.ms, counter: self.state.counter, device_id: self.device_id.clone() }
     }
 
     fn bump(&mut self) {
@@ -233,10 +196,7 @@ impl HlcClock {
             self.state.counter += 1;
         } else {
             // Counter exhausted within one millisecond: borrow the next one.
-            self.state = HlcState {
-                ms: (self.state.ms + 1).min(MAX_MS),
-                counter: 0,
-            };
+            self.state = HlcState { ms: (self.state.ms + 1).min(MAX_MS), counter: 0 };
         }
     }
 }

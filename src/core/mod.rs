@@ -5,11 +5,13 @@
 //! `cargo test` and reused unchanged by the engine, the simulator and the
 //! reference server.
 
+pub mod backoff;
 pub mod decode;
 pub mod error;
 pub mod hlc;
 pub mod lww;
 pub mod pk;
+pub mod server;
 pub mod stamp;
 pub mod wire;
 

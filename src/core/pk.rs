@@ -18,8 +18,7 @@ impl Pk {
     /// A number key; `None` for NaN and infinities, which IndexedDB and JSON
     /// cannot carry faithfully.
     pub fn num(n: f64) -> Option<Pk> {
-        n.is_finite()
-            .then_some(Pk::Num(if n == 0.0 { 0.0 } else { n }))
+        n.is_finite().then_some(Pk::Num(if n == 0.0 { 0.0 } else { n }))
     }
 }
 
@@ -27,9 +26,7 @@ impl Pk {
 impl Serialize for Pk {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         match self {
-            Pk::Num(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => {
-                ser.serialize_i64(*n as i64)
-            }
+            Pk::Num(n) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => ser.serialize_i64(*n as i64),
             Pk::Num(n) => ser.serialize_f64(*n),
             Pk::Str(s) => ser.serialize_str(s),
         }

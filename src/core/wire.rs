@@ -121,23 +121,13 @@ pub struct PushResult {
 
 pub fn decode_scope<V: WireValue>(v: &V, path: &Path<'_>) -> Result<SyncScope, Invalid> {
     decode::expect_object(v, path)?;
-    let workspace_id = decode::name(
-        &required(v, "workspaceId", path)?,
-        &Path::Field(path, "workspaceId"),
-        MAX_NAME_LEN,
-    )?;
+    let workspace_id =
+        decode::name(&required(v, "workspaceId", path)?, &Path::Field(path, "workspaceId"), MAX_NAME_LEN)?;
     let project_id = match optional(v, "projectId") {
-        Some(p) => Some(decode::name(
-            &p,
-            &Path::Field(path, "projectId"),
-            MAX_NAME_LEN,
-        )?),
+        Some(p) => Some(decode::name(&p, &Path::Field(path, "projectId"), MAX_NAME_LEN)?),
         None => None,
     };
-    Ok(SyncScope {
-        workspace_id,
-        project_id,
-    })
+    Ok(SyncScope { workspace_id, project_id })
 }
 
 fn decode_op_kind<V: WireValue>(v: &V, path: &Path<'_>) -> Result<OpKind, Invalid> {
@@ -164,12 +154,7 @@ pub fn decode_stamp<V: WireValue>(v: &V, path: &Path<'_>) -> Result<ChangeStamp,
     }
     let (op, n) = field("opId")?;
     let op_id = decode::name(&op, &Path::Field(path, n), MAX_NAME_LEN)?;
-    Ok(ChangeStamp {
-        clock,
-        hlc,
-        device_id,
-        op_id,
-    })
+    Ok(ChangeStamp { clock, hlc, device_id, op_id })
 }
 
 /// A put needs an object payload; a delete carries none (one sent anyway is ignored).
@@ -179,47 +164,26 @@ fn decode_payload<V: WireValue>(v: &V, op: OpKind, path: &Path<'_>) -> Result<Op
         (OpKind::Delete, _) => Ok(None),
         (OpKind::Put, None) => Err(p.err(InvalidKind::Missing)),
         (OpKind::Put, Some(payload)) if payload.shape() == Shape::Object => Ok(Some(payload)),
-        (OpKind::Put, Some(_)) => Err(p.err(InvalidKind::WrongType {
-            expected: "an object",
-        })),
+        (OpKind::Put, Some(_)) => Err(p.err(InvalidKind::WrongType { expected: "an object" })),
     }
 }
 
 pub fn decode_change<V: WireValue>(v: &V, path: &Path<'_>) -> Result<SyncChange<V>, Invalid> {
     decode::expect_object(v, path)?;
-    let table_name = decode::name(
-        &required(v, "tableName", path)?,
-        &Path::Field(path, "tableName"),
-        MAX_NAME_LEN,
-    )?;
+    let table_name = decode::name(&required(v, "tableName", path)?, &Path::Field(path, "tableName"), MAX_NAME_LEN)?;
     let pk = decode::pk(&required(v, "pk", path)?, &Path::Field(path, "pk"))?;
     let op = decode_op_kind(&required(v, "op", path)?, &Path::Field(path, "op"))?;
     let payload = decode_payload(v, op, path)?;
-    let server_version = decode::integer(
-        &required(v, "serverVersion", path)?,
-        &Path::Field(path, "serverVersion"),
-        1,
-    )?;
+    let server_version = decode::integer(&required(v, "serverVersion", path)?, &Path::Field(path, "serverVersion"), 1)?;
     let stamp = decode_stamp(&required(v, "stamp", path)?, &Path::Field(path, "stamp"))?;
-    Ok(SyncChange {
-        table_name,
-        pk,
-        op,
-        payload,
-        server_version,
-        stamp,
-    })
+    Ok(SyncChange { table_name, pk, op, payload, server_version, stamp })
 }
 
 pub fn decode_pull_request<V: WireValue>(v: &V) -> Result<PullRequest, Invalid> {
     let root = Path::Root("");
     decode::expect_object(v, &root)?;
     let scope = decode_scope(&required(v, "scope", &root)?, &Path::Field(&root, "scope"))?;
-    let cursor = decode::integer(
-        &required(v, "cursor", &root)?,
-        &Path::Field(&root, "cursor"),
-        0,
-    )?;
+    let cursor = decode::integer(&required(v, "cursor", &root)?, &Path::Field(&root, "cursor"), 0)?;
     let limit_path = Path::Field(&root, "limit");
     let limit = decode::integer(&required(v, "limit", &root)?, &limit_path, 1)?;
     if limit > MAX_PULL_LIMIT {
@@ -237,12 +201,7 @@ pub fn decode_pull_request<V: WireValue>(v: &V) -> Result<PullRequest, Invalid> 
             Some(out)
         }
     };
-    Ok(PullRequest {
-        scope,
-        cursor,
-        limit,
-        tables,
-    })
+    Ok(PullRequest { scope, cursor, limit, tables })
 }
 
 /// Decodes a pull response and checks it against the request it answers:
@@ -258,41 +217,27 @@ pub fn decode_pull_response<V: WireValue>(
     decode::expect_object(v, &root)?;
     let next_path = Path::Field(&root, "nextCursor");
     let next_cursor = decode::integer(&required(v, "nextCursor", &root)?, &next_path, 0)?;
-    let has_more = decode::boolean(
-        &required(v, "hasMore", &root)?,
-        &Path::Field(&root, "hasMore"),
-    )?;
+    let has_more = decode::boolean(&required(v, "hasMore", &root)?, &Path::Field(&root, "hasMore"))?;
     let remaining = match optional(v, "remaining") {
         Some(r) => Some(decode::integer(&r, &Path::Field(&root, "remaining"), 0)?),
         None => None,
     };
     let changes_path = Path::Field(&root, "changes");
-    let changes = decode_changes(
-        &required(v, "changes", &root)?,
-        &changes_path,
-        cursor,
-        known_tables,
-    )?;
+    let changes = decode_changes(&required(v, "changes", &root)?, &changes_path, cursor, known_tables)?;
     if next_cursor < cursor {
         return Err(next_path.rule(format!("went back from {cursor} to {next_cursor}")));
     }
     if let Some(last) = changes.last() {
         if last.server_version > next_cursor {
-            return Err(next_path.rule(format!(
-                "{next_cursor} is below the last change's version {}",
-                last.server_version
-            )));
+            return Err(
+                next_path.rule(format!("{next_cursor} is below the last change's version {}", last.server_version))
+            );
         }
     }
     if has_more && next_cursor == cursor {
         return Err(next_path.rule("hasMore is set but the cursor did not advance"));
     }
-    Ok(PullResponse {
-        changes,
-        next_cursor,
-        has_more,
-        remaining,
-    })
+    Ok(PullResponse { changes, next_cursor, has_more, remaining })
 }
 
 /// Decodes an array of changes (a pull page or a subscription batch):
@@ -311,8 +256,7 @@ pub fn decode_changes<V: WireValue>(
         let change = decode_change(item, &p)?;
         if let Some(known) = known_tables {
             if !known(&change.table_name) {
-                return Err(Path::Field(&p, "tableName")
-                    .rule(format!("unknown table {:?}", change.table_name)));
+                return Err(Path::Field(&p, "tableName").rule(format!("unknown table {:?}", change.table_name)));
             }
         }
         if change.server_version <= last {
@@ -329,16 +273,8 @@ pub fn decode_changes<V: WireValue>(
 
 pub fn decode_push_op<V: WireValue>(v: &V, path: &Path<'_>) -> Result<PushOp<V>, Invalid> {
     decode::expect_object(v, path)?;
-    let op_id = decode::name(
-        &required(v, "opId", path)?,
-        &Path::Field(path, "opId"),
-        MAX_NAME_LEN,
-    )?;
-    let table_name = decode::name(
-        &required(v, "tableName", path)?,
-        &Path::Field(path, "tableName"),
-        MAX_NAME_LEN,
-    )?;
+    let op_id = decode::name(&required(v, "opId", path)?, &Path::Field(path, "opId"), MAX_NAME_LEN)?;
+    let table_name = decode::name(&required(v, "tableName", path)?, &Path::Field(path, "tableName"), MAX_NAME_LEN)?;
     let op = decode_op_kind(&required(v, "op", path)?, &Path::Field(path, "op"))?;
     let pk = decode::pk(&required(v, "pk", path)?, &Path::Field(path, "pk"))?;
     let payload = decode_payload(v, op, path)?;
@@ -347,25 +283,14 @@ pub fn decode_push_op<V: WireValue>(v: &V, path: &Path<'_>) -> Result<PushOp<V>,
     if stamp.op_id != op_id {
         return Err(Path::Field(&stamp_path, "opId").rule("differs from the op's opId"));
     }
-    Ok(PushOp {
-        op_id,
-        table_name,
-        op,
-        pk,
-        payload,
-        stamp,
-    })
+    Ok(PushOp { op_id, table_name, op, pk, payload, stamp })
 }
 
 pub fn decode_push_batch<V: WireValue>(v: &V, max_ops: usize) -> Result<PushBatch<V>, Invalid> {
     let root = Path::Root("");
     decode::expect_object(v, &root)?;
     let scope = decode_scope(&required(v, "scope", &root)?, &Path::Field(&root, "scope"))?;
-    let device_id = decode::name(
-        &required(v, "deviceId", &root)?,
-        &Path::Field(&root, "deviceId"),
-        MAX_NAME_LEN,
-    )?;
+    let device_id = decode::name(&required(v, "deviceId", &root)?, &Path::Field(&root, "deviceId"), MAX_NAME_LEN)?;
     let ops_path = Path::Field(&root, "ops");
     let items = decode::array(&required(v, "ops", &root)?, &ops_path)?;
     if items.len() > max_ops {
@@ -375,20 +300,13 @@ pub fn decode_push_batch<V: WireValue>(v: &V, max_ops: usize) -> Result<PushBatc
     for (i, item) in items.iter().enumerate() {
         ops.push(decode_push_op(item, &Path::Index(&ops_path, i))?);
     }
-    Ok(PushBatch {
-        scope,
-        device_id,
-        ops,
-    })
+    Ok(PushBatch { scope, device_id, ops })
 }
 
 /// Decodes a push result and checks it answers the batch: every result names
 /// an op that was sent (`sent_op_ids`), and no op is answered twice. Ops the
 /// result does not mention stay pending.
-pub fn decode_push_result<V: WireValue>(
-    v: &V,
-    sent_op_ids: &[&str],
-) -> Result<PushResult, Invalid> {
+pub fn decode_push_result<V: WireValue>(v: &V, sent_op_ids: &[&str]) -> Result<PushResult, Invalid> {
     let root = Path::Root("");
     decode::expect_object(v, &root)?;
     let results_path = Path::Field(&root, "results");
@@ -406,16 +324,13 @@ pub fn decode_push_result<V: WireValue>(
         if !seen.insert(op_id.clone()) {
             return Err(op_path.rule(format!("{op_id:?} is answered twice")));
         }
-        let success =
-            decode::boolean(&required(item, "success", &p)?, &Path::Field(&p, "success"))?;
+        let success = decode::boolean(&required(item, "success", &p)?, &Path::Field(&p, "success"))?;
         let server_version = match optional(item, "serverVersion") {
             Some(x) => Some(decode::integer(&x, &Path::Field(&p, "serverVersion"), 1)?),
             None => None,
         };
         let text = |n: &'static str| -> Result<Option<String>, Invalid> {
-            optional(item, n)
-                .map(|x| decode::string(&x, &Path::Field(&p, n)))
-                .transpose()
+            optional(item, n).map(|x| decode::string(&x, &Path::Field(&p, n))).transpose()
         };
         let error = text("error")?;
         let code = text("code")?;
@@ -423,25 +338,11 @@ pub fn decode_push_result<V: WireValue>(
             Some(x) => Some(decode::boolean(&x, &Path::Field(&p, "retryable"))?),
             None => None,
         };
-        results.push(OpResult {
-            op_id,
-            success,
-            server_version,
-            error,
-            code,
-            retryable,
-        });
+        results.push(OpResult { op_id, success, server_version, error, code, retryable });
     }
     let server_version = match optional(v, "serverVersion") {
-        Some(x) => Some(decode::integer(
-            &x,
-            &Path::Field(&root, "serverVersion"),
-            0,
-        )?),
+        Some(x) => Some(decode::integer(&x, &Path::Field(&root, "serverVersion"), 0)?),
         None => None,
     };
-    Ok(PushResult {
-        results,
-        server_version,
-    })
+    Ok(PushResult { results, server_version })
 }

@@ -62,9 +62,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Writes one record.
     pub async fn put(&self, table: &str, record: S::Rec) -> Result<ChangeStamp> {
         let mut stamps = self.bulk_put(table, vec![record]).await?;
-        stamps
-            .pop()
-            .ok_or_else(|| SyncError::Storage("no stamp returned".into()))
+        stamps.pop().ok_or_else(|| SyncError::Storage("no stamp returned".into()))
     }
 
     /// Writes records in one transaction; all or nothing.
@@ -73,10 +71,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut writes = Vec::with_capacity(records.len());
         for (i, r) in records.into_iter().enumerate() {
             let pk = r.pk(key_path).map_err(|mut e| {
-                e.path = format!(
-                    "records[{i}]{}",
-                    e.path.strip_prefix("record").unwrap_or("")
-                );
+                e.path = format!("records[{i}]{}", e.path.strip_prefix("record").unwrap_or(""));
                 SyncError::Invalid(e)
             })?;
             writes.push(Write::Put(pk, r));
@@ -87,16 +82,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Deletes one record, leaving a tombstone.
     pub async fn delete(&self, table: &str, pk: Pk) -> Result<ChangeStamp> {
         let mut stamps = self.bulk_delete(table, vec![pk]).await?;
-        stamps
-            .pop()
-            .ok_or_else(|| SyncError::Storage("no stamp returned".into()))
+        stamps.pop().ok_or_else(|| SyncError::Storage("no stamp returned".into()))
     }
 
     /// Deletes records in one transaction; all or nothing.
     pub async fn bulk_delete(&self, table: &str, pks: Vec<Pk>) -> Result<Vec<ChangeStamp>> {
         self.table(table)?;
-        self.write(table, pks.into_iter().map(Write::Delete).collect())
-            .await
+        self.write(table, pks.into_iter().map(Write::Delete).collect()).await
     }
 
     async fn write(&self, table: &str, writes: Vec<Write<S::Rec>>) -> Result<Vec<ChangeStamp>> {
@@ -111,11 +103,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     let pks: Vec<Pk> = unique_pks(&writes);
                     self.platform.broadcast(table, &pks);
                     self.emit_all(vec![
-                        Event::Change(ChangeEvent {
-                            table: table.to_string(),
-                            pks,
-                            source: ChangeSource::Local,
-                        }),
+                        Event::Change(ChangeEvent { table: table.to_string(), pks, source: ChangeSource::Local }),
                         Event::OpCaptured(captured),
                     ]);
                     return Ok(stamps);
@@ -124,10 +112,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     if full.waiting > self.config.max_pending_ops {
                         return Err(SyncError::invalid(
                             "records",
-                            format!(
-                                "{} new ops can never fit maxPendingOps {}",
-                                full.waiting, full.max_pending_ops
-                            ),
+                            format!("{} new ops can never fit maxPendingOps {}", full.waiting, full.max_pending_ops),
                         ));
                     }
                     if !reported_full {
@@ -148,9 +133,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             Ok(Some((stamps, captured, clock))) => {
                 if self.fault.take() == Some(Fault::FailBeforeCommit) {
                     tx.abort().await?;
-                    return Err(SyncError::Storage(
-                        "injected fault: failed before commit".into(),
-                    ));
+                    return Err(SyncError::Storage("injected fault: failed before commit".into()));
                 }
                 tx.commit().await?;
                 *self.hlc.borrow_mut() = clock;
@@ -160,11 +143,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 let pending = tx.count_ops().await?;
                 tx.abort().await?;
                 let waiting = self.new_op_estimate(writes);
-                Ok(Attempt::NeedRoom(QueueFullEvent {
-                    pending,
-                    max_pending_ops: self.config.max_pending_ops,
-                    waiting,
-                }))
+                Ok(Attempt::NeedRoom(QueueFullEvent { pending, max_pending_ops: self.config.max_pending_ops, waiting }))
             }
             Err(e) => {
                 let _ = tx.abort().await;
@@ -200,20 +179,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
         )?;
         let mut clock = self.hlc.borrow().clone();
         if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
-            clock
-                .observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
+            clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
         }
         let mut current: HashMap<Pk, Current<S::Rec>> = HashMap::with_capacity(pks.len());
         for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
             let tomb_clock = tomb.map(|t| t.stamp.clock);
-            current.insert(
-                pk.clone(),
-                Current {
-                    live,
-                    tomb_clock,
-                    ops: ops.into_iter().map(|o| (o, false)).collect(),
-                },
-            );
+            current
+                .insert(pk.clone(), Current { live, tomb_clock, ops: ops.into_iter().map(|o| (o, false)).collect() });
         }
 
         let now = self.platform.now_ms();
@@ -224,9 +196,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut tomb_writes: HashMap<Pk, Option<Tombstone>> = HashMap::new();
         for w in writes {
             let pk = w.pk();
-            let cur = current
-                .get_mut(pk)
-                .ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            let cur = current.get_mut(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
             let live_clock = cur.live.as_ref().and_then(|r| r.u64_field(CLOCK_FIELD));
             let hlc = clock.tick(now).to_string();
             let stamp = ChangeStamp {
@@ -238,18 +208,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
             let (kind, new_live) = match w {
                 Write::Put(_, rec) => {
                     let order_key = schema.order_key.then(|| {
-                        cur.live
-                            .as_ref()
-                            .and_then(|r| r.str_field(ORDER_KEY))
-                            .unwrap_or_else(|| stamp.hlc.clone())
+                        cur.live.as_ref().and_then(|r| r.str_field(ORDER_KEY)).unwrap_or_else(|| stamp.hlc.clone())
                     });
                     if cur.tomb_clock.is_some() {
                         tomb_writes.insert(pk.clone(), None);
                     }
-                    (
-                        OpKind::Put,
-                        Some(rec.stamped(stamp.clock, &stamp.hlc, order_key.as_deref())),
-                    )
+                    (OpKind::Put, Some(rec.stamped(stamp.clock, &stamp.hlc, order_key.as_deref())))
                 }
                 Write::Delete(_) => {
                     let tomb = Tombstone {
@@ -308,19 +272,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut deletes = Vec::new();
         let mut op_writes = Vec::new();
         for pk in pks {
-            let cur = current
-                .remove(pk)
-                .ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            let cur = current.remove(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
             match cur.live {
                 Some(row) => puts.push(row),
                 None => deletes.push(pk.clone()),
             }
-            op_writes.extend(
-                cur.ops
-                    .into_iter()
-                    .filter(|(_, dirty)| *dirty)
-                    .map(|(op, _)| op),
-            );
+            op_writes.extend(cur.ops.into_iter().filter(|(_, dirty)| *dirty).map(|(op, _)| op));
         }
         let mut tomb_puts = Vec::new();
         let mut tomb_deletes = Vec::new();
@@ -350,10 +307,5 @@ impl<S: Store, P: Platform> Engine<S, P> {
 
 fn unique_pks<R>(writes: &[Write<R>]) -> Vec<Pk> {
     let mut seen = std::collections::HashSet::new();
-    writes
-        .iter()
-        .map(Write::pk)
-        .filter(|pk| seen.insert((*pk).clone()))
-        .cloned()
-        .collect()
+    writes.iter().map(Write::pk).filter(|pk| seen.insert((*pk).clone())).cloned().collect()
 }

@@ -52,12 +52,7 @@ impl EngineConfig {
 impl TableSchema {
     /// A table keyed by `id`, without indexes.
     pub fn simple(name: &str) -> Self {
-        TableSchema {
-            name: name.into(),
-            primary_key: "id".into(),
-            indexes: vec![],
-            order_key: false,
-        }
+        TableSchema { name: name.into(), primary_key: "id".into(), indexes: vec![], order_key: false }
     }
 }
 
@@ -65,9 +60,7 @@ impl TableSchema {
 /// leading `.`), so they are valid IndexedDB store names and key paths.
 fn identifier<V: WireValue>(v: &V, path: &Path<'_>) -> Result<String, Invalid> {
     let s = decode::name(v, path, MAX_NAME_LEN)?;
-    let ok = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    let ok = s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
         && !s.starts_with('.')
         && !s.ends_with('.')
         && !s.contains("..");
@@ -77,13 +70,7 @@ fn identifier<V: WireValue>(v: &V, path: &Path<'_>) -> Result<String, Invalid> {
     Ok(s)
 }
 
-fn int_option<V: WireValue>(
-    v: &V,
-    name: &str,
-    min: u64,
-    max: u64,
-    default: u64,
-) -> Result<u64, Invalid> {
+fn int_option<V: WireValue>(v: &V, name: &str, min: u64, max: u64, default: u64) -> Result<u64, Invalid> {
     let root = Path::Root("config");
     match optional(v, name) {
         None => Ok(default),
@@ -127,26 +114,16 @@ fn decode_table<V: WireValue>(v: &V, path: &Path<'_>) -> Result<TableSchema, Inv
         Some(b) => decode::boolean(&b, &Path::Field(path, "orderKey"))?,
         None => false,
     };
-    Ok(TableSchema {
-        name,
-        primary_key,
-        indexes,
-        order_key,
-    })
+    Ok(TableSchema { name, primary_key, indexes, order_key })
 }
 
 /// Validates the options object given to `SyncEngine.open`.
 pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
     let root = Path::Root("config");
     decode::expect_object(v, &root)?;
-    let workspace_id = identifier(
-        &required(v, "workspaceId", &root)?,
-        &Path::Field(&root, "workspaceId"),
-    )?;
+    let workspace_id = identifier(&required(v, "workspaceId", &root)?, &Path::Field(&root, "workspaceId"))?;
     let text = |name: &'static str| -> Result<Option<String>, Invalid> {
-        optional(v, name)
-            .map(|x| decode::name(&x, &Path::Field(&root, name), MAX_NAME_LEN))
-            .transpose()
+        optional(v, name).map(|x| decode::name(&x, &Path::Field(&root, name), MAX_NAME_LEN)).transpose()
     };
     let project_id = text("projectId")?;
     let device_id = text("deviceId")?;
@@ -193,9 +170,7 @@ pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
     };
     if let Some(p) = optional(v, "provider") {
         if p.shape() != Shape::Object {
-            return Err(Path::Field(&root, "provider").err(InvalidKind::WrongType {
-                expected: "an object",
-            }));
+            return Err(Path::Field(&root, "provider").err(InvalidKind::WrongType { expected: "an object" }));
         }
     }
     Ok(EngineConfig {
@@ -210,12 +185,6 @@ pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
         backoff_ms,
         max_attempts: int_option(v, "maxAttempts", 1, 1_000, defaults.max_attempts as u64)? as u32,
         max_pending_ops: int_option(v, "maxPendingOps", 1, 100_000_000, defaults.max_pending_ops)?,
-        max_clock_drift_ms: int_option(
-            v,
-            "maxClockDriftMs",
-            1_000,
-            86_400_000,
-            defaults.max_clock_drift_ms,
-        )?,
+        max_clock_drift_ms: int_option(v, "maxClockDriftMs", 1_000, 86_400_000, defaults.max_clock_drift_ms)?,
     })
 }

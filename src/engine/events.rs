@@ -51,13 +51,48 @@ pub struct ErrorEvent {
     pub op_ids: Option<Vec<String>>,
 }
 
-/// One event and its payload.
-#[derive(Debug, Clone, PartialEq)]
+/// Around each pushed batch: the op ids, and after the push what happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushEvent {
+    pub op_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub report: Option<super::push::StepReport>,
+}
+
+/// A batch will be tried again after `delay_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryEvent {
+    pub attempt: u32,
+    pub delay_ms: u64,
+    pub op_ids: Vec<String>,
+    pub code: String,
+}
+
+/// Outbox counts and timings, after each run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsEvent {
+    pub pending: u64,
+    pub failed: u64,
+    pub pushed: u64,
+    pub run_ms: u64,
+    pub cursor: u64,
+}
+
+/// One event and its payload (serialised as the payload alone).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Event {
     Change(ChangeEvent),
     OpCaptured(CapturedEvent),
     QueueFull(QueueFullEvent),
     Error(ErrorEvent),
+    PushBefore(PushEvent),
+    PushAfter(PushEvent),
+    Retry(RetryEvent),
+    Stats(StatsEvent),
 }
 
 impl Event {
@@ -68,6 +103,10 @@ impl Event {
             Event::OpCaptured(_) => "sync.op:action:captured",
             Event::QueueFull(_) => "sync.queue:action:full",
             Event::Error(_) => "sync.error:action",
+            Event::PushBefore(_) => "sync.push:action:before",
+            Event::PushAfter(_) => "sync.push:action:after",
+            Event::Retry(_) => "sync.retry:action",
+            Event::Stats(_) => "sync.stats:action",
         }
     }
 

@@ -6,8 +6,13 @@
 
 pub mod capture;
 pub mod config;
+pub mod driver;
 pub mod events;
+pub mod outbox;
 pub mod platform;
+pub mod provider;
+pub mod push;
+pub mod signal;
 
 use std::cell::{Cell, RefCell};
 
@@ -51,25 +56,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let tx = store.begin(Access::System, None).await?;
         let stored_device = tx.get_state(STATE_DEVICE_ID).await?;
         let stored_hlc = tx.get_state(STATE_HLC).await?;
-        let device_id = match (
-            &config.device_id,
-            stored_device.as_ref().and_then(Value::as_str),
-        ) {
+        let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => d.to_string(),
             (None, None) => new_uuid(&platform),
         };
         let hlc_state = match stored_hlc.as_ref().and_then(Value::as_str) {
-            Some(s) => HlcState::decode(s)
-                .map_err(|e| SyncError::Storage(format!("sync_state.hlc: {e}")))?,
+            Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.hlc: {e}")))?,
             None => HlcState::default(),
         };
         if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
-            tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone()))
-                .await?;
+            tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
         }
-        tx.put_state(STATE_SCHEMA, schema_json(&config.tables))
-            .await?;
+        tx.put_state(STATE_SCHEMA, schema_json(&config.tables)).await?;
         tx.commit().await?;
         let hlc = HlcClock::new(device_id.clone(), hlc_state, config.max_clock_drift_ms);
         Ok(Engine {
@@ -155,10 +154,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let schema = self.table(table)?;
         if let Some(index) = &query.index {
             if !schema.index_fields().contains(index) {
-                return Err(SyncError::invalid(
-                    "index",
-                    format!("table {table:?} has no index {index:?}"),
-                ));
+                return Err(SyncError::invalid("index", format!("table {table:?} has no index {index:?}")));
             }
         } else if query.equals.is_some() {
             return Err(SyncError::invalid("equals", "needs an index"));
@@ -185,9 +181,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         self.check_open()?;
         let tx = self.store.begin(Access::All, None).await?;
         let mut ops = tx.list_ops(None, limit).await?;
-        let reads = ops
-            .iter()
-            .map(|op| tx.get_records(&op.table_name, std::slice::from_ref(&op.pk)));
+        let reads = ops.iter().map(|op| tx.get_records(&op.table_name, std::slice::from_ref(&op.pk)));
         let rows = futures::future::try_join_all(reads).await?;
         tx.commit().await?;
         for (op, mut row) in ops.iter_mut().zip(rows) {

@@ -19,6 +19,10 @@ pub trait Platform {
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
     /// Delivers an event to the app's handlers. Called with no borrow held.
     fn emit(&self, event: Event);
+    /// Whether the device believes it has a network (`navigator.onLine`).
+    fn is_online(&self) -> bool {
+        true
+    }
     /// Tells other engines on the same database (other tabs) about a change.
     fn broadcast(&self, _table: &str, _pks: &[crate::core::Pk]) {}
 }
@@ -28,17 +32,15 @@ pub trait Platform {
 #[derive(Clone, Default)]
 pub struct TestPlatform {
     pub now: Rc<Cell<u64>>,
+    /// `navigator.onLine` as the engine sees it (true unless a test sets it).
+    pub offline: Rc<Cell<bool>>,
     seed: Rc<Cell<u64>>,
     pub events: Rc<RefCell<Vec<Event>>>,
 }
 
 impl TestPlatform {
     pub fn new(now_ms: u64, seed: u64) -> Self {
-        TestPlatform {
-            now: Rc::new(Cell::new(now_ms)),
-            seed: Rc::new(Cell::new(seed)),
-            ..Default::default()
-        }
+        TestPlatform { now: Rc::new(Cell::new(now_ms)), seed: Rc::new(Cell::new(seed)), ..Default::default() }
     }
 
     /// The events emitted so far, by name.
@@ -74,6 +76,10 @@ impl Platform for TestPlatform {
     fn emit(&self, event: Event) {
         self.events.borrow_mut().push(event);
     }
+
+    fn is_online(&self) -> bool {
+        !self.offline.get()
+    }
 }
 
 /// A future that is pending once (waking itself), then ready.
@@ -81,10 +87,7 @@ struct YieldOnce(bool);
 
 impl Future for YieldOnce {
     type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         if self.0 {
             std::task::Poll::Ready(())
         } else {

@@ -22,7 +22,7 @@ use super::idb_batch::{read_many, Keys, Source};
 use super::js_value::{pk_from_js, pk_to_js};
 use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD};
 use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
-use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
+use super::{PENDING_OPS, SYNC_RUNS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::wire::OpKind;
 use crate::core::{ChangeStamp, Pk, Result, SyncError};
 
@@ -53,22 +53,14 @@ fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name` for `schema`.
     pub async fn open(name: &str, schema: Schema) -> Result<IdbStore> {
-        let db = Rexie::builder(name)
-            .build()
-            .await
-            .map_err(|e| storage("open", e))?;
+        let db = Rexie::builder(name).build().await.map_err(|e| storage("open", e))?;
         let wanted = schema.stores();
         let existing = db.store_names();
         let mut upgrade = wanted.iter().any(|s| !existing.contains(&s.name));
-        let present: Vec<&StoreSpec> = wanted
-            .iter()
-            .filter(|s| existing.contains(&s.name))
-            .collect();
+        let present: Vec<&StoreSpec> = wanted.iter().filter(|s| existing.contains(&s.name)).collect();
         if !present.is_empty() {
             let names: Vec<&str> = present.iter().map(|s| s.name.as_str()).collect();
-            let tx = db
-                .transaction(&names, TransactionMode::ReadOnly)
-                .map_err(|e| storage("inspect", e))?;
+            let tx = db.transaction(&names, TransactionMode::ReadOnly).map_err(|e| storage("inspect", e))?;
             for spec in &present {
                 let store = tx.store(&spec.name).map_err(|e| storage("inspect", e))?;
                 if let (KeyPathSpec::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) =
@@ -102,19 +94,12 @@ impl IdbStore {
         for spec in &wanted {
             builder = builder.add_object_store(object_store(spec));
         }
-        for other in existing
-            .iter()
-            .filter(|n| !wanted.iter().any(|s| &s.name == *n))
-        {
+        for other in existing.iter().filter(|n| !wanted.iter().any(|s| &s.name == *n)) {
             // Kept with its rows; its indexes belong to whichever version declares it.
             builder = builder.add_object_store(ObjectStore::new(other));
         }
         let db = builder.build().await.map_err(|e| storage("upgrade", e))?;
-        Ok(IdbStore {
-            db: Rc::new(RefCell::new(Some(db))),
-            name: name.to_string(),
-            schema: Rc::new(schema),
-        })
+        Ok(IdbStore { db: Rc::new(RefCell::new(Some(db))), name: name.to_string(), schema: Rc::new(schema) })
     }
 
     pub fn name(&self) -> &str {
@@ -169,13 +154,8 @@ impl Store for IdbStore {
                 (n, TransactionMode::ReadWrite)
             }
         };
-        let tx = db
-            .transaction(&names, mode)
-            .map_err(|e| storage("transaction", e))?;
-        Ok(IdbTx {
-            tx: Some(tx),
-            schema: self.schema.clone(),
-        })
+        let tx = db.transaction(&names, mode).map_err(|e| storage("transaction", e))?;
+        Ok(IdbTx { tx: Some(tx), schema: self.schema.clone() })
     }
 
     fn close(&self) {
@@ -257,9 +237,7 @@ pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
 }
 
 pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
-    let payload = Reflect::get(&v, &"payload".into())
-        .ok()
-        .filter(|p| !p.is_undefined() && !p.is_null());
+    let payload = Reflect::get(&v, &"payload".into()).ok().filter(|p| !p.is_undefined() && !p.is_null());
     let row: OpRow = from_js(v)?;
     Ok(PendingOp {
         seq: row.seq,
@@ -303,19 +281,8 @@ impl StoreTx for IdbTx {
         let key_path = self.key_path(table)?;
         let source = Source::Store(self.store(table)?);
         let pk_of = |v: &JsValue| Record::pk(v, &key_path).ok();
-        let mut found = read_many(
-            &source,
-            pks,
-            Keys {
-                key: &pk_to_js,
-                pk_of: &pk_of,
-            },
-        )
-        .await?;
-        Ok(pks
-            .iter()
-            .map(|pk| found.remove(pk).and_then(|mut v| v.pop()))
-            .collect())
+        let mut found = read_many(&source, pks, Keys { key: &pk_to_js, pk_of: &pk_of }).await?;
+        Ok(pks.iter().map(|pk| found.remove(pk).and_then(|mut v| v.pop())).collect())
     }
 
     async fn put_records(&self, table: &str, records: Vec<JsValue>) -> Result<()> {
@@ -323,10 +290,7 @@ impl StoreTx for IdbTx {
             return Ok(());
         }
         let store = self.store(table)?;
-        store
-            .put_all(records.into_iter().map(|r| (r, None)))
-            .await
-            .map_err(|e| storage("put", e))
+        store.put_all(records.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put", e))
     }
 
     async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
@@ -347,38 +311,20 @@ impl StoreTx for IdbTx {
         match &query.index {
             Some(index) => {
                 let index = store.index(index).map_err(|e| storage("index", e))?;
-                index
-                    .get_all(range, query.limit)
-                    .await
-                    .map_err(|e| storage("getAll", e))
+                index.get_all(range, query.limit).await.map_err(|e| storage("getAll", e))
             }
-            None => store
-                .get_all(range, query.limit)
-                .await
-                .map_err(|e| storage("getAll", e)),
+            None => store.get_all(range, query.limit).await.map_err(|e| storage("getAll", e)),
         }
     }
 
     async fn count(&self, table: &str) -> Result<u64> {
-        Ok(self
-            .store(table)?
-            .count(None)
-            .await
-            .map_err(|e| storage("count", e))? as u64)
+        Ok(self.store(table)?.count(None).await.map_err(|e| storage("count", e))? as u64)
     }
 
     async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
         let source = Source::Store(self.store(TOMBSTONES)?);
         let key = |pk: &Pk| tomb_key(table, pk);
-        let mut found = read_many(
-            &source,
-            pks,
-            Keys {
-                key: &key,
-                pk_of: &pk_field,
-            },
-        )
-        .await?;
+        let mut found = read_many(&source, pks, Keys { key: &key, pk_of: &pk_field }).await?;
         let mut out = Vec::with_capacity(pks.len());
         for pk in pks {
             out.push(match found.remove(pk).and_then(|mut v| v.pop()) {
@@ -395,10 +341,7 @@ impl StoreTx for IdbTx {
         }
         let rows = json_rows(&tombstones)?;
         let store = self.store(TOMBSTONES)?;
-        store
-            .put_all(rows.into_iter().map(|r| (r, None)))
-            .await
-            .map_err(|e| storage("put tombstone", e))
+        store.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put tombstone", e))
     }
 
     async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
@@ -412,29 +355,13 @@ impl StoreTx for IdbTx {
 
     async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<JsValue>>>> {
         let store = self.store(PENDING_OPS)?;
-        let source = Source::Index(
-            store
-                .index(OPS_BY_RECORD)
-                .map_err(|e| storage("ops index", e))?,
-        );
+        let source = Source::Index(store.index(OPS_BY_RECORD).map_err(|e| storage("ops index", e))?);
         let key = |pk: &Pk| tomb_key(table, pk);
-        let mut found = read_many(
-            &source,
-            pks,
-            Keys {
-                key: &key,
-                pk_of: &pk_field,
-            },
-        )
-        .await?;
+        let mut found = read_many(&source, pks, Keys { key: &key, pk_of: &pk_field }).await?;
         let mut out = Vec::with_capacity(pks.len());
         for pk in pks {
-            let mut ops = found
-                .remove(pk)
-                .unwrap_or_default()
-                .into_iter()
-                .map(op_from_js)
-                .collect::<Result<Vec<_>>>()?;
+            let mut ops =
+                found.remove(pk).unwrap_or_default().into_iter().map(op_from_js).collect::<Result<Vec<_>>>()?;
             ops.sort_by_key(|o| o.seq);
             out.push(ops);
         }
@@ -452,61 +379,54 @@ impl StoreTx for IdbTx {
             }
         }
         let store = self.store(PENDING_OPS)?;
-        store
-            .put_all(rows.into_iter().map(|r| (r, None)))
-            .await
-            .map_err(|e| storage("put op", e))
+        store.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put op", e))
     }
 
     async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
         let store = self.store(PENDING_OPS)?;
-        let deletes = seqs
-            .iter()
-            .map(|s| store.delete(JsValue::from_f64(*s as f64)));
+        let deletes = seqs.iter().map(|s| store.delete(JsValue::from_f64(*s as f64)));
         for r in futures::future::join_all(deletes).await {
             r.map_err(|e| storage("delete op", e))?;
         }
         Ok(())
     }
 
-    async fn list_ops(
-        &self,
-        after_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<PendingOp<JsValue>>> {
+    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<JsValue>>> {
         let store = self.store(PENDING_OPS)?;
         let range = match after_seq {
-            Some(s) => Some(
-                KeyRange::lower_bound(&JsValue::from_f64(s as f64), Some(true))
-                    .map_err(|e| storage("range", e))?,
-            ),
+            Some(s) => {
+                Some(KeyRange::lower_bound(&JsValue::from_f64(s as f64), Some(true)).map_err(|e| storage("range", e))?)
+            }
             None => None,
         };
-        let rows = store
-            .get_all(range, Some(limit))
-            .await
-            .map_err(|e| storage("list ops", e))?;
+        let rows = store.get_all(range, Some(limit)).await.map_err(|e| storage("list ops", e))?;
         rows.into_iter().map(op_from_js).collect()
     }
 
     async fn count_ops(&self) -> Result<u64> {
-        Ok(self
-            .store(PENDING_OPS)?
-            .count(None)
+        Ok(self.store(PENDING_OPS)?.count(None).await.map_err(|e| storage("count ops", e))? as u64)
+    }
+
+    async fn add_run(&self, run: serde_json::Value) -> Result<()> {
+        let row = to_js(&run)?;
+        self.store(SYNC_RUNS)?.add(&row, None).await.map_err(|e| storage("add run", e))?;
+        Ok(())
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<serde_json::Value>> {
+        let store = self.store(SYNC_RUNS)?;
+        let rows = store
+            .scan(None, Some(limit), None, Some(rexie::Direction::Prev))
             .await
-            .map_err(|e| storage("count ops", e))? as u64)
+            .map_err(|e| storage("recent runs", e))?;
+        rows.into_iter().map(|(_, v)| from_js(v)).collect()
     }
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        let row = self
-            .store(SYNC_STATE)?
-            .get(JsValue::from_str(key))
-            .await
-            .map_err(|e| storage("get state", e))?;
+        let row = self.store(SYNC_STATE)?.get(JsValue::from_str(key)).await.map_err(|e| storage("get state", e))?;
         match row {
             Some(row) => {
-                let v =
-                    Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
+                let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
                 Ok(Some(from_js(v)?))
             }
             None => Ok(None),
@@ -515,10 +435,7 @@ impl StoreTx for IdbTx {
 
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()> {
         let row = to_js(&serde_json::json!({ "key": key, "value": value }))?;
-        self.store(SYNC_STATE)?
-            .put(&row, None)
-            .await
-            .map_err(|e| storage("put state", e))?;
+        self.store(SYNC_STATE)?.put(&row, None).await.map_err(|e| storage("put state", e))?;
         Ok(())
     }
 

@@ -53,16 +53,11 @@ pub struct Keys<'a> {
 }
 
 fn range(lo: JsValue, hi: JsValue) -> Result<KeyRange> {
-    KeyRange::bound(&lo, &hi, None, None)
-        .map_err(|e| SyncError::Storage(format!("key range: {e:?}")))
+    KeyRange::bound(&lo, &hi, None, None).map_err(|e| SyncError::Storage(format!("key range: {e:?}")))
 }
 
 /// Every stored value for each of `pks` (several for an index), by pk.
-pub async fn read_many(
-    source: &Source,
-    pks: &[Pk],
-    keys: Keys<'_>,
-) -> Result<HashMap<Pk, Vec<JsValue>>> {
+pub async fn read_many(source: &Source, pks: &[Pk], keys: Keys<'_>) -> Result<HashMap<Pk, Vec<JsValue>>> {
     let mut out: HashMap<Pk, Vec<JsValue>> = HashMap::with_capacity(pks.len());
     let (Some(lo), Some(hi)) = (pks.iter().min(), pks.iter().max()) else {
         return Ok(out);
@@ -74,10 +69,7 @@ pub async fn read_many(
         }
         if n <= CROWDED_FACTOR.saturating_mul(pks.len() as u32) {
             let wanted: std::collections::HashSet<&Pk> = pks.iter().collect();
-            for v in source
-                .get_all(range((keys.key)(lo), (keys.key)(hi))?)
-                .await?
-            {
+            for v in source.get_all(range((keys.key)(lo), (keys.key)(hi))?).await? {
                 if let Some(pk) = (keys.pk_of)(&v).filter(|pk| wanted.contains(pk)) {
                     out.entry(pk).or_default().push(v);
                 }
@@ -87,11 +79,7 @@ pub async fn read_many(
     }
     let reads = pks.iter().map(|pk| {
         let r = KeyRange::only(&(keys.key)(pk));
-        async move {
-            source
-                .get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?)
-                .await
-        }
+        async move { source.get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?).await }
     });
     for (pk, rows) in pks.iter().zip(futures::future::try_join_all(reads).await?) {
         if !rows.is_empty() {

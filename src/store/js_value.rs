@@ -42,9 +42,7 @@ impl WireValue for JsValue {
         if !self.is_object() {
             return None;
         }
-        Reflect::get(self, &JsValue::from_str(name))
-            .ok()
-            .filter(|v| !v.is_undefined())
+        Reflect::get(self, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined())
     }
     fn elements(&self) -> Option<Vec<Self>> {
         Array::is_array(self).then(|| self.unchecked_ref::<Array>().iter().collect())
@@ -96,11 +94,7 @@ impl Record for JsValue {
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {
         let out = Object::assign(&Object::new(), self.unchecked_ref::<Object>());
         // Setting a data property on a fresh plain object cannot fail.
-        let _ = Reflect::set(
-            &out,
-            &JsValue::from_str(CLOCK_FIELD),
-            &JsValue::from_f64(clock as f64),
-        );
+        let _ = Reflect::set(&out, &JsValue::from_str(CLOCK_FIELD), &JsValue::from_f64(clock as f64));
         let _ = Reflect::set(&out, &JsValue::from_str(HLC_FIELD), &JsValue::from_str(hlc));
         if let Some(k) = order_key {
             let _ = Reflect::set(&out, &JsValue::from_str(ORDER_KEY), &JsValue::from_str(k));

@@ -22,6 +22,7 @@ struct Data {
     tombstones: BTreeMap<(String, Pk), Tombstone>,
     ops: BTreeMap<u64, PendingOp<Value>>,
     state: BTreeMap<String, Value>,
+    runs: Vec<Value>,
 }
 
 struct Db {
@@ -43,14 +44,7 @@ impl MemoryStore {
         for t in &schema.tables {
             data.tables.insert(t.name.clone(), BTreeMap::new());
         }
-        MemoryStore {
-            db: Rc::new(RefCell::new(Db {
-                schema,
-                data,
-                next_seq: 1,
-                closed: false,
-            })),
-        }
+        MemoryStore { db: Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false })) }
     }
 
     /// Another handle on the same data with a (possibly changed) schema, as a
@@ -75,6 +69,7 @@ enum Write {
     PutOp(u64, PendingOp<Value>),
     DeleteOp(u64),
     PutState(String, Value),
+    AddRun(Value),
 }
 
 /// A transaction on a [`MemoryStore`].
@@ -97,10 +92,7 @@ impl Store for MemoryStore {
                 return Err(SyncError::invalid("table", format!("unknown table {t:?}")));
             }
         }
-        Ok(MemoryTx {
-            db: self.db.clone(),
-            writes: RefCell::new(Vec::new()),
-        })
+        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()) })
     }
 
     fn close(&self) {
@@ -117,31 +109,18 @@ impl MemoryTx {
                 _ => {}
             }
         }
-        self.db
-            .borrow()
-            .data
-            .tables
-            .get(table)
-            .and_then(|m| m.get(pk))
-            .cloned()
+        self.db.borrow().data.tables.get(table).and_then(|m| m.get(pk)).cloned()
     }
 
     fn tombstone(&self, table: &str, pk: &Pk) -> Option<Tombstone> {
         for w in self.writes.borrow().iter().rev() {
             match w {
-                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => {
-                    return Some(t.clone())
-                }
+                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => return Some(t.clone()),
                 Write::DeleteTombstone(t, p) if t == table && p == pk => return None,
                 _ => {}
             }
         }
-        self.db
-            .borrow()
-            .data
-            .tombstones
-            .get(&(table.to_string(), pk.clone()))
-            .cloned()
+        self.db.borrow().data.tombstones.get(&(table.to_string(), pk.clone())).cloned()
     }
 
     /// Committed ops overlaid with this transaction's writes, by seq.
@@ -204,18 +183,14 @@ impl StoreTx for MemoryTx {
         let key_path = self.key_path(table)?;
         for r in records {
             let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
-            self.writes
-                .borrow_mut()
-                .push(Write::PutRecord(table.to_string(), pk, r));
+            self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
         }
         Ok(())
     }
 
     async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
         for pk in pks {
-            self.writes
-                .borrow_mut()
-                .push(Write::DeleteRecord(table.to_string(), pk.clone()));
+            self.writes.borrow_mut().push(Write::DeleteRecord(table.to_string(), pk.clone()));
         }
         Ok(())
     }
@@ -250,17 +225,13 @@ impl StoreTx for MemoryTx {
     }
 
     async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
-        self.writes
-            .borrow_mut()
-            .extend(tombstones.into_iter().map(Write::PutTombstone));
+        self.writes.borrow_mut().extend(tombstones.into_iter().map(Write::PutTombstone));
         Ok(())
     }
 
     async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
         for pk in pks {
-            self.writes
-                .borrow_mut()
-                .push(Write::DeleteTombstone(table.to_string(), pk.clone()));
+            self.writes.borrow_mut().push(Write::DeleteTombstone(table.to_string(), pk.clone()));
         }
         Ok(())
     }
@@ -269,12 +240,7 @@ impl StoreTx for MemoryTx {
         let ops = self.ops_view();
         Ok(pks
             .iter()
-            .map(|pk| {
-                ops.values()
-                    .filter(|o| o.table_name == table && &o.pk == pk)
-                    .cloned()
-                    .collect()
-            })
+            .map(|pk| ops.values().filter(|o| o.table_name == table && &o.pk == pk).cloned().collect())
             .collect())
     }
 
@@ -296,24 +262,28 @@ impl StoreTx for MemoryTx {
     }
 
     async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
-        self.writes
-            .borrow_mut()
-            .extend(seqs.iter().map(|s| Write::DeleteOp(*s)));
+        self.writes.borrow_mut().extend(seqs.iter().map(|s| Write::DeleteOp(*s)));
         Ok(())
     }
 
     async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Value>>> {
         let ops = self.ops_view();
         let start = after_seq.map(|s| s + 1).unwrap_or(0);
-        Ok(ops
-            .range(start..)
-            .take(limit as usize)
-            .map(|(_, o)| o.clone())
-            .collect())
+        Ok(ops.range(start..).take(limit as usize).map(|(_, o)| o.clone()).collect())
     }
 
     async fn count_ops(&self) -> Result<u64> {
         Ok(self.ops_view().len() as u64)
+    }
+
+    async fn add_run(&self, run: Value) -> Result<()> {
+        self.writes.borrow_mut().push(Write::AddRun(run));
+        Ok(())
+    }
+
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<Value>> {
+        let db = self.db.borrow();
+        Ok(db.data.runs.iter().rev().take(limit as usize).cloned().collect())
     }
 
     async fn get_state(&self, key: &str) -> Result<Option<Value>> {
@@ -328,9 +298,7 @@ impl StoreTx for MemoryTx {
     }
 
     async fn put_state(&self, key: &str, value: Value) -> Result<()> {
-        self.writes
-            .borrow_mut()
-            .push(Write::PutState(key.to_string(), value));
+        self.writes.borrow_mut().push(Write::PutState(key.to_string(), value));
         Ok(())
     }
 
@@ -351,8 +319,7 @@ impl StoreTx for MemoryTx {
                     }
                 }
                 Write::PutTombstone(t) => {
-                    data.tombstones
-                        .insert((t.table_name.clone(), t.pk.clone()), t);
+                    data.tombstones.insert((t.table_name.clone(), t.pk.clone()), t);
                 }
                 Write::DeleteTombstone(t, pk) => {
                     data.tombstones.remove(&(t, pk));
@@ -365,6 +332,12 @@ impl StoreTx for MemoryTx {
                 }
                 Write::PutState(k, v) => {
                     data.state.insert(k, v);
+                }
+                Write::AddRun(mut run) => {
+                    if let Some(o) = run.as_object_mut() {
+                        o.insert("id".into(), (data.runs.len() as u64 + 1).into());
+                    }
+                    data.runs.push(run);
                 }
             }
         }
@@ -401,8 +374,7 @@ impl Record for Value {
     }
 
     fn u64_field(&self, name: &str) -> Option<u64> {
-        WireValue::field(self, name)
-            .and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
+        WireValue::field(self, name).and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

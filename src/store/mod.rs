@@ -147,12 +147,13 @@ pub trait StoreTx {
     /// Removes ops by seq (acknowledged or discarded).
     async fn delete_ops(&self, seqs: &[u64]) -> Result<()>;
     /// Ops in FIFO order, from `after_seq` (exclusive), at most `limit`.
-    async fn list_ops(
-        &self,
-        after_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<PendingOp<Self::Rec>>>;
+    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Self::Rec>>>;
     async fn count_ops(&self) -> Result<u64>;
+
+    /// Appends a row to `sync_runs` (its id is assigned by the store).
+    async fn add_run(&self, run: serde_json::Value) -> Result<()>;
+    /// The last `limit` rows of `sync_runs`, newest first.
+    async fn recent_runs(&self, limit: u32) -> Result<Vec<serde_json::Value>>;
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>>;
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()>;

@@ -70,8 +70,7 @@ impl Schema {
     /// Every object store, app tables first.
     pub fn stores(&self) -> Vec<StoreSpec> {
         let field = |s: &str| KeyPathSpec::Field(s.to_string());
-        let compound =
-            |a: &[&str]| KeyPathSpec::Compound(a.iter().map(|s| s.to_string()).collect());
+        let compound = |a: &[&str]| KeyPathSpec::Compound(a.iter().map(|s| s.to_string()).collect());
         let mut out: Vec<StoreSpec> = self
             .tables
             .iter()
@@ -79,11 +78,7 @@ impl Schema {
                 name: t.name.clone(),
                 key_path: field(&t.primary_key),
                 auto_increment: false,
-                indexes: t
-                    .index_fields()
-                    .into_iter()
-                    .map(|i| (i.clone(), field(&i), false))
-                    .collect(),
+                indexes: t.index_fields().into_iter().map(|i| (i.clone(), field(&i), false)).collect(),
             })
             .collect();
         out.push(StoreSpec {
@@ -101,19 +96,9 @@ impl Schema {
             auto_increment: false,
             indexes: vec![],
         });
-        out.push(StoreSpec {
-            name: SYNC_STATE.into(),
-            key_path: field("key"),
-            auto_increment: false,
-            indexes: vec![],
-        });
+        out.push(StoreSpec { name: SYNC_STATE.into(), key_path: field("key"), auto_increment: false, indexes: vec![] });
         for name in [SYNC_RUNS, CONFLICTS] {
-            out.push(StoreSpec {
-                name: name.into(),
-                key_path: field("id"),
-                auto_increment: true,
-                indexes: vec![],
-            });
+            out.push(StoreSpec { name: name.into(), key_path: field("id"), auto_increment: true, indexes: vec![] });
         }
         out
     }

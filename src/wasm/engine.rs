@@ -2,6 +2,7 @@
 //! validates its JS arguments, calls the generic engine, and converts the
 //! result; errors reject with a `TidesyncError`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
@@ -11,20 +12,25 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::to_js_error;
 use super::platform::WebPlatform;
+use super::provider::JsProvider;
+use super::sync::{Runner, WebDriver};
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Pk, SyncError};
+use crate::engine::driver::Driver;
 use crate::engine::events::is_event_name;
 use crate::engine::{decode_config, Engine};
 use crate::store::idb::IdbStore;
 use crate::store::js_value::pk_from_js;
 use crate::store::{PendingOp, Query};
 
-type WebEngine = Engine<IdbStore, WebPlatform>;
+pub(super) type WebEngine = Engine<IdbStore, WebPlatform>;
 
 /// A local-first database with sync, for one workspace.
 #[wasm_bindgen]
 pub struct SyncEngine {
     engine: Rc<WebEngine>,
+    driver: Option<Rc<WebDriver>>,
+    runner: RefCell<Option<Runner>>,
 }
 
 fn ser() -> serde_wasm_bindgen::Serializer {
@@ -32,8 +38,7 @@ fn ser() -> serde_wasm_bindgen::Serializer {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&ser())
-        .map_err(|e| to_js_error(&SyncError::Storage(e.to_string())))
+    v.serialize(&ser()).map_err(|e| to_js_error(&SyncError::Storage(e.to_string())))
 }
 
 fn invalid(e: crate::core::Invalid) -> JsValue {
@@ -41,7 +46,7 @@ fn invalid(e: crate::core::Invalid) -> JsValue {
 }
 
 /// Runs an engine call as a Promise.
-fn promise<F>(fut: F) -> Promise
+pub(super) fn promise<F>(fut: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue, SyncError>> + 'static,
 {
@@ -52,24 +57,54 @@ fn js_err(e: JsValue) -> SyncError {
     SyncError::Storage(format!("{e:?}"))
 }
 
-fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue, SyncError> {
-    crate::store::idb::op_to_js(op)
+/// Ops as an array of plain objects.
+pub(super) fn op_list(ops: &[PendingOp<JsValue>]) -> Result<JsValue, SyncError> {
+    let out = js_sys::Array::new();
+    for op in ops {
+        out.push(&crate::store::idb::op_to_js(op)?);
+    }
+    Ok(out.into())
 }
 
 impl SyncEngine {
     /// `SyncEngine.open` for Rust callers: the same steps, without a Promise.
     pub async fn open_with(config: JsValue) -> Result<SyncEngine, JsValue> {
-        let config = decode_config(&config).map_err(invalid)?;
-        let store = IdbStore::open(&config.db_name, config.schema())
-            .await
-            .map_err(|e| to_js_error(&e))?;
-        let platform = WebPlatform::new(&config.db_name);
-        let engine = Engine::open(config, store, platform)
-            .await
-            .map_err(|e| to_js_error(&e))?;
-        Ok(SyncEngine {
-            engine: Rc::new(engine),
+        let parsed = decode_config(&config).map_err(invalid)?;
+        let provider = match config.field("provider") {
+            Some(p) if !matches!(p.shape(), Shape::Null) => Some(JsProvider::new(p).map_err(|e| to_js_error(&e))?),
+            _ => None,
+        };
+        let store = IdbStore::open(&parsed.db_name, parsed.schema()).await.map_err(|e| to_js_error(&e))?;
+        let platform = WebPlatform::new(&parsed.db_name);
+        let auto_sync = parsed.auto_sync;
+        let lock_name = format!("tidesync:{}", parsed.db_name);
+        let engine = Rc::new(Engine::open(parsed, store, platform.clone()).await.map_err(|e| to_js_error(&e))?);
+        let driver = provider.map(|p| Rc::new(Driver::new(engine.clone(), p, auto_sync)));
+        let runner = driver.as_ref().map(|d| Runner::start(d.clone(), &platform, lock_name));
+        Ok(SyncEngine { engine, driver, runner: RefCell::new(runner) })
+    }
+
+    /// Runs a write, then wakes the pusher.
+    fn write<F>(&self, fut: F) -> Promise
+    where
+        F: std::future::Future<Output = Result<JsValue, SyncError>> + 'static,
+    {
+        let driver = self.driver.clone();
+        promise(async move {
+            let out = fut.await?;
+            if let Some(d) = driver {
+                d.wake();
+            }
+            Ok(out)
         })
+    }
+
+    pub(super) fn driver_rs(&self) -> Result<Rc<WebDriver>, SyncError> {
+        self.driver.clone().ok_or_else(|| SyncError::invalid("config.provider", "this engine has no provider"))
+    }
+
+    pub(super) fn engine_rc(&self) -> Rc<WebEngine> {
+        self.engine.clone()
     }
 }
 
@@ -102,7 +137,7 @@ impl SyncEngine {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] record: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
-        promise(async move { to_js_sync(&engine.put(&table, record).await?) })
+        self.write(async move { to_js_sync(&engine.put(&table, record).await?) })
     }
 
     /// Writes records in one transaction; one bad record rejects them all.
@@ -114,8 +149,7 @@ impl SyncEngine {
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let list =
-                decode::array(&records, &Path::Root("records")).map_err(SyncError::Invalid)?;
+            let list = decode::array(&records, &Path::Root("records")).map_err(SyncError::Invalid)?;
             to_js_sync(&engine.bulk_put(&table, list).await?)
         })
     }
@@ -128,7 +162,7 @@ impl SyncEngine {
         #[wasm_bindgen(unchecked_param_type = "string | number")] pk: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
-        promise(async move {
+        self.write(async move {
             let pk = pk_from_js(&pk, "pk").map_err(SyncError::Invalid)?;
             to_js_sync(&engine.delete(&table, pk).await?)
         })
@@ -142,14 +176,11 @@ impl SyncEngine {
         #[wasm_bindgen(unchecked_param_type = "(string | number)[]")] pks: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
-        promise(async move {
+        self.write(async move {
             let list = decode::array(&pks, &Path::Root("pks")).map_err(SyncError::Invalid)?;
             let mut keys = Vec::with_capacity(list.len());
             for (i, v) in list.iter().enumerate() {
-                keys.push(
-                    decode::pk(v, &Path::Index(&Path::Root("pks"), i))
-                        .map_err(SyncError::Invalid)?,
-                );
+                keys.push(decode::pk(v, &Path::Index(&Path::Root("pks"), i)).map_err(SyncError::Invalid)?);
             }
             to_js_sync(&engine.bulk_delete(&table, keys).await?)
         })
@@ -157,11 +188,7 @@ impl SyncEngine {
 
     /// The record with this primary key, or `undefined`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Record<string, unknown> | undefined>")]
-    pub fn get(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "string | number")] pk: JsValue,
-    ) -> Promise {
+    pub fn get(&self, table: String, #[wasm_bindgen(unchecked_param_type = "string | number")] pk: JsValue) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
             let pk = pk_from_js(&pk, "pk").map_err(SyncError::Invalid)?;
@@ -205,12 +232,7 @@ impl SyncEngine {
                     .min(u32::MAX as u64) as u32,
                 None => u32::MAX,
             };
-            let ops = engine.pending_ops(limit).await?;
-            let out = js_sys::Array::new();
-            for op in &ops {
-                out.push(&op_to_js(op)?);
-            }
-            Ok(out.into())
+            op_list(&engine.pending_ops(limit).await?)
         })
     }
 
@@ -222,10 +244,7 @@ impl SyncEngine {
         #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] handler: Function,
     ) -> Result<Function, JsValue> {
         if !is_event_name(&event) {
-            return Err(to_js_error(&SyncError::invalid(
-                "event",
-                format!("unknown event {event:?}"),
-            )));
+            return Err(to_js_error(&SyncError::invalid("event", format!("unknown event {event:?}"))));
         }
         let platform = self.engine.platform().clone();
         let id = platform.on(&event, handler);
@@ -234,7 +253,14 @@ impl SyncEngine {
     }
 
     /// Closes the engine and its database. Later calls reject with `CLOSED`.
+    /// An in-flight push is abandoned; its ops are sent again after reopen.
     pub fn close(&self) {
+        if let Some(d) = &self.driver {
+            d.shutdown();
+        }
+        if let Some(mut r) = self.runner.borrow_mut().take() {
+            r.stop();
+        }
         self.engine.close();
         self.engine.platform().shutdown();
     }
@@ -259,14 +285,8 @@ fn decode_query(options: &JsValue) -> Result<Query, crate::core::Invalid> {
         None => None,
     };
     let limit = match options.field("limit") {
-        Some(l) => {
-            Some(decode::integer(&l, &Path::Field(&root, "limit"), 1)?.min(u32::MAX as u64) as u32)
-        }
+        Some(l) => Some(decode::integer(&l, &Path::Field(&root, "limit"), 1)?.min(u32::MAX as u64) as u32),
         None => None,
     };
-    Ok(Query {
-        index,
-        equals,
-        limit,
-    })
+    Ok(Query { index, equals, limit })
 }

@@ -4,11 +4,17 @@
 
 mod engine;
 mod error;
+mod memory_server;
 mod platform;
+mod provider;
+mod sync;
+mod sync_api;
 mod types;
+mod wire_js;
 
 pub use engine::SyncEngine;
 pub use error::to_js_error;
+pub use memory_server::{MemoryProvider, MemoryServer};
 pub use platform::WebPlatform;
 
 use wasm_bindgen::prelude::*;

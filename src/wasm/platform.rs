@@ -22,9 +22,11 @@ type MessageListener = RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>
 
 struct Inner {
     handlers: Handlers,
+    /// Called on every message from another engine on the same database.
+    on_message: RefCell<Option<Box<dyn Fn()>>>,
     next_id: Cell<u32>,
     channel: Option<web_sys::BroadcastChannel>,
-    _on_message: MessageListener,
+    listener: MessageListener,
 }
 
 /// The platform of one `SyncEngine`.
@@ -43,23 +45,22 @@ impl WebPlatform {
         let channel = web_sys::BroadcastChannel::new(&format!("tidesync:{db_name}")).ok();
         let inner = Rc::new(Inner {
             handlers: RefCell::new(HashMap::new()),
+            on_message: RefCell::new(None),
             next_id: Cell::new(1),
             channel,
-            _on_message: RefCell::new(None),
+            listener: RefCell::new(None),
         });
         if let Some(ch) = &inner.channel {
             let weak = Rc::downgrade(&inner);
-            let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |msg: web_sys::MessageEvent| {
-                    if let Some(inner) = weak.upgrade() {
-                        if let Some(ev) = decode_notice(&msg.data()) {
-                            WebPlatform { inner }.emit(Event::Change(ev));
-                        }
+            let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
+                if let Some(inner) = weak.upgrade() {
+                    if let Some(ev) = decode_notice(&msg.data()) {
+                        WebPlatform { inner }.emit(Event::Change(ev));
                     }
-                },
-            );
+                }
+            });
             ch.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            *inner._on_message.borrow_mut() = Some(on_message);
+            *inner.listener.borrow_mut() = Some(on_message);
         }
         WebPlatform { inner }
     }
@@ -68,18 +69,28 @@ impl WebPlatform {
     pub fn on(&self, event: &str, handler: Function) -> u32 {
         let id = self.inner.next_id.get();
         self.inner.next_id.set(id + 1);
-        self.inner
-            .handlers
-            .borrow_mut()
-            .entry(event.to_string())
-            .or_default()
-            .push((id, handler));
+        self.inner.handlers.borrow_mut().entry(event.to_string()).or_default().push((id, handler));
         id
     }
 
     pub fn off(&self, event: &str, id: u32) {
         if let Some(list) = self.inner.handlers.borrow_mut().get_mut(event) {
             list.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// Runs `hook` on every message from another engine (a write to push, or
+    /// a request to push now).
+    pub fn set_on_message(&self, hook: Box<dyn Fn()>) {
+        *self.inner.on_message.borrow_mut() = Some(hook);
+    }
+
+    /// Asks the engine that pushes this database to push now.
+    pub fn request_push(&self) {
+        if let Some(ch) = &self.inner.channel {
+            let msg = js_sys::Object::new();
+            let _ = Reflect::set(&msg, &"push".into(), &JsValue::TRUE);
+            let _ = ch.post_message(&msg);
         }
     }
 
@@ -90,6 +101,7 @@ impl WebPlatform {
             ch.close();
         }
         self.inner.handlers.borrow_mut().clear();
+        self.inner.on_message.borrow_mut().take();
     }
 
     fn deliver(&self, name: &str, payload: &JsValue) {
@@ -100,10 +112,7 @@ impl WebPlatform {
         };
         for f in handlers {
             if let Err(thrown) = f.call1(&JsValue::NULL, payload) {
-                web_sys::console::error_2(
-                    &JsValue::from_str(&format!("tidesync: a '{name}' handler threw")),
-                    &thrown,
-                );
+                web_sys::console::error_2(&JsValue::from_str(&format!("tidesync: a '{name}' handler threw")), &thrown);
                 if name != "sync.error:action" {
                     let message = thrown
                         .dyn_ref::<js_sys::Error>()
@@ -124,15 +133,8 @@ impl WebPlatform {
 fn decode_notice(data: &JsValue) -> Option<ChangeEvent> {
     let table = Reflect::get(data, &"table".into()).ok()?.as_string()?;
     let pks = Reflect::get(data, &"pks".into()).ok()?;
-    let pks: Vec<Pk> = js_sys::Array::from(&pks)
-        .iter()
-        .filter_map(|v| pk_from_js(&v, "pk").ok())
-        .collect();
-    Some(ChangeEvent {
-        table,
-        pks,
-        source: ChangeSource::Tab,
-    })
+    let pks: Vec<Pk> = js_sys::Array::from(&pks).iter().filter_map(|v| pk_from_js(&v, "pk").ok()).collect();
+    Some(ChangeEvent { table, pks, source: ChangeSource::Tab })
 }
 
 impl Platform for WebPlatform {
@@ -141,20 +143,14 @@ impl Platform for WebPlatform {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
-        let crypto = Reflect::get(&js_sys::global(), &"crypto".into())
-            .ok()
-            .and_then(|c| c.dyn_into::<web_sys::Crypto>().ok());
+        let crypto =
+            Reflect::get(&js_sys::global(), &"crypto".into()).ok().and_then(|c| c.dyn_into::<web_sys::Crypto>().ok());
         // getRandomValues fills at most 65,536 bytes per call.
         for chunk in buf.chunks_mut(65_536) {
-            match crypto
-                .as_ref()
-                .map(|c| c.get_random_values_with_u8_array(chunk))
-            {
+            match crypto.as_ref().map(|c| c.get_random_values_with_u8_array(chunk)) {
                 Some(Ok(_)) => {}
                 // No Web Crypto: fall back to Math.random (op ids stay unique in practice).
-                _ => chunk
-                    .iter_mut()
-                    .for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8),
+                _ => chunk.iter_mut().for_each(|b| *b = (js_sys::Math::random() * 256.0) as u8),
             }
         }
     }
@@ -164,15 +160,14 @@ impl Platform for WebPlatform {
     }
 
     fn emit(&self, event: Event) {
-        let payload = match &event {
-            Event::Change(e) => serde::Serialize::serialize(e, &ser()),
-            Event::OpCaptured(e) => serde::Serialize::serialize(e, &ser()),
-            Event::QueueFull(e) => serde::Serialize::serialize(e, &ser()),
-            Event::Error(e) => serde::Serialize::serialize(e, &ser()),
-        };
-        if let Ok(payload) = payload {
+        if let Ok(payload) = serde::Serialize::serialize(&event, &ser()) {
             self.deliver(event.name(), &payload);
         }
+    }
+
+    fn is_online(&self) -> bool {
+        let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok();
+        navigator.and_then(|n| Reflect::get(&n, &"onLine".into()).ok()).and_then(|v| v.as_bool()).unwrap_or(true)
     }
 
     fn broadcast(&self, table: &str, pks: &[Pk]) {

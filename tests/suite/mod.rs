@@ -7,9 +7,7 @@
 use serde_json::{json, Value};
 use tidesync::core::wire::OpKind;
 use tidesync::core::{ChangeStamp, Hlc, Pk};
-use tidesync::store::{
-    Access, OpState, PendingOp, Query, Schema, Store, StoreTx, TableSchema, Tombstone,
-};
+use tidesync::store::{Access, OpState, PendingOp, Query, Schema, Store, StoreTx, TableSchema, Tombstone};
 
 mod capture;
 pub use capture::*;
@@ -27,21 +25,11 @@ pub trait Harness {
 type Rec<H> = <<H as Harness>::S as Store>::Rec;
 
 pub fn notes() -> TableSchema {
-    TableSchema {
-        name: "notes".into(),
-        primary_key: "id".into(),
-        indexes: vec!["thread_id".into()],
-        order_key: false,
-    }
+    TableSchema { name: "notes".into(), primary_key: "id".into(), indexes: vec!["thread_id".into()], order_key: false }
 }
 
 pub fn messages() -> TableSchema {
-    TableSchema {
-        name: "messages".into(),
-        primary_key: "id".into(),
-        indexes: vec![],
-        order_key: true,
-    }
+    TableSchema { name: "messages".into(), primary_key: "id".into(), indexes: vec![], order_key: true }
 }
 
 pub fn schema() -> Schema {
@@ -49,18 +37,8 @@ pub fn schema() -> Schema {
 }
 
 fn stamp(clock: u64, ms: u64, op: &str) -> ChangeStamp {
-    let hlc = Hlc {
-        ms,
-        counter: 0,
-        device_id: "dev".into(),
-    }
-    .to_string();
-    ChangeStamp {
-        clock,
-        hlc,
-        device_id: "dev".into(),
-        op_id: op.into(),
-    }
+    let hlc = Hlc { ms, counter: 0, device_id: "dev".into() }.to_string();
+    ChangeStamp { clock, hlc, device_id: "dev".into(), op_id: op.into() }
 }
 
 fn op<R>(table: &str, pk: Pk, clock: u64, id: &str) -> PendingOp<R> {
@@ -87,28 +65,13 @@ fn s(x: &str) -> Pk {
 pub async fn store_records_roundtrip<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_records(
-        "notes",
-        vec![
-            h.rec(json!({"id": "a", "v": 1})),
-            h.rec(json!({"id": "b", "v": 2})),
-        ],
-    )
-    .await
-    .unwrap();
+    tx.put_records("notes", vec![h.rec(json!({"id": "a", "v": 1})), h.rec(json!({"id": "b", "v": 2}))]).await.unwrap();
     let seen = tx.get_records("notes", &[s("a")]).await.unwrap();
-    assert_eq!(
-        h.json(seen[0].as_ref().unwrap())["v"],
-        1,
-        "a transaction reads its own writes"
-    );
+    assert_eq!(h.json(seen[0].as_ref().unwrap())["v"], 1, "a transaction reads its own writes");
     tx.commit().await.unwrap();
 
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
-    let rows = tx
-        .get_records("notes", &[s("a"), s("b"), s("zz")])
-        .await
-        .unwrap();
+    let rows = tx.get_records("notes", &[s("a"), s("b"), s("zz")]).await.unwrap();
     assert_eq!(h.json(rows[0].as_ref().unwrap())["v"], 1);
     assert_eq!(h.json(rows[1].as_ref().unwrap())["v"], 2);
     assert!(rows[2].is_none());
@@ -127,12 +90,8 @@ pub async fn store_records_roundtrip<H: Harness>(h: H) {
 pub async fn store_abort_discards_everything<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_records("notes", vec![h.rec(json!({"id": "x"}))])
-        .await
-        .unwrap();
-    tx.put_ops(vec![op("notes", s("x"), 1, "op-x")])
-        .await
-        .unwrap();
+    tx.put_records("notes", vec![h.rec(json!({"id": "x"}))]).await.unwrap();
+    tx.put_ops(vec![op("notes", s("x"), 1, "op-x")]).await.unwrap();
     tx.put_state("k", json!(1)).await.unwrap();
     tx.abort().await.unwrap();
     let tx = store.begin(Access::All, None).await.unwrap();
@@ -146,9 +105,7 @@ pub async fn store_dropped_tx_is_aborted<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     {
         let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-        tx.put_records("notes", vec![h.rec(json!({"id": "dropped"}))])
-            .await
-            .unwrap();
+        tx.put_records("notes", vec![h.rec(json!({"id": "dropped"}))]).await.unwrap();
     }
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
     assert!(tx.get_records("notes", &[s("dropped")]).await.unwrap()[0].is_none());
@@ -158,21 +115,12 @@ pub async fn store_dropped_tx_is_aborted<H: Harness>(h: H) {
 pub async fn store_primary_keys_keep_their_type<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_records(
-        "notes",
-        vec![
-            h.rec(json!({"id": "5", "t": "string"})),
-            h.rec(json!({"id": 5, "t": "number"})),
-        ],
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
-    let rows = tx
-        .get_records("notes", &[s("5"), Pk::Num(5.0)])
+    tx.put_records("notes", vec![h.rec(json!({"id": "5", "t": "string"})), h.rec(json!({"id": 5, "t": "number"}))])
         .await
         .unwrap();
+    tx.commit().await.unwrap();
+    let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
+    let rows = tx.get_records("notes", &[s("5"), Pk::Num(5.0)]).await.unwrap();
     assert_eq!(h.json(rows[0].as_ref().unwrap())["t"], "string");
     assert_eq!(h.json(rows[1].as_ref().unwrap())["t"], "number");
     assert_eq!(tx.count("notes").await.unwrap(), 2);
@@ -182,71 +130,32 @@ pub async fn store_primary_keys_keep_their_type<H: Harness>(h: H) {
 pub async fn store_index_query<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    let rows = (0..6).map(|i| {
-        h.rec(json!({"id": format!("n{i}"), "thread_id": if i % 2 == 0 { "t1" } else { "t2" }}))
-    });
+    let rows = (0..6).map(|i| h.rec(json!({"id": format!("n{i}"), "thread_id": if i % 2 == 0 { "t1" } else { "t2" }})));
     tx.put_records("notes", rows.collect()).await.unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
-    let q = Query {
-        index: Some("thread_id".into()),
-        equals: Some(s("t1")),
-        limit: None,
-    };
-    let ids: Vec<Value> = tx
-        .query("notes", &q)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| h.json(r)["id"].clone())
-        .collect();
+    let q = Query { index: Some("thread_id".into()), equals: Some(s("t1")), limit: None };
+    let ids: Vec<Value> = tx.query("notes", &q).await.unwrap().iter().map(|r| h.json(r)["id"].clone()).collect();
     assert_eq!(ids, vec![json!("n0"), json!("n2"), json!("n4")]);
-    let q = Query {
-        index: Some("thread_id".into()),
-        equals: Some(s("t2")),
-        limit: Some(2),
-    };
+    let q = Query { index: Some("thread_id".into()), equals: Some(s("t2")), limit: Some(2) };
     assert_eq!(tx.query("notes", &q).await.unwrap().len(), 2);
-    let all = tx
-        .query(
-            "notes",
-            &Query {
-                limit: Some(4),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = tx.query("notes", &Query { limit: Some(4), ..Default::default() }).await.unwrap();
     let ids: Vec<Value> = all.iter().map(|r| h.json(r)["id"].clone()).collect();
-    assert_eq!(
-        ids,
-        vec![json!("n0"), json!("n1"), json!("n2"), json!("n3")],
-        "primary-key order"
-    );
+    assert_eq!(ids, vec![json!("n0"), json!("n1"), json!("n2"), json!("n3")], "primary-key order");
     tx.commit().await.unwrap();
 }
 
 pub async fn store_tombstones_roundtrip<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    let t = Tombstone {
-        table_name: "notes".into(),
-        pk: Pk::Num(7.0),
-        stamp: stamp(3, 10, "del"),
-        deleted_at: 99,
-    };
+    let t = Tombstone { table_name: "notes".into(), pk: Pk::Num(7.0), stamp: stamp(3, 10, "del"), deleted_at: 99 };
     tx.put_tombstones(vec![t.clone()]).await.unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    let got = tx
-        .get_tombstones("notes", &[Pk::Num(7.0), s("7")])
-        .await
-        .unwrap();
+    let got = tx.get_tombstones("notes", &[Pk::Num(7.0), s("7")]).await.unwrap();
     assert_eq!(got[0].as_ref(), Some(&t));
     assert!(got[1].is_none(), "7 and \"7\" are different keys");
-    tx.delete_tombstones("notes", &[Pk::Num(7.0)])
-        .await
-        .unwrap();
+    tx.delete_tombstones("notes", &[Pk::Num(7.0)]).await.unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
     assert!(tx.get_tombstones("notes", &[Pk::Num(7.0)]).await.unwrap()[0].is_none());
@@ -256,29 +165,16 @@ pub async fn store_tombstones_roundtrip<H: Harness>(h: H) {
 pub async fn store_ops_fifo<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_ops(vec![
-        op("notes", s("a"), 1, "o1"),
-        op("notes", s("b"), 1, "o2"),
-        op("notes", s("a"), 2, "o3"),
-    ])
-    .await
-    .unwrap();
+    tx.put_ops(vec![op("notes", s("a"), 1, "o1"), op("notes", s("b"), 1, "o2"), op("notes", s("a"), 2, "o3")])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
     let all = tx.list_ops(None, 100).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|o| o.stamp.op_id.as_str()).collect();
     assert_eq!(ids, ["o1", "o2", "o3"]);
-    let by_a = tx
-        .ops_for("notes", &[s("a"), s("b"), s("c")])
-        .await
-        .unwrap();
-    assert_eq!(
-        by_a[0]
-            .iter()
-            .map(|o| o.stamp.op_id.as_str())
-            .collect::<Vec<_>>(),
-        ["o1", "o3"]
-    );
+    let by_a = tx.ops_for("notes", &[s("a"), s("b"), s("c")]).await.unwrap();
+    assert_eq!(by_a[0].iter().map(|o| o.stamp.op_id.as_str()).collect::<Vec<_>>(), ["o1", "o3"]);
     assert_eq!(by_a[1].len(), 1);
     assert!(by_a[2].is_empty());
     // Replacing an op by seq keeps its queue position.
@@ -320,60 +216,31 @@ pub async fn store_state_roundtrip<H: Harness>(h: H) {
     let tx = store.begin(Access::System, None).await.unwrap();
     tx.put_state("cursor", json!(42)).await.unwrap();
     tx.put_state("deviceId", json!("d-1")).await.unwrap();
-    tx.put_state("nested", json!({"a": [1, "x", null]}))
-        .await
-        .unwrap();
+    tx.put_state("nested", json!({"a": [1, "x", null]})).await.unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::System, None).await.unwrap();
     assert_eq!(tx.get_state("cursor").await.unwrap(), Some(json!(42)));
     assert_eq!(tx.get_state("deviceId").await.unwrap(), Some(json!("d-1")));
-    assert_eq!(
-        tx.get_state("nested").await.unwrap(),
-        Some(json!({"a": [1, "x", null]}))
-    );
+    assert_eq!(tx.get_state("nested").await.unwrap(), Some(json!({"a": [1, "x", null]})));
     assert_eq!(tx.get_state("missing").await.unwrap(), None);
     tx.commit().await.unwrap();
 }
 
 pub async fn store_upgrade_keeps_rows<H: Harness>(h: H) {
-    let store = h
-        .open(Schema::new(vec![TableSchema::simple("notes")]))
-        .await;
+    let store = h.open(Schema::new(vec![TableSchema::simple("notes")])).await;
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
-    tx.put_records(
-        "notes",
-        vec![h.rec(json!({"id": "keep", "thread_id": "t9"}))],
-    )
-    .await
-    .unwrap();
+    tx.put_records("notes", vec![h.rec(json!({"id": "keep", "thread_id": "t9"}))]).await.unwrap();
     tx.commit().await.unwrap();
     store.close();
     // A new table and a new index: an upgrade that must not lose rows.
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
-    assert_eq!(
-        h.json(
-            tx.get_records("notes", &[s("keep")]).await.unwrap()[0]
-                .as_ref()
-                .unwrap()
-        )["thread_id"],
-        "t9"
-    );
-    let q = Query {
-        index: Some("thread_id".into()),
-        equals: Some(s("t9")),
-        limit: None,
-    };
-    assert_eq!(
-        tx.query("notes", &q).await.unwrap().len(),
-        1,
-        "the new index covers old rows"
-    );
+    assert_eq!(h.json(tx.get_records("notes", &[s("keep")]).await.unwrap()[0].as_ref().unwrap())["thread_id"], "t9");
+    let q = Query { index: Some("thread_id".into()), equals: Some(s("t9")), limit: None };
+    assert_eq!(tx.query("notes", &q).await.unwrap().len(), 1, "the new index covers old rows");
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Write, Some("messages")).await.unwrap();
-    tx.put_records("messages", vec![h.rec(json!({"id": 1}))])
-        .await
-        .unwrap();
+    tx.put_records("messages", vec![h.rec(json!({"id": 1}))]).await.unwrap();
     tx.commit().await.unwrap();
     store.close();
     // Dropping a table from the config keeps its rows for whoever still uses it.

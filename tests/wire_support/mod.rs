@@ -9,8 +9,8 @@ use std::fmt::Debug;
 use serde_json::{json, Value};
 use tidesync::core::decode::Path;
 use tidesync::core::wire::{
-    decode_change, decode_pull_request, decode_pull_response, decode_push_batch, decode_push_op,
-    decode_push_result, decode_stamp,
+    decode_change, decode_pull_request, decode_pull_response, decode_push_batch, decode_push_op, decode_push_result,
+    decode_stamp,
 };
 use tidesync::core::{Hlc, Invalid, InvalidKind};
 
@@ -21,12 +21,7 @@ pub const MAX_SAFE: u64 = 9_007_199_254_740_991;
 // ------------------------------------------------------------------ fixtures
 
 pub fn hlc(ms: u64, counter: u32, device: &str) -> String {
-    Hlc {
-        ms,
-        counter,
-        device_id: device.to_string(),
-    }
-    .to_string()
+    Hlc { ms, counter, device_id: device.to_string() }.to_string()
 }
 
 pub fn stamp_json(clock: u64, device: &str, op_id: &str) -> Value {
@@ -74,9 +69,7 @@ pub fn push_op_json(op_id: &str, pk: Value, op: &str) -> Value {
 }
 
 pub fn push_batch(n: usize) -> Value {
-    let ops: Vec<Value> = (1..=n)
-        .map(|i| push_op_json(&format!("op-{i}"), json!(i), "put"))
-        .collect();
+    let ops: Vec<Value> = (1..=n).map(|i| push_op_json(&format!("op-{i}"), json!(i), "put")).collect();
     json!({ "scope": { "workspaceId": "w1", "projectId": "p1" }, "deviceId": "dev-a", "ops": ops })
 }
 
@@ -93,16 +86,13 @@ pub fn push_result() -> Value {
 /// `base` with the value at JSON pointer `ptr` replaced (`Some`) or removed (`None`).
 pub fn with(mut base: Value, ptr: &str, new: Option<Value>) -> Value {
     let (parent, last) = ptr.rsplit_once('/').expect("a JSON pointer");
-    let slot = base
-        .pointer_mut(parent)
-        .unwrap_or_else(|| panic!("no parent for {ptr}"));
+    let slot = base.pointer_mut(parent).unwrap_or_else(|| panic!("no parent for {ptr}"));
     match (slot, new) {
         (Value::Object(m), Some(v)) => {
             m.insert(last.to_string(), v);
         }
         (Value::Object(m), None) => {
-            m.remove(last)
-                .unwrap_or_else(|| panic!("nothing to remove at {ptr}"));
+            m.remove(last).unwrap_or_else(|| panic!("nothing to remove at {ptr}"));
         }
         (Value::Array(a), Some(v)) => a[last.parse::<usize>().unwrap()] = v,
         (Value::Array(a), None) => {
@@ -174,18 +164,8 @@ pub struct Case {
     pub want: Want,
 }
 
-pub fn case(
-    id: &'static str,
-    got: Result<String, Invalid>,
-    path: &'static str,
-    want: Want,
-) -> Case {
-    Case {
-        id,
-        got,
-        path,
-        want,
-    }
+pub fn case(id: &'static str, got: Result<String, Invalid>, path: &'static str, want: Want) -> Case {
+    Case { id, got, path, want }
 }
 
 pub fn check(cases: Vec<Case>) {
@@ -193,13 +173,9 @@ pub fn check(cases: Vec<Case>) {
     for c in &cases {
         let ok = match &c.got {
             Ok(v) => Err(format!("decoded Ok: {v}")),
-            Err(e) if e.path != c.path => {
-                Err(format!("path {:?}, expected {:?} ({e})", e.path, c.path))
-            }
+            Err(e) if e.path != c.path => Err(format!("path {:?}, expected {:?} ({e})", e.path, c.path)),
             Err(e) => match (&c.want, &e.kind) {
-                (Want::Missing, InvalidKind::Missing) | (Want::Range, InvalidKind::OutOfRange) => {
-                    Ok(())
-                }
+                (Want::Missing, InvalidKind::Missing) | (Want::Range, InvalidKind::OutOfRange) => Ok(()),
                 (Want::Wrong(x), InvalidKind::WrongType { expected }) if x == expected => Ok(()),
                 (Want::Rule(frag), InvalidKind::Rule(msg)) if msg.contains(frag) => Ok(()),
                 (_, kind) => Err(format!("kind {kind:?} at {:?}", e.path)),
@@ -209,11 +185,7 @@ pub fn check(cases: Vec<Case>) {
             failures.push(format!("{}: {why}", c.id));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "catalogue failures:\n  {}",
-        failures.join("\n  ")
-    );
+    assert!(failures.is_empty(), "catalogue failures:\n  {}", failures.join("\n  "));
 }
 
 /// Checks that the `//!` doc comment at the top of `source` (a catalogue
@@ -232,11 +204,7 @@ pub fn check_doc_lists(source: &str, cases: &[Case], min: usize) {
     sorted.dedup();
     assert_eq!(sorted.len(), ids.len(), "duplicate case ids");
     for id in &ids {
-        assert_eq!(
-            listed.iter().filter(|l| *l == id).count(),
-            1,
-            "{id} is not listed exactly once"
-        );
+        assert_eq!(listed.iter().filter(|l| *l == id).count(), 1, "{id} is not listed exactly once");
     }
     for l in &listed {
         assert!(ids.contains(l), "{l} is listed but is not a case");

@@ -1,0 +1,118 @@
+//! The app's JS provider object, adapted to the engine's `Provider` trait.
+//! It is duck-typed: any object with the methods of PROTOCOL.md section 3.
+//! Whatever it returns is validated; whatever it throws (an Error, a string,
+//! anything) becomes a typed `SyncError`, never a panic.
+
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::core::decode::{Shape, WireValue};
+use crate::core::wire::{decode_push_result, PushBatch, PushResult};
+use crate::core::{Invalid, Result, SyncError};
+use crate::engine::provider::Provider;
+
+/// A JS provider object.
+#[derive(Clone)]
+pub struct JsProvider {
+    obj: JsValue,
+}
+
+/// The methods every provider must have.
+pub const REQUIRED_METHODS: [&str; 4] = ["pull", "push", "subscribe", "updateCursor"];
+
+impl JsProvider {
+    /// Checks the object has the provider methods (INVALID otherwise).
+    pub fn new(obj: JsValue) -> Result<Self> {
+        if obj.shape() != Shape::Object {
+            return Err(SyncError::invalid("config.provider", "must be an object"));
+        }
+        for m in REQUIRED_METHODS {
+            if !Reflect::get(&obj, &m.into()).map(|f| f.is_function()).unwrap_or(false) {
+                return Err(SyncError::invalid(format!("config.provider.{m}"), "must be a function"));
+            }
+        }
+        Ok(JsProvider { obj })
+    }
+
+    /// Calls `method(args...)` and awaits its (possibly non-Promise) result.
+    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue> {
+        let f: Function = Reflect::get(&self.obj, &method.into())
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+            .ok_or_else(|| SyncError::invalid(format!("provider.{method}"), "is not a function"))?;
+        let array: js_sys::Array = args.iter().collect();
+        let returned = f.apply(&self.obj, &array).map_err(|e| from_js_error(&e))?;
+        JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| from_js_error(&e))
+    }
+}
+
+/// Maps a thrown or rejected JS value to a typed error by its `code`.
+pub fn from_js_error(e: &JsValue) -> SyncError {
+    let field = |k: &str| Reflect::get(e, &k.into()).ok().filter(|v| !v.is_undefined());
+    let message =
+        field("message").and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
+    let retry_after_ms =
+        field("retryAfterMs").and_then(|v| v.as_f64()).filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
+    match field("code").and_then(|c| c.as_string()).as_deref() {
+        Some("AUTH") => SyncError::Auth(message),
+        Some("FORBIDDEN") => SyncError::Forbidden(message),
+        Some("RATE_LIMIT") => SyncError::RateLimit { message, retry_after_ms },
+        Some("CURSOR_EXPIRED") => SyncError::CursorExpired(message),
+        Some("INVALID") => SyncError::Invalid(Invalid::rule("provider", message)),
+        // UNAVAILABLE, and anything else: a transient network error.
+        _ => SyncError::Unavailable(message),
+    }
+}
+
+/// The batch as JSON-shaped JS, with each payload set as the app's object.
+fn batch_to_js(batch: &PushBatch<JsValue>) -> Result<JsValue> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bare<'a> {
+        scope: &'a crate::core::wire::SyncScope,
+        device_id: &'a str,
+        ops: Vec<crate::core::wire::PushOp<()>>,
+    }
+    let bare = Bare {
+        scope: &batch.scope,
+        device_id: &batch.device_id,
+        ops: batch
+            .ops
+            .iter()
+            .map(|o| crate::core::wire::PushOp {
+                op_id: o.op_id.clone(),
+                table_name: o.table_name.clone(),
+                op: o.op,
+                pk: o.pk.clone(),
+                payload: None,
+                stamp: o.stamp.clone(),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_string(&bare).map_err(|e| SyncError::Storage(e.to_string()))?;
+    let v = js_sys::JSON::parse(&text).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+    let ops = js_sys::Array::from(&Reflect::get(&v, &"ops".into()).unwrap_or(JsValue::UNDEFINED));
+    for (i, op) in batch.ops.iter().enumerate() {
+        if let Some(p) = &op.payload {
+            let _ = Reflect::set(&ops.get(i as u32), &"payload".into(), p);
+        }
+    }
+    Ok(v)
+}
+
+impl Provider for JsProvider {
+    type Rec = JsValue;
+
+    async fn push(&self, batch: PushBatch<JsValue>) -> Result<PushResult> {
+        let sent: Vec<String> = batch.ops.iter().map(|o| o.op_id.clone()).collect();
+        let arg = batch_to_js(&batch)?;
+        let answer = self.call("push", &[arg]).await?;
+        let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
+        decode_push_result(&answer, &ids).map_err(|mut e| {
+            e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
+            SyncError::Invalid(e)
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Runs the push scheduler in the page: one loop per engine, pushing only
+//! while the engine holds the Web Lock named after its database, so exactly
+//! one engine (tab) pushes a database's outbox; the others keep capturing and
+//! their writes wake the holder through the BroadcastChannel. Also wires the
+//! `online` and `visibilitychange` events to the scheduler.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::platform::WebPlatform;
+use super::provider::JsProvider;
+use crate::engine::driver::Driver;
+use crate::store::idb::IdbStore;
+
+pub type WebDriver = Driver<IdbStore, WebPlatform, JsProvider>;
+
+/// An event listener to remove on close: target, event name, callback.
+type Listener = (JsValue, &'static str, Closure<dyn FnMut()>);
+
+/// The page-side handles of a running scheduler, released on close.
+pub struct Runner {
+    release_lock: Rc<RefCell<Option<Function>>>,
+    listeners: Vec<Listener>,
+}
+
+impl Runner {
+    /// Starts the loop and asks for the lock.
+    pub fn start(driver: Rc<WebDriver>, platform: &WebPlatform, lock_name: String) -> Runner {
+        let global: JsValue = js_sys::global().into();
+        let wake = |d: &Rc<WebDriver>| {
+            let d = d.clone();
+            Closure::<dyn FnMut()>::new(move || d.wake())
+        };
+        let mut listeners = Vec::new();
+        for event in ["online", "offline"] {
+            let c = wake(&driver);
+            add_listener(&global, event, &c);
+            listeners.push((global.clone(), event, c));
+        }
+        if let Ok(document) = Reflect::get(&global, &"document".into()) {
+            if !document.is_undefined() {
+                let d = driver.clone();
+                let doc = document.clone();
+                let c = Closure::<dyn FnMut()>::new(move || {
+                    let state = Reflect::get(&doc, &"visibilityState".into()).ok().and_then(|v| v.as_string());
+                    if state.as_deref() == Some("visible") {
+                        d.wake();
+                    }
+                });
+                add_listener(&document, "visibilitychange", &c);
+                listeners.push((document, "visibilitychange", c));
+            }
+        }
+        let d = driver.clone();
+        platform.set_on_message(Box::new(move || d.wake()));
+
+        let loop_driver = driver.clone();
+        wasm_bindgen_futures::spawn_local(async move { loop_driver.run().await });
+
+        let release_lock = Rc::new(RefCell::new(None));
+        let locks = Reflect::get(&global, &"navigator".into())
+            .ok()
+            .and_then(|n| Reflect::get(&n, &"locks".into()).ok())
+            .filter(|l| !l.is_undefined() && !l.is_null());
+        match locks {
+            None => lead(driver),
+            Some(locks) => {
+                let slot = release_lock.clone();
+                let granted = Closure::once_into_js(move |_lock: JsValue| -> Promise {
+                    // Held until the returned promise settles, i.e. until close().
+                    Promise::new(&mut |resolve, _| {
+                        *slot.borrow_mut() = Some(resolve);
+                        lead(driver.clone());
+                    })
+                });
+                if let Ok(request) = Reflect::get(&locks, &"request".into()).and_then(|f| f.dyn_into::<Function>()) {
+                    let _ = request.call2(&locks, &JsValue::from_str(&lock_name), &granted);
+                }
+            }
+        }
+        Runner { release_lock, listeners }
+    }
+
+    /// Removes the listeners and releases the lock, so another engine takes over.
+    pub fn stop(&mut self) {
+        for (target, event, c) in self.listeners.drain(..) {
+            if let Ok(remove) =
+                Reflect::get(&target, &"removeEventListener".into()).and_then(|f| f.dyn_into::<Function>())
+            {
+                let _ = remove.call2(&target, &JsValue::from_str(event), c.as_ref());
+            }
+        }
+        if let Some(resolve) = self.release_lock.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    }
+}
+
+/// Becomes the pusher: ops left in flight by a previous holder go back to
+/// pending first, then the loop is woken.
+fn lead(driver: Rc<WebDriver>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        if driver.engine().is_closed() {
+            return;
+        }
+        let _ = driver.engine().recover_in_flight().await;
+        driver.set_leader(true);
+    });
+}
+
+fn add_listener(target: &JsValue, event: &str, c: &Closure<dyn FnMut()>) {
+    if let Ok(add) = Reflect::get(target, &"addEventListener".into()).and_then(|f| f.dyn_into::<Function>()) {
+        let _ = add.call2(target, &JsValue::from_str(event), c.as_ref());
+    }
+}

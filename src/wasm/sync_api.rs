@@ -1,0 +1,187 @@
+//! The sync-control and inspection half of `SyncEngine`: start, stop,
+//! syncNow, status, and the outbox's failed ops.
+
+use js_sys::{Array, Promise};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use super::engine::{op_list, promise, SyncEngine};
+use super::error::to_js_error;
+use crate::core::decode::{self, Path, Shape, WireValue};
+use crate::core::SyncError;
+use crate::engine::Platform;
+
+/// How long a `syncNow` on an engine that does not push waits for the one that does.
+const FOLLOWER_WAIT_MS: u64 = 60_000;
+
+fn op_ids(v: &JsValue, path: &str) -> Result<Vec<String>, SyncError> {
+    let root = Path::Root(path);
+    let items = decode::array(v, &root).map_err(SyncError::Invalid)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| decode::name(x, &Path::Index(&root, i), 256).map_err(SyncError::Invalid))
+        .collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    online: bool,
+    phase: &'static str,
+    pending_ops: u64,
+    failed_ops: u64,
+    cursor: u64,
+    last_sync_at: Option<u64>,
+    last_error: Option<ErrorInfo>,
+    leader: bool,
+}
+
+#[derive(Serialize)]
+struct ErrorInfo {
+    code: String,
+    message: String,
+}
+
+#[wasm_bindgen]
+impl SyncEngine {
+    /// Starts (or resumes, after an `AUTH` pause) pushing.
+    pub fn start(&self) -> Result<(), JsValue> {
+        self.driver_js()?.start();
+        Ok(())
+    }
+
+    /// Stops pushing; writes are still captured.
+    pub fn stop(&self) -> Result<(), JsValue> {
+        self.driver_js()?.stop();
+        Ok(())
+    }
+
+    /// Pushes everything now and resolves to `{ pushed, pulled, conflicts, failed, durationMs }`.
+    #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
+    pub fn sync_now(&self) -> Promise {
+        let driver = self.driver_rs();
+        let engine = self.engine_rc();
+        promise(async move {
+            let driver = driver?;
+            let report = if driver.state().leader {
+                driver.sync_now().await?
+            } else {
+                // Another engine (tab) pushes this database: ask it, and wait
+                // until the ops queued now have left the outbox.
+                let platform = engine.platform();
+                let started = platform.now_ms();
+                let before = engine.outbox_counts().await?;
+                platform.request_push();
+                loop {
+                    let c = engine.outbox_counts().await?;
+                    if c.pending + c.in_flight == 0 {
+                        let pushed =
+                            (before.pending + before.in_flight).saturating_sub(c.failed.saturating_sub(before.failed));
+                        break crate::engine::driver::SyncReport {
+                            pushed,
+                            failed: c.failed.saturating_sub(before.failed),
+                            duration_ms: platform.now_ms() - started,
+                            ..Default::default()
+                        };
+                    }
+                    if platform.now_ms() - started > FOLLOWER_WAIT_MS {
+                        return Err(SyncError::Unavailable(
+                            "the engine that pushes this database did not finish".into(),
+                        ));
+                    }
+                    platform.sleep(50).await;
+                }
+            };
+            to_js(&report)
+        })
+    }
+
+    /// `{ online, phase, pendingOps, failedOps, cursor, lastSyncAt, lastError, leader }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncStatus>")]
+    pub fn status(&self) -> Promise {
+        let engine = self.engine_rc();
+        let state = self.driver_rs().ok().map(|d| d.state());
+        promise(async move {
+            let counts = engine.outbox_counts().await?;
+            let online = engine.platform().is_online();
+            let (phase, leader, last_sync_at, last_error) = match &state {
+                Some(s) if !online => ("offline", s.leader, s.last_sync_at, s.last_error.clone()),
+                Some(s) => (s.phase, s.leader, s.last_sync_at, s.last_error.clone()),
+                None => ("local", false, None, None),
+            };
+            to_js(&Status {
+                online,
+                phase,
+                pending_ops: counts.pending + counts.in_flight,
+                failed_ops: counts.failed,
+                cursor: 0,
+                last_sync_at,
+                last_error: last_error.map(|e| ErrorInfo { code: e.code().into(), message: e.to_string() }),
+                leader,
+            })
+        })
+    }
+
+    /// The dead-letter list: ops rejected permanently or past `maxAttempts`.
+    #[wasm_bindgen(js_name = failedOps, unchecked_return_type = "Promise<PendingOp[]>")]
+    pub fn failed_ops(&self) -> Promise {
+        let engine = self.engine_rc();
+        promise(async move { op_list(&engine.failed_ops().await?) })
+    }
+
+    /// Queues failed ops again (all, or the given op ids); resolves to how many.
+    #[wasm_bindgen(js_name = retryFailed, unchecked_return_type = "Promise<number>")]
+    pub fn retry_failed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] op_ids_js: JsValue,
+    ) -> Promise {
+        let engine = self.engine_rc();
+        let driver = self.driver_rs().ok();
+        promise(async move {
+            let ids = match op_ids_js.shape() {
+                Shape::Absent | Shape::Null => None,
+                _ => Some(op_ids(&op_ids_js, "opIds")?),
+            };
+            let n = engine.retry_failed(ids.as_deref()).await?;
+            if let Some(d) = driver {
+                d.wake();
+            }
+            Ok(JsValue::from_f64(n as f64))
+        })
+    }
+
+    /// Removes the given failed ops for good; resolves to how many.
+    #[wasm_bindgen(js_name = discardFailed, unchecked_return_type = "Promise<number>")]
+    pub fn discard_failed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] op_ids_js: JsValue) -> Promise {
+        let engine = self.engine_rc();
+        promise(async move {
+            let ids = op_ids(&op_ids_js, "opIds")?;
+            Ok(JsValue::from_f64(engine.discard_failed(&ids).await? as f64))
+        })
+    }
+
+    /// The most recent `sync_runs` rows, newest first.
+    #[wasm_bindgen(js_name = syncRuns, unchecked_return_type = "Promise<SyncRun[]>")]
+    pub fn sync_runs(&self, limit: Option<u32>) -> Promise {
+        let engine = self.engine_rc();
+        promise(async move {
+            let runs = engine.recent_runs(limit.unwrap_or(20)).await?;
+            let out = Array::new();
+            for r in runs {
+                out.push(&to_js(&r)?);
+            }
+            Ok(out.into())
+        })
+    }
+}
+
+impl SyncEngine {
+    fn driver_js(&self) -> Result<std::rc::Rc<super::sync::WebDriver>, JsValue> {
+        self.driver_rs().map_err(|e| to_js_error(&e))
+    }
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| SyncError::Storage(e.to_string()))
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the browser test modules.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tidesync::wasm::SyncEngine;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+pub fn js(v: &Value) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap()
+}
+
+pub fn unique(name: &str) -> String {
+    format!("tidesync-test-{name}-{}-{}", js_sys::Date::now(), (js_sys::Math::random() * 1e9) as u64)
+}
+
+pub async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+pub async fn await_js(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+pub fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap()
+}
+
+pub fn config(db: &str) -> JsValue {
+    js(&json!({
+        "workspaceId": "w1",
+        "dbName": db,
+        "tables": [{ "name": "notes", "indexes": ["thread_id"] }, { "name": "messages", "orderKey": true }],
+    }))
+}
+
+pub async fn open_engine(db: &str) -> SyncEngine {
+    SyncEngine::open_with(config(db)).await.unwrap()
+}
+
+/// Records every payload a handler receives.
+pub fn recorder() -> (Rc<RefCell<Vec<JsValue>>>, Function) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| sink.borrow_mut().push(v));
+    (seen, f.into_js_value().unchecked_into())
+}
