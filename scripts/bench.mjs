@@ -24,9 +24,12 @@ try {
   await page.goto(`http://127.0.0.1:${port}/bench/`);
   await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
   const capture = await page.evaluate(([n, runs]) => window.bench.runCapture(n, runs), [n, runs]);
-  const results = { date: new Date().toISOString(), browser: browser.version(), quick, capture };
+  const push = await page.evaluate(([n, runs]) => window.bench.runPush(n, runs), [n, runs]);
+  const results = { date: new Date().toISOString(), browser: browser.version(), quick, capture, push };
   console.log(`scenario           n       baseline(raw IDB)   tidesync    ratio`);
-  console.log(`capture bulkPut    ${String(n).padEnd(8)}${capture.rawMs.toFixed(1).padStart(10)} ms   ${capture.engineMs.toFixed(1).padStart(8)} ms   ${capture.ratio.toFixed(2)}`);
+  for (const r of [capture, push]) {
+    console.log(`${r.scenario.padEnd(19)}${String(r.n).padEnd(8)}${r.rawMs.toFixed(1).padStart(10)} ms   ${r.engineMs.toFixed(1).padStart(8)} ms   ${r.ratio.toFixed(2)}`);
+  }
   writeFileSync(new URL('../bench-results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
 } finally {
   await browser.close();

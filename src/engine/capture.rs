@@ -170,13 +170,18 @@ impl<S: Store, P: Platform> Engine<S, P> {
         pks: &[Pk],
     ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
         let schema = self.table(table)?;
-        let (rows, tombs, ops, stored_hlc, pending) = futures::try_join!(
+        let (rows, tombs, mut ops, stored_hlc, pending, in_flight) = futures::try_join!(
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
             tx.get_state(STATE_HLC),
             tx.count_ops(),
+            super::outbox::in_flight(tx),
         )?;
+        // Decide with the in-flight batch marked; store rows keep their own state.
+        for list in &mut ops {
+            super::outbox::mark_in_flight(list, &in_flight);
+        }
         let mut clock = self.hlc.borrow().clone();
         if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
             clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
@@ -277,7 +282,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 Some(row) => puts.push(row),
                 None => deletes.push(pk.clone()),
             }
-            op_writes.extend(cur.ops.into_iter().filter(|(_, dirty)| *dirty).map(|(op, _)| op));
+            op_writes.extend(cur.ops.into_iter().filter(|(_, dirty)| *dirty).map(|(mut op, _)| {
+                if op.seq.is_some_and(|s| in_flight.contains(&s)) {
+                    op.state = OpState::Pending;
+                }
+                op
+            }));
         }
         let mut tomb_puts = Vec::new();
         let mut tomb_deletes = Vec::new();

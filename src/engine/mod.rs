@@ -30,6 +30,8 @@ pub use platform::{Platform, TestPlatform};
 pub const STATE_DEVICE_ID: &str = "deviceId";
 pub const STATE_HLC: &str = "hlc";
 pub const STATE_SCHEMA: &str = "schema";
+/// The seqs of the batch being pushed (see [`outbox`]).
+pub const STATE_IN_FLIGHT: &str = "inFlight";
 
 /// Faults a test can inject into the next write (fault injection only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,10 +182,17 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp<S::Rec>>> {
         self.check_open()?;
         let tx = self.store.begin(Access::All, None).await?;
-        let mut ops = tx.list_ops(None, limit).await?;
+        let (mut ops, in_flight) = futures::try_join!(tx.list_ops(None, limit), outbox::in_flight(&tx))?;
+        outbox::mark_in_flight(&mut ops, &in_flight);
+        let ops = Self::with_payloads(&tx, ops).await?;
+        tx.commit().await?;
+        Ok(ops)
+    }
+
+    /// Fills in the payload of put ops that read it from their row.
+    pub(crate) async fn with_payloads(tx: &S::Tx, mut ops: Vec<PendingOp<S::Rec>>) -> Result<Vec<PendingOp<S::Rec>>> {
         let reads = ops.iter().map(|op| tx.get_records(&op.table_name, std::slice::from_ref(&op.pk)));
         let rows = futures::future::try_join_all(reads).await?;
-        tx.commit().await?;
         for (op, mut row) in ops.iter_mut().zip(rows) {
             if op.payload.is_none() && op.op == crate::core::wire::OpKind::Put {
                 op.payload = row.pop().flatten();

@@ -1,16 +1,21 @@
 //! Outbox inspection and repair: counts, the dead-letter list, retrying or
 //! discarding failed ops, putting ops that were in flight when the page died
 //! back to pending, and the `sync_runs` log.
+//!
+//! Which ops are in flight is one `sync_state` row (`inFlight`: the seqs of
+//! the batch being pushed), written in the transaction that takes the batch
+//! and cleared in the one that settles it. Marking 100 op rows instead would
+//! rewrite every row and its indexes twice per batch. Capture reads the row
+//! in its own transaction, so no tab ever coalesces into an op being sent.
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Engine, Platform};
+use super::{Engine, Platform, STATE_IN_FLIGHT};
 use crate::core::Result;
 use crate::store::{Access, OpState, PendingOp, Store, StoreTx};
-
-/// Ops per page when scanning the whole outbox.
-const PAGE: u32 = 1000;
 
 /// How many ops are in each state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -35,43 +40,48 @@ pub struct SyncRun {
     pub error: Option<String>,
 }
 
-impl<S: Store, P: Platform> Engine<S, P> {
-    /// Every op, FIFO, read page by page inside one transaction.
-    async fn all_ops(tx: &S::Tx) -> Result<Vec<PendingOp<S::Rec>>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = tx.list_ops(after, PAGE).await?;
-            let done = page.len() < PAGE as usize;
-            after = page.last().and_then(|o| o.seq);
-            out.extend(page);
-            if done {
-                return Ok(out);
-            }
+/// The seqs of the batch in flight.
+pub async fn in_flight<T: StoreTx>(tx: &T) -> Result<HashSet<u64>> {
+    let v = tx.get_state(STATE_IN_FLIGHT).await?;
+    Ok(v.and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok()).unwrap_or_default().into_iter().collect())
+}
+
+/// Records the seqs of the batch in flight (empty: none).
+pub async fn set_in_flight<T: StoreTx>(tx: &T, seqs: &HashSet<u64>) -> Result<()> {
+    let mut list: Vec<u64> = seqs.iter().copied().collect();
+    list.sort_unstable();
+    tx.put_state(STATE_IN_FLIGHT, serde_json::json!(list)).await
+}
+
+/// Shows ops of the in-flight batch as `InFlight`.
+pub fn mark_in_flight<R>(ops: &mut [PendingOp<R>], in_flight: &HashSet<u64>) {
+    for op in ops {
+        if op.seq.is_some_and(|s| in_flight.contains(&s)) {
+            op.state = OpState::InFlight;
         }
     }
+}
 
+impl<S: Store, P: Platform> Engine<S, P> {
     /// Counts of pending, in-flight and failed ops.
     pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let ops = Self::all_ops(&tx).await?;
+        let (total, failed, in_flight) = futures::try_join!(tx.count_ops(), tx.count_failed(), in_flight(&tx))?;
         tx.commit().await?;
-        let mut c = OutboxCounts::default();
-        for op in ops {
-            match op.state {
-                OpState::Pending => c.pending += 1,
-                OpState::InFlight => c.in_flight += 1,
-                OpState::Failed => c.failed += 1,
-            }
-        }
-        Ok(c)
+        let in_flight = in_flight.len() as u64;
+        Ok(OutboxCounts { pending: total.saturating_sub(failed + in_flight), in_flight, failed })
     }
 
-    /// The dead-letter list: ops rejected permanently or past `maxAttempts`.
+    /// The dead-letter list: ops rejected permanently or past `maxAttempts`,
+    /// each with the payload it would push.
     pub async fn failed_ops(&self) -> Result<Vec<PendingOp<S::Rec>>> {
-        let ops = self.pending_ops(u32::MAX).await?;
-        Ok(ops.into_iter().filter(|o| o.state == OpState::Failed).collect())
+        self.check_open()?;
+        let tx = self.store.begin(Access::All, None).await?;
+        let ops = tx.list_failed(u32::MAX).await?;
+        let ops = Self::with_payloads(&tx, ops).await?;
+        tx.commit().await?;
+        Ok(ops)
     }
 
     /// Puts failed ops (all, or those named) back in the queue with their
@@ -79,10 +89,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn retry_failed(&self, op_ids: Option<&[String]>) -> Result<u64> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let mut again: Vec<PendingOp<S::Rec>> = Self::all_ops(&tx)
+        let mut again: Vec<PendingOp<S::Rec>> = tx
+            .list_failed(u32::MAX)
             .await?
             .into_iter()
-            .filter(|o| o.state == OpState::Failed && op_ids.is_none_or(|ids| ids.contains(&o.stamp.op_id)))
+            .filter(|o| op_ids.is_none_or(|ids| ids.contains(&o.stamp.op_id)))
             .collect();
         for op in &mut again {
             op.state = OpState::Pending;
@@ -100,10 +111,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn discard_failed(&self, op_ids: &[String]) -> Result<u64> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let seqs: Vec<u64> = Self::all_ops(&tx)
+        let seqs: Vec<u64> = tx
+            .list_failed(u32::MAX)
             .await?
             .into_iter()
-            .filter(|o| o.state == OpState::Failed && op_ids.contains(&o.stamp.op_id))
+            .filter(|o| op_ids.contains(&o.stamp.op_id))
             .filter_map(|o| o.seq)
             .collect();
         tx.delete_ops(&seqs).await?;
@@ -111,19 +123,17 @@ impl<S: Store, P: Platform> Engine<S, P> {
         Ok(seqs.len() as u64)
     }
 
-    /// After a crash or reload, ops that were in flight go back to pending so
-    /// they are sent again (the server's opId check makes that harmless).
+    /// After a crash or reload, or when this engine takes over pushing, the
+    /// batch that was in flight goes back to pending so it is sent again (the
+    /// server's opId check makes that harmless). Returns how many ops.
     pub async fn recover_in_flight(&self) -> Result<u64> {
         let tx = self.store.begin(Access::System, None).await?;
-        let mut stuck: Vec<PendingOp<S::Rec>> =
-            Self::all_ops(&tx).await?.into_iter().filter(|o| o.state == OpState::InFlight).collect();
-        for op in &mut stuck {
-            op.state = OpState::Pending;
+        let stuck = in_flight(&tx).await?;
+        if !stuck.is_empty() {
+            set_in_flight(&tx, &HashSet::new()).await?;
         }
-        let n = stuck.len() as u64;
-        tx.put_ops(stuck).await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(stuck.len() as u64)
     }
 
     /// Appends one row to `sync_runs`.

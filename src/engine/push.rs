@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::events::{ErrorEvent, Event, PushEvent};
 use super::provider::Provider;
-use super::{Engine, Platform};
+use super::{outbox, Engine, Platform};
 use crate::core::wire::{OpKind, PushBatch, PushOp, PushResult, SyncScope};
 use crate::core::{Result, SyncError};
 use crate::store::{Access, OpState, PendingOp, Store, StoreTx};
@@ -42,9 +42,6 @@ pub enum Step {
     /// The provider refused the credentials: stop until the app calls start().
     Paused(SyncError),
 }
-
-/// How many ops to read per page while looking for pending ones.
-const SCAN_PAGE: u32 = 500;
 
 impl<S: Store, P: Platform> Engine<S, P> {
     /// Sends one batch of pending ops through `provider` and settles it.
@@ -107,13 +104,20 @@ impl<S: Store, P: Platform> Engine<S, P> {
     async fn take_batch(&self) -> Result<Option<Vec<(PendingOp<S::Rec>, Option<S::Rec>)>>> {
         let want = self.config.batch_size as usize;
         let tx = self.store.begin(Access::All, None).await?;
+        let (failed, mut in_flight) = futures::try_join!(tx.count_failed(), outbox::in_flight(&tx))?;
+        // Failed and in-flight ops sit among the pending ones in FIFO order:
+        // read past them in the same request.
+        let skip = (failed + in_flight.len() as u64).min(u32::MAX as u64 / 2) as u32;
         let mut ops = Vec::with_capacity(want);
         let mut after = None;
         loop {
-            let page = tx.list_ops(after, SCAN_PAGE).await?;
-            let done = page.len() < SCAN_PAGE as usize;
+            let page = tx.list_ops(after, want as u32 + skip).await?;
+            let done = page.len() < (want as u32 + skip) as usize;
             after = page.last().and_then(|o| o.seq);
-            ops.extend(page.into_iter().filter(|o| o.state == OpState::Pending).take(want - ops.len()));
+            let free = page
+                .into_iter()
+                .filter(|o| o.state != OpState::Failed && !o.seq.is_some_and(|s| in_flight.contains(&s)));
+            ops.extend(free.take(want - ops.len()));
             if done || ops.len() >= want {
                 break;
             }
@@ -136,11 +140,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 sends[i] = row;
             }
         }
-        for op in &mut ops {
-            op.state = OpState::InFlight;
-        }
-        tx.put_ops(ops.clone()).await?;
+        in_flight.extend(ops.iter().filter_map(|o| o.seq));
+        outbox::set_in_flight(&tx, &in_flight).await?;
         tx.commit().await?;
+        outbox::mark_in_flight(&mut ops, &in_flight);
         Ok(Some(ops.into_iter().zip(sends).collect()))
     }
 
@@ -224,7 +227,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
             })
             .collect();
         let seqs: Vec<u64> = done.into_iter().flatten().collect();
-        futures::try_join!(tx.delete_ops(&seqs), tx.put_ops(keep))?;
+        let mut still = outbox::in_flight(&tx).await?;
+        for op in ops {
+            if let Some(s) = op.seq {
+                still.remove(&s);
+            }
+        }
+        futures::try_join!(tx.delete_ops(&seqs), tx.put_ops(keep), outbox::set_in_flight(&tx, &still))?;
         tx.commit().await?;
         Ok((report, outcome))
     }

@@ -20,7 +20,7 @@ use wasm_bindgen::JsValue;
 
 use super::idb_batch::{read_many, Keys, Source};
 use super::js_value::{pk_from_js, pk_to_js};
-use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD};
+use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD, OPS_FAILED};
 use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_RUNS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::wire::OpKind;
@@ -198,6 +198,9 @@ struct OpRow {
     created_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
+    /// Present (1) only on failed ops, for the sparse `failed` index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed: Option<u8>,
 }
 
 fn op_row(op: &PendingOp<JsValue>) -> OpRow {
@@ -212,6 +215,7 @@ fn op_row(op: &PendingOp<JsValue>) -> OpRow {
         attempts: op.attempts,
         created_at: op.created_at,
         last_error: op.last_error.clone(),
+        failed: (op.state == OpState::Failed).then_some(1),
     }
 }
 
@@ -238,8 +242,41 @@ pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
 
 pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
     let payload = Reflect::get(&v, &"payload".into()).ok().filter(|p| !p.is_undefined() && !p.is_null());
-    let row: OpRow = from_js(v)?;
-    Ok(PendingOp {
+    Ok(op_from_row(from_js(v)?, payload))
+}
+
+/// Many op rows at once: one `JSON.stringify` and one parse in Rust instead
+/// of reading every field across the boundary. If the JSON form fails (a
+/// snapshot payload holding a BigInt, say) the rows are read one by one.
+fn ops_from_js(rows: Vec<JsValue>) -> Result<Vec<PendingOp<JsValue>>> {
+    #[derive(Deserialize)]
+    struct WithPayload {
+        #[serde(flatten)]
+        row: OpRow,
+        #[serde(default)]
+        payload: Option<serde::de::IgnoredAny>,
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let array: Array = rows.iter().collect();
+    let text = js_sys::JSON::stringify(&array).ok().and_then(|s| s.as_string());
+    let parsed: Option<Vec<WithPayload>> = text.and_then(|t| serde_json::from_str(&t).ok());
+    let Some(parsed) = parsed else {
+        return rows.into_iter().map(op_from_js).collect();
+    };
+    Ok(parsed
+        .into_iter()
+        .zip(rows)
+        .map(|(p, js)| {
+            let payload = p.payload.and_then(|_| Reflect::get(&js, &"payload".into()).ok());
+            op_from_row(p.row, payload)
+        })
+        .collect())
+}
+
+fn op_from_row(row: OpRow, payload: Option<JsValue>) -> PendingOp<JsValue> {
+    PendingOp {
         seq: row.seq,
         table_name: row.table_name,
         pk: row.pk,
@@ -250,7 +287,7 @@ pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
         created_at: row.created_at,
         last_error: row.last_error,
         payload,
-    })
+    }
 }
 
 fn tomb_key(table: &str, pk: &Pk) -> JsValue {
@@ -360,8 +397,7 @@ impl StoreTx for IdbTx {
         let mut found = read_many(&source, pks, Keys { key: &key, pk_of: &pk_field }).await?;
         let mut out = Vec::with_capacity(pks.len());
         for pk in pks {
-            let mut ops =
-                found.remove(pk).unwrap_or_default().into_iter().map(op_from_js).collect::<Result<Vec<_>>>()?;
+            let mut ops = ops_from_js(found.remove(pk).unwrap_or_default())?;
             ops.sort_by_key(|o| o.seq);
             out.push(ops);
         }
@@ -383,9 +419,29 @@ impl StoreTx for IdbTx {
     }
 
     async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
+        // Runs of consecutive seqs (the usual shape of a settled batch) go
+        // as one range delete each.
+        let mut sorted = seqs.to_vec();
+        sorted.sort_unstable();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for s in sorted {
+            match runs.last_mut() {
+                Some((_, hi)) if *hi + 1 == s => *hi = s,
+                _ => runs.push((s, s)),
+            }
+        }
         let store = self.store(PENDING_OPS)?;
-        let deletes = seqs.iter().map(|s| store.delete(JsValue::from_f64(*s as f64)));
-        for r in futures::future::join_all(deletes).await {
+        let mut keys = Vec::with_capacity(runs.len());
+        for (lo, hi) in runs {
+            keys.push(if lo == hi {
+                JsValue::from_f64(lo as f64)
+            } else {
+                web_sys::IdbKeyRange::bound(&JsValue::from_f64(lo as f64), &JsValue::from_f64(hi as f64))
+                    .map_err(|e| storage("range", e))?
+                    .into()
+            });
+        }
+        for r in futures::future::join_all(keys.into_iter().map(|k| store.delete(k))).await {
             r.map_err(|e| storage("delete op", e))?;
         }
         Ok(())
@@ -400,11 +456,22 @@ impl StoreTx for IdbTx {
             None => None,
         };
         let rows = store.get_all(range, Some(limit)).await.map_err(|e| storage("list ops", e))?;
-        rows.into_iter().map(op_from_js).collect()
+        ops_from_js(rows)
     }
 
     async fn count_ops(&self) -> Result<u64> {
         Ok(self.store(PENDING_OPS)?.count(None).await.map_err(|e| storage("count ops", e))? as u64)
+    }
+
+    async fn list_failed(&self, limit: u32) -> Result<Vec<PendingOp<JsValue>>> {
+        let index = self.store(PENDING_OPS)?.index(OPS_FAILED).map_err(|e| storage("ops index", e))?;
+        let rows = index.get_all(None, Some(limit)).await.map_err(|e| storage("failed ops", e))?;
+        ops_from_js(rows)
+    }
+
+    async fn count_failed(&self) -> Result<u64> {
+        let index = self.store(PENDING_OPS)?.index(OPS_FAILED).map_err(|e| storage("ops index", e))?;
+        Ok(index.count(None).await.map_err(|e| storage("count failed", e))? as u64)
     }
 
     async fn add_run(&self, run: serde_json::Value) -> Result<()> {

@@ -77,13 +77,26 @@ pub async fn read_many(source: &Source, pks: &[Pk], keys: Keys<'_>) -> Result<Ha
             return Ok(out);
         }
     }
-    let reads = pks.iter().map(|pk| {
-        let r = KeyRange::only(&(keys.key)(pk));
-        async move { source.get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?).await }
-    });
-    for (pk, rows) in pks.iter().zip(futures::future::try_join_all(reads).await?) {
-        if !rows.is_empty() {
-            out.insert(pk.clone(), rows);
+    match source {
+        // A store holds one value per key: a plain get.
+        Source::Store(store) => {
+            let reads = pks.iter().map(|pk| store.get((keys.key)(pk)));
+            for (pk, row) in pks.iter().zip(futures::future::join_all(reads).await) {
+                if let Some(v) = row.map_err(|e| SyncError::Storage(format!("get: {e:?}")))? {
+                    out.insert(pk.clone(), vec![v]);
+                }
+            }
+        }
+        Source::Index(_) => {
+            let reads = pks.iter().map(|pk| {
+                let r = KeyRange::only(&(keys.key)(pk));
+                async move { source.get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?).await }
+            });
+            for (pk, rows) in pks.iter().zip(futures::future::try_join_all(reads).await?) {
+                if !rows.is_empty() {
+                    out.insert(pk.clone(), rows);
+                }
+            }
         }
     }
     Ok(out)

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::schema::{Schema, CLOCK_FIELD};
-use super::{Access, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::{Invalid, Pk, Result, SyncError};
 
@@ -274,6 +274,14 @@ impl StoreTx for MemoryTx {
 
     async fn count_ops(&self) -> Result<u64> {
         Ok(self.ops_view().len() as u64)
+    }
+
+    async fn list_failed(&self, limit: u32) -> Result<Vec<PendingOp<Value>>> {
+        Ok(self.ops_view().into_values().filter(|o| o.state == OpState::Failed).take(limit as usize).collect())
+    }
+
+    async fn count_failed(&self) -> Result<u64> {
+        Ok(self.ops_view().values().filter(|o| o.state == OpState::Failed).count() as u64)
     }
 
     async fn add_run(&self, run: Value) -> Result<()> {

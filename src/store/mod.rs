@@ -149,6 +149,10 @@ pub trait StoreTx {
     /// Ops in FIFO order, from `after_seq` (exclusive), at most `limit`.
     async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Self::Rec>>>;
     async fn count_ops(&self) -> Result<u64>;
+    /// Failed (dead-lettered) ops, FIFO, at most `limit`.
+    async fn list_failed(&self, limit: u32) -> Result<Vec<PendingOp<Self::Rec>>>;
+    /// How many ops are failed.
+    async fn count_failed(&self) -> Result<u64>;
 
     /// Appends a row to `sync_runs` (its id is assigned by the store).
     async fn add_run(&self, run: serde_json::Value) -> Result<()>;

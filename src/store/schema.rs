@@ -14,6 +14,9 @@ pub const HLC_FIELD: &str = "hlc";
 pub const OPS_BY_RECORD: &str = "by_record";
 /// Unique index of `pending_ops` over `opId`.
 pub const OPS_BY_OP_ID: &str = "by_op_id";
+/// Sparse index of `pending_ops` over `failed`, a field only dead-lettered ops
+/// carry: it lists them without costing anything on the write path.
+pub const OPS_FAILED: &str = "failed";
 
 /// One app table as the app declared it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +91,7 @@ impl Schema {
             indexes: vec![
                 (OPS_BY_RECORD.into(), compound(&["tableName", "pk"]), false),
                 (OPS_BY_OP_ID.into(), field("opId"), true),
+                (OPS_FAILED.into(), field("failed"), false),
             ],
         });
         out.push(StoreSpec {

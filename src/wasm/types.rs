@@ -102,6 +102,7 @@ export interface SyncProvider {
 export interface ChangeEvent { table: string; pks: PrimaryKey[]; source: 'local' | 'remote' | 'tab' }
 export interface CapturedEvent { table: string; opIds: string[]; coalesced: number; pending: number }
 export interface QueueFullEvent { pending: number; maxPendingOps: number; waiting: number }
+/** `code` is a TidesyncError code, or REJECTED (ops dead-lettered) or HANDLER (an event handler threw). */
 export interface SyncErrorEvent { code: string; message: string; retryable: boolean; opIds?: string[] }
 
 /** Event names and their payloads. */
@@ -110,16 +111,49 @@ export interface SyncEventMap {
   'sync.op:action:captured': CapturedEvent;
   'sync.queue:action:full': QueueFullEvent;
   'sync.error:action': SyncErrorEvent;
-  'sync.push:action:before': unknown;
-  'sync.push:action:after': unknown;
+  'sync.push:action:before': PushEvent;
+  'sync.push:action:after': PushEvent;
   'sync.pull:action:received': unknown;
   'sync.conflict:action:detected': unknown;
-  'sync.retry:action': unknown;
-  'sync.stats:action': unknown;
+  'sync.retry:action': RetryEvent;
+  'sync.stats:action': StatsEvent;
   'sync.subscription:action:statusChange': unknown;
   'sync.bootstrap:action:progress': { applied: number; remaining?: number };
 }
 export type SyncEventName = keyof SyncEventMap;
+
+/** What syncNow() resolves to. */
+export interface SyncReport { pushed: number; pulled: number; conflicts: number; failed: number; durationMs: number }
+
+/** What status() resolves to. */
+export interface SyncStatus {
+  online: boolean;
+  /** 'local' (no provider), 'idle', 'pushing', 'backoff', 'paused' (AUTH), 'offline', 'closed'. */
+  phase: string;
+  pendingOps: number;
+  failedOps: number;
+  cursor: number;
+  lastSyncAt: number | null;
+  lastError: { code: string; message: string } | null;
+  /** Whether this engine holds the database's lock and pushes its outbox. */
+  leader: boolean;
+}
+
+/** One row of sync_runs. */
+export interface SyncRun {
+  id: number; startedAt: number; finishedAt: number;
+  pushed: number; failed: number; retried: number; batches: number; error?: string;
+}
+
+/** One record as a MemoryServer holds it. */
+export interface ServerRecord {
+  tableName: string; pk: PrimaryKey; payload?: Record<string, unknown>;
+  deleted: boolean; stamp: ChangeStamp; version: number;
+}
+
+export interface PushEvent { opIds: string[]; sent?: number; pushed?: number; failed?: number; retried?: number }
+export interface RetryEvent { attempt: number; delayMs: number; opIds: string[]; code: string }
+export interface StatsEvent { pending: number; failed: number; pushed: number; runMs: number; cursor: number }
 
 /** Every error tidesync throws or rejects with. */
 export interface TidesyncError extends Error {

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use tidesync::core::wire::OpKind;
 use tidesync::core::SyncError;
+use tidesync::engine::outbox::set_in_flight;
 use tidesync::engine::{Engine, EngineConfig, Event, Fault, TestPlatform};
 use tidesync::store::{Access, OpState, Query, Store, StoreTx};
 
@@ -109,10 +110,10 @@ pub async fn capture_never_touches_in_flight_ops<H: Harness>(h: H) {
     let p = TestPlatform::new(1_700_000_000_000, 7);
     let e = engine(&h, &p, 1000).await;
     e.put("notes", h.rec(json!({"id": "a", "v": "sent"}))).await.unwrap();
+    // Mark the op in flight the way the push loop does.
     let tx = e.store().begin(Access::System, None).await.unwrap();
-    let mut sent = tx.list_ops(None, 10).await.unwrap().remove(0);
-    sent.state = OpState::InFlight;
-    tx.put_ops(vec![sent.clone()]).await.unwrap();
+    let sent = tx.list_ops(None, 10).await.unwrap().remove(0);
+    set_in_flight(&tx, &[sent.seq.unwrap()].into_iter().collect()).await.unwrap();
     tx.commit().await.unwrap();
     e.put("notes", h.rec(json!({"id": "a", "v": "newer"}))).await.unwrap();
     e.put("notes", h.rec(json!({"id": "a", "v": "newest"}))).await.unwrap();
@@ -208,11 +209,9 @@ pub async fn capture_bulk_reads_what_each_record_holds<H: Harness>(h: H) {
     e.bulk_put("notes", (0..3).map(|i| h.rec(json!({"id": format!("s{i}")}))).collect()).await.unwrap();
     e.bulk_delete("notes", (0..5).map(|i| Pk::Num(i as f64)).collect()).await.unwrap();
     let tx = e.store().begin(Access::System, None).await.unwrap();
-    let mut ops = tx.list_ops(None, 100).await.unwrap();
-    for op in ops.iter_mut().filter(|o| matches!(o.pk, Pk::Num(n) if (5.0..8.0).contains(&n))) {
-        op.state = OpState::InFlight;
-    }
-    tx.put_ops(ops).await.unwrap();
+    let ops = tx.list_ops(None, 100).await.unwrap();
+    let sent = ops.iter().filter(|o| matches!(o.pk, Pk::Num(n) if (5.0..8.0).contains(&n))).filter_map(|o| o.seq);
+    set_in_flight(&tx, &sent.collect()).await.unwrap();
     tx.commit().await.unwrap();
     let stamps = e.bulk_put("notes", (0..30).map(|i| h.rec(json!({"id": i, "round": 2}))).collect()).await.unwrap();
     let clocks: Vec<u64> = stamps.iter().map(|s| s.clock).collect();

@@ -1,6 +1,6 @@
 // A small typed usage of the package, checked by `tsc --noEmit` against the
 // generated declarations (pkg/tidesync.d.ts). It is compiled, never run.
-import init, { SyncEngine, type ChangeStamp, type SyncConfig, type TidesyncError } from 'tidesync';
+import init, { MemoryServer, SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type SyncStatus, type TidesyncError } from 'tidesync';
 
 interface Note { id: string; title: string; thread_id: string }
 
@@ -30,5 +30,29 @@ export async function example(): Promise<void> {
     const e = err as TidesyncError;
     if (e.code === 'INVALID') console.log(e.path);
   }
+  engine.close();
+}
+
+export async function withServer(): Promise<void> {
+  await init();
+  const server = new MemoryServer();
+  server.grant('token-1', 'w1');
+  server.failNextPushes(2, 'RATE_LIMIT', 1000);
+  const engine = await SyncEngine.open({
+    workspaceId: 'w1',
+    tables: [{ name: 'notes' }],
+    provider: server.provider({ token: 'token-1' }),
+    backoffMs: [100, 500],
+  });
+  engine.on('sync.retry:action', (e) => console.log(e.attempt, e.delayMs));
+  await engine.put('notes', { id: 'a' });
+  const report: SyncReport = await engine.syncNow();
+  const status: SyncStatus = await engine.status();
+  const failed = await engine.failedOps();
+  await engine.retryFailed(failed.map((op) => op.opId));
+  await engine.discardFailed([]);
+  engine.stop();
+  engine.start();
+  console.log(report.pushed, status.leader, server.snapshot('w1').length, server.serverVersion('w1'));
   engine.close();
 }

@@ -1,6 +1,6 @@
 // Benchmark scenarios, each next to its baseline in the same page and session.
 // ./scripts/bench drives this page with playwright-core and reads the results.
-import init, { SyncEngine } from '/pkg/tidesync.js';
+import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
 
 const payload = 'x'.repeat(230);
 function records(n, tag) {
@@ -80,5 +80,74 @@ export async function runCapture(n = 10000, runs = 5) {
   return { scenario: 'capture bulkPut', n, runs, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
 }
 
-window.bench = { runCapture };
+// Baseline: read the outbox rows and delete them, batchSize at a time, one
+// transaction per batch (what any push loop must at least do locally).
+async function rawPush(n, batchSize, run) {
+  const name = `bench-rawpush-${run}`;
+  await deleteDb(name);
+  const db = await openRaw(name);
+  await new Promise((ok, fail) => {
+    const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
+    for (const r of records(n, 'p')) {
+      tx.objectStore('notes').put(r);
+      tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r });
+    }
+    tx.oncomplete = ok;
+    tx.onerror = () => fail(tx.error);
+  });
+  const t0 = performance.now();
+  for (;;) {
+    const got = await new Promise((ok, fail) => {
+      const tx = db.transaction(['pending_ops'], 'readwrite');
+      const store = tx.objectStore('pending_ops');
+      const req = store.getAll(null, batchSize);
+      let rows = [];
+      req.onsuccess = () => {
+        rows = req.result;
+        for (const row of rows) store.delete(row.seq);
+      };
+      tx.oncomplete = () => ok(rows.length);
+      tx.onerror = () => fail(tx.error);
+    });
+    if (got === 0) break;
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(name);
+  return ms;
+}
+
+async function enginePush(n, batchSize, run) {
+  const dbName = `bench-push-${run}`;
+  await deleteDb(dbName);
+  const server = new MemoryServer();
+  const engine = await SyncEngine.open({
+    workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
+    provider: server.provider({}), autoSync: false, batchSize,
+  });
+  await engine.bulkPut('notes', records(n, 'p'));
+  while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  const report = await engine.syncNow();
+  const ms = performance.now() - t0;
+  if (report.pushed !== n || server.appliedOps('bench') !== n) throw new Error(`pushed ${report.pushed} of ${n}`);
+  engine.close();
+  await deleteDb(dbName);
+  return ms;
+}
+
+export async function runPush(n = 10000, runs = 5, batchSize = 100) {
+  await init();
+  await rawPush(Math.min(n, 500), batchSize, 'warm');
+  await enginePush(Math.min(n, 500), batchSize, 'warm');
+  const raw = [];
+  const eng = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(await rawPush(n, batchSize, i));
+    eng.push(await enginePush(n, batchSize, i));
+  }
+  return { scenario: 'push flush', n, runs, batchSize, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
+}
+
+window.bench = { runCapture, runPush };
 window.benchReady = true;
