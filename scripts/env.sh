@@ -23,7 +23,8 @@ tidesync_rustup_std() {
   command -v rustup >/dev/null 2>&1 &&
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
 }
-if tidesync_rustup_std; then
+# TIDESYNC_FORCE_DEBIAN=1 forces Debian's toolchain (to test that path).
+if [ "${TIDESYNC_FORCE_DEBIAN:-0}" != 1 ] && tidesync_rustup_std; then
   export TIDESYNC_TOOLCHAIN=rustup
 elif [ -x /usr/bin/rustc ] && tidesync_debian_std; then
   export TIDESYNC_TOOLCHAIN=debian

@@ -180,7 +180,7 @@ async fn hlc_survives_reopen_with_date_now_forced_backwards() {
     assert_eq!(reopened.device_id(), device);
     let (h1, h2) = (get(&first, "hlc").as_string().unwrap(), get(&second, "hlc").as_string().unwrap());
     assert!(h2 > h1, "{h2} must sort after {h1}");
-    let ops = await_js(reopened.pending_ops(JsValue::UNDEFINED)).await.unwrap();
+    let ops = await_js(reopened.pending_ops(None)).await.unwrap();
     assert_eq!(js_sys::Array::from(&ops).length(), 2);
     reopened.close();
 }

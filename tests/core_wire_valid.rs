@@ -244,3 +244,15 @@ fn errors_name_the_path_under_a_non_root_path() {
     assert_eq!(err, Invalid::new("page.changes[0].tableName", InvalidKind::Missing));
     assert_eq!(err.to_string(), "page.changes[0].tableName is missing");
 }
+
+#[test]
+fn a_batch_naming_one_op_id_twice_is_invalid() {
+    let op = json!({
+        "opId": "op-1", "tableName": "notes", "op": "delete", "pk": "a",
+        "stamp": { "clock": 1, "hlc": "001700000000000:00000:dev", "deviceId": "dev", "opId": "op-1" },
+    });
+    let batch = json!({ "scope": { "workspaceId": "w1" }, "deviceId": "dev", "ops": [op.clone(), op] });
+    let err = tidesync::core::wire::decode_push_batch(&batch, 100).unwrap_err();
+    assert_eq!(err.path, "ops[1].opId");
+    assert!(matches!(err.kind, tidesync::core::InvalidKind::Rule(ref m) if m.contains("twice")));
+}

@@ -286,6 +286,7 @@ pub fn decode_push_op<V: WireValue>(v: &V, path: &Path<'_>) -> Result<PushOp<V>,
     Ok(PushOp { op_id, table_name, op, pk, payload, stamp })
 }
 
+/// Decodes a push batch: at most `max_ops` ops, each opId once.
 pub fn decode_push_batch<V: WireValue>(v: &V, max_ops: usize) -> Result<PushBatch<V>, Invalid> {
     let root = Path::Root("");
     decode::expect_object(v, &root)?;
@@ -296,9 +297,15 @@ pub fn decode_push_batch<V: WireValue>(v: &V, max_ops: usize) -> Result<PushBatc
     if items.len() > max_ops {
         return Err(ops_path.rule(format!("more than {max_ops} ops in one batch")));
     }
-    let mut ops = Vec::with_capacity(items.len());
+    let mut ops: Vec<PushOp<V>> = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        ops.push(decode_push_op(item, &Path::Index(&ops_path, i))?);
+        let p = Path::Index(&ops_path, i);
+        let op = decode_push_op(item, &p)?;
+        if !seen.insert(op.op_id.clone()) {
+            return Err(Path::Field(&p, "opId").rule(format!("{:?} appears twice in the batch", op.op_id)));
+        }
+        ops.push(op);
     }
     Ok(PushBatch { scope, device_id, ops })
 }

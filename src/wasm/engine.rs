@@ -201,11 +201,11 @@ impl SyncEngine {
     pub fn get_all(
         &self,
         table: String,
-        #[wasm_bindgen(unchecked_param_type = "GetAllOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "GetAllOptions")] options: Option<JsValue>,
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let query = decode_query(&options).map_err(SyncError::Invalid)?;
+            let query = decode_query(&options.unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)?;
             let rows = engine.get_all(&table, &query).await?;
             Ok(rows.into_iter().collect::<js_sys::Array>().into())
         })
@@ -222,11 +222,11 @@ impl SyncEngine {
     #[wasm_bindgen(js_name = pendingOps, unchecked_return_type = "Promise<PendingOp[]>")]
     pub fn pending_ops(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ limit?: number }")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ limit?: number }")] options: Option<JsValue>,
     ) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let limit = match options.field("limit") {
+            let limit = match options.and_then(|o| o.field("limit")) {
                 Some(l) => decode::integer(&l, &Path::Root("limit"), 1)
                     .map_err(SyncError::Invalid)?
                     .min(u32::MAX as u64) as u32,

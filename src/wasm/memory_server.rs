@@ -95,9 +95,9 @@ impl MemoryServer {
     #[wasm_bindgen(unchecked_return_type = "SyncProvider")]
     pub fn provider(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ token?: string }")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ token?: string }")] options: Option<JsValue>,
     ) -> MemoryProvider {
-        let token = options.field("token").and_then(|t| t.as_string());
+        let token = options.and_then(|o| o.field("token")).and_then(|t| t.as_string());
         let id = self.inner.next_id.get();
         self.inner.next_id.set(id + 1);
         MemoryProvider { inner: self.inner.clone(), token, id: format!("memory-{id}") }

@@ -134,14 +134,14 @@ impl SyncEngine {
     #[wasm_bindgen(js_name = retryFailed, unchecked_return_type = "Promise<number>")]
     pub fn retry_failed(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string[] | undefined")] op_ids_js: JsValue,
+        #[wasm_bindgen(js_name = opIds, unchecked_param_type = "string[]")] op_ids_js: Option<JsValue>,
     ) -> Promise {
         let engine = self.engine_rc();
         let driver = self.driver_rs().ok();
         promise(async move {
-            let ids = match op_ids_js.shape() {
-                Shape::Absent | Shape::Null => None,
-                _ => Some(op_ids(&op_ids_js, "opIds")?),
+            let ids = match op_ids_js.filter(|v| !matches!(v.shape(), Shape::Absent | Shape::Null)) {
+                None => None,
+                Some(v) => Some(op_ids(&v, "opIds")?),
             };
             let n = engine.retry_failed(ids.as_deref()).await?;
             if let Some(d) = driver {
@@ -153,7 +153,10 @@ impl SyncEngine {
 
     /// Removes the given failed ops for good; resolves to how many.
     #[wasm_bindgen(js_name = discardFailed, unchecked_return_type = "Promise<number>")]
-    pub fn discard_failed(&self, #[wasm_bindgen(unchecked_param_type = "string[]")] op_ids_js: JsValue) -> Promise {
+    pub fn discard_failed(
+        &self,
+        #[wasm_bindgen(js_name = opIds, unchecked_param_type = "string[]")] op_ids_js: JsValue,
+    ) -> Promise {
         let engine = self.engine_rc();
         promise(async move {
             let ids = op_ids(&op_ids_js, "opIds")?;

@@ -47,8 +47,8 @@ async fn subscribe(p: &MemoryProvider) -> std::rc::Rc<std::cell::RefCell<Vec<JsV
 async fn tokens_map_to_workspaces() {
     let server = MemoryServer::new();
     server.grant("good", "w1");
-    let ok = server.provider(js(&json!({ "token": "good" })));
-    let unknown = server.provider(js(&json!({ "token": "nope" })));
+    let ok = server.provider(Some(js(&json!({ "token": "good" }))));
+    let unknown = server.provider(Some(js(&json!({ "token": "nope" }))));
     let other = js(&json!({ "scope": { "workspaceId": "w2" }, "cursor": 0, "limit": 10 }));
     await_js(ok.pull(pull_req(0, 10))).await.unwrap();
     let e = await_js(unknown.pull(pull_req(0, 10))).await.unwrap_err();
@@ -63,7 +63,7 @@ async fn tokens_map_to_workspaces() {
 #[wasm_bindgen_test]
 async fn pushes_are_idempotent_and_pull_pages_through_versions() {
     let server = MemoryServer::new();
-    let p = server.provider(JsValue::UNDEFINED);
+    let p = server.provider(None);
     let first = await_js(p.push(batch(&["a", "b", "c"]))).await.unwrap();
     let again = await_js(p.push(batch(&["a", "b", "c"]))).await.unwrap();
     assert_eq!(js_sys::JSON::stringify(&first).unwrap(), js_sys::JSON::stringify(&again).unwrap());
@@ -80,7 +80,7 @@ async fn pushes_are_idempotent_and_pull_pages_through_versions() {
 #[wasm_bindgen_test]
 async fn subscriptions_fan_out_with_from_cursor_and_obey_fault_switches() {
     let server = MemoryServer::new();
-    let p = server.provider(JsValue::UNDEFINED);
+    let p = server.provider(None);
     let seen = subscribe(&p).await;
     await_js(p.push(batch(&["a"]))).await.unwrap();
     sleep(10).await;
@@ -110,7 +110,7 @@ async fn subscriptions_fan_out_with_from_cursor_and_obey_fault_switches() {
 #[wasm_bindgen_test]
 async fn purged_history_gives_cursor_expired_and_cursor_zero_still_works() {
     let server = MemoryServer::new();
-    let p = server.provider(JsValue::UNDEFINED);
+    let p = server.provider(None);
     await_js(p.push(batch(&["a", "b", "c", "d"]))).await.unwrap();
     server.purge_history("w1", 3.0);
     let e = await_js(p.pull(pull_req(1, 10))).await.unwrap_err();
@@ -123,7 +123,7 @@ async fn purged_history_gives_cursor_expired_and_cursor_zero_still_works() {
 #[wasm_bindgen_test]
 async fn unreachable_and_latency_switches() {
     let server = MemoryServer::new();
-    let p = server.provider(JsValue::UNDEFINED);
+    let p = server.provider(None);
     server.set_unreachable(true);
     let e = await_js(p.pull(pull_req(0, 10))).await.unwrap_err();
     assert_eq!(get(&e, "code"), "UNAVAILABLE");

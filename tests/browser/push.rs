@@ -24,7 +24,7 @@ async fn open_synced(db: &str, server: &MemoryServer, extra: Value) -> SyncEngin
         cfg[k] = v.clone();
     }
     let cfg = js(&cfg);
-    Reflect::set(&cfg, &"provider".into(), &JsValue::from(server.provider(JsValue::UNDEFINED))).unwrap();
+    Reflect::set(&cfg, &"provider".into(), &JsValue::from(server.provider(None))).unwrap();
     SyncEngine::open_with(cfg).await.unwrap()
 }
 
@@ -135,7 +135,7 @@ async fn two_permanent_rejections_in_a_batch_of_ten_are_dead_lettered_and_retrya
     assert_eq!(status(&e, "failedOps").await, 2);
     assert_eq!(server.snapshot("w1").unwrap().length(), 8);
     server.clear_rejections();
-    assert_eq!(await_js(e.retry_failed(JsValue::UNDEFINED)).await.unwrap(), 2);
+    assert_eq!(await_js(e.retry_failed(None)).await.unwrap(), 2);
     await_js(e.sync_now()).await.unwrap();
     assert_eq!(server.snapshot("w1").unwrap().length(), 10, "the retried ops arrive");
     assert_eq!(Array::from(&await_js(e.failed_ops()).await.unwrap()).length(), 0);

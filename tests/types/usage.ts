@@ -23,6 +23,9 @@ export async function example(): Promise<void> {
   const off: () => void = engine.on('change', (e) => console.log(e.table, e.pks, e.source));
   off();
   const ops = await engine.pendingOps({ limit: 5 });
+  const all = await engine.pendingOps();
+  const everything = await engine.getAll('notes');
+  console.log(all.length, everything.length);
   console.log(clock, stamps.length, note?.title, inThread.length, n, ops[0]?.state, engine.deviceId);
   try {
     await engine.put('notes', { title: 'no id' });
