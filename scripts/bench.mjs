@@ -1,6 +1,6 @@
 // Drives www/bench/ in headless Chromium and prints each figure next to its
 // baseline from the same browser session. Writes bench-results.json.
-//   node scripts/bench.mjs [--quick]
+//   node scripts/bench.mjs [--quick]     (--quick: tiny sizes, results in target/)
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { serve } from './serve.mjs';
@@ -30,7 +30,8 @@ try {
   for (const r of [capture, push]) {
     console.log(`${r.scenario.padEnd(19)}${String(r.n).padEnd(8)}${r.rawMs.toFixed(1).padStart(10)} ms   ${r.engineMs.toFixed(1).padStart(8)} ms   ${r.ratio.toFixed(2)}`);
   }
-  writeFileSync(new URL('../bench-results.json', import.meta.url), JSON.stringify(results, null, 2) + '\n');
+  const out = quick ? '../target/bench-quick.json' : '../bench-results.json';
+  writeFileSync(new URL(out, import.meta.url), JSON.stringify(results, null, 2) + '\n');
 } finally {
   await browser.close();
   server.close();

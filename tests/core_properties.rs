@@ -190,23 +190,7 @@ proptest! {
 
 // ------------------------------------------------------------ ticks
 
-/// splitmix64: a tiny deterministic generator, so the long run below is the
-/// same on every machine and every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use tidesync::core::rng::SplitMix64 as SplitMix;
 
 #[test]
 fn tick_is_strictly_increasing_over_100k_random_wall_clock_jumps() {

@@ -14,28 +14,7 @@ use tidesync::core::server::RecordState;
 use tidesync::core::wire::{PushBatch, PushOp};
 use tidesync::core::{Hlc, Pk};
 
-/// SplitMix64: a small deterministic generator, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i as u64 + 1) as usize);
-        }
-    }
-}
+use tidesync::core::rng::SplitMix64 as Rng;
 
 /// Three devices, five keys, random puts and deletes with random stamps, cut
 /// into random batches; returns every batch (each op exactly once).

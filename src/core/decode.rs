@@ -134,6 +134,15 @@ pub fn pk<V: WireValue>(v: &V, path: &Path<'_>) -> Result<Pk, Invalid> {
     }
 }
 
+/// A record's primary key at `key_path`: the record must be an object and the
+/// key a string or a finite number. Errors name the path `record.<key_path>`.
+pub fn record_pk<V: WireValue>(record: &V, key_path: &str) -> Result<Pk, Invalid> {
+    let root = Path::Root("record");
+    expect_object(record, &root)?;
+    let v = required(record, key_path, &root)?;
+    pk(&v, &Path::Field(&root, key_path))
+}
+
 pub fn array<V: WireValue>(v: &V, path: &Path<'_>) -> Result<Vec<V>, Invalid> {
     v.elements().ok_or_else(|| wrong(path, "an array"))
 }

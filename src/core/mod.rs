@@ -11,6 +11,7 @@ pub mod error;
 pub mod hlc;
 pub mod lww;
 pub mod pk;
+pub mod rng;
 pub mod server;
 pub mod stamp;
 pub mod wire;

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 use super::events::Event;
+use crate::core::rng::SplitMix64;
 
 #[allow(async_fn_in_trait)]
 pub trait Platform {
@@ -55,15 +56,9 @@ impl Platform for TestPlatform {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
-        // splitmix64: deterministic and well spread, enough for test op ids.
-        for chunk in buf.chunks_mut(8) {
-            let mut z = self.seed.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            self.seed.set(z);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-        }
+        let mut rng = SplitMix64(self.seed.get());
+        rng.fill(buf);
+        self.seed.set(rng.0);
     }
 
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {

@@ -363,10 +363,7 @@ impl Record for Value {
     }
 
     fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
-        let root = Path::Root("record");
-        decode::expect_object(self, &root)?;
-        let v = decode::required(self, key_path, &root)?;
-        decode::pk(&v, &Path::Field(&root, key_path))
+        decode::record_pk(self, key_path)
     }
 
     fn key_field(&self, name: &str) -> Option<Pk> {

@@ -160,6 +160,10 @@ impl Platform for WebPlatform {
     }
 
     fn emit(&self, event: Event) {
+        // Build the JS payload only for events someone listens to.
+        if self.inner.handlers.borrow().get(event.name()).is_none_or(|l| l.is_empty()) {
+            return;
+        }
         if let Ok(payload) = serde::Serialize::serialize(&event, &ser()) {
             self.deliver(event.name(), &payload);
         }
