@@ -203,6 +203,7 @@ fn the_driver_waits_the_backoff_schedule_and_pauses_on_auth() {
     assert_eq!(err.code(), "UNAVAILABLE");
     let err = block_on(driver.sync_now()).unwrap_err();
     assert_eq!(err.code(), "RATE_LIMIT");
+    let before = p.now.get();
     let retries: Vec<(u32, u64)> = p
         .events
         .borrow()
@@ -216,7 +217,9 @@ fn the_driver_waits_the_backoff_schedule_and_pauses_on_auth() {
     assert!((100..=120).contains(&retries[0].1), "first retry after ~100 ms: {retries:?}");
     assert!(retries[1].1 >= 2000, "RATE_LIMIT waits at least retryAfterMs: {retries:?}");
     server.failures.borrow_mut().push_back(SyncError::Auth("expired".into()));
+    // Even syncNow waits out retryAfterMs (the test clock jumps while it waits).
     assert_eq!(block_on(driver.sync_now()).unwrap_err().code(), "AUTH");
+    assert!(p.now.get() - before >= 2000, "syncNow waited {} ms", p.now.get() - before);
     assert_eq!(driver.state().phase, "paused");
     assert_eq!(block_on(driver.sync_now()).unwrap_err().code(), "AUTH", "no attempt while paused");
     driver.start();

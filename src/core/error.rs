@@ -3,7 +3,8 @@
 //! Every error that can reach an app carries one of the codes of PROTOCOL.md
 //! (`AUTH`, `FORBIDDEN`, `RATE_LIMIT`, `CURSOR_EXPIRED`, `INVALID`,
 //! `UNAVAILABLE`) or one of the engine's own (`CLOCK_DRIFT`, `STORAGE`,
-//! `QUOTA`, `CLOSED`). The wasm layer turns them into JS `Error` objects with
+//! `QUOTA`, `CLOSED`). Provider errors keep the provider's message as is (the
+//! code says what kind). The wasm layer turns them into JS `Error` objects with
 //! `name = "TidesyncError"` and that `code`.
 
 use std::fmt;
@@ -58,15 +59,15 @@ impl fmt::Display for Invalid {
 pub enum SyncError {
     #[error("invalid input: {0}")]
     Invalid(Invalid),
-    #[error("not authenticated: {0}")]
+    #[error("{0}")]
     Auth(String),
-    #[error("forbidden: {0}")]
+    #[error("{0}")]
     Forbidden(String),
-    #[error("rate limited: {message}")]
+    #[error("{message}")]
     RateLimit { message: String, retry_after_ms: Option<u64> },
-    #[error("cursor expired: {0}")]
+    #[error("{0}")]
     CursorExpired(String),
-    #[error("unavailable: {0}")]
+    #[error("{0}")]
     Unavailable(String),
     #[error("clock drift: {0}")]
     ClockDrift(String),

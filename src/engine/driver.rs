@@ -47,6 +47,8 @@ pub struct DriverState {
     pub paused: Option<SyncError>,
     pub last_sync_at: Option<u64>,
     pub last_error: Option<SyncError>,
+    /// No push before this time (a server's `retryAfterMs`), even on `syncNow`.
+    pub not_before: Option<u64>,
 }
 
 /// Runs an engine's outbox through a provider.
@@ -164,6 +166,14 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         if let Some(e) = self.state.borrow().paused.clone() {
             return Err(e);
         }
+        // A server that asked us to wait is not asked again sooner.
+        let not_before = self.state.borrow().not_before;
+        if let Some(t) = not_before {
+            let now = self.engine.platform().now_ms();
+            if t > now {
+                self.engine.platform().sleep(t - now).await;
+            }
+        }
         let (report, end) = self.run_once().await?;
         if let RunEnd::Retry { .. } | RunEnd::Paused = end {
             self.wake();
@@ -209,6 +219,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                     self.engine.platform().fill_random(&mut r);
                     let jitter = u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0);
                     let delay_ms = retry_delay(attempt, &self.engine.config().backoff_ms, retry_after, jitter);
+                    if retry_after.is_some() {
+                        self.state.borrow_mut().not_before = Some(self.engine.platform().now_ms() + delay_ms);
+                    }
                     self.note_error(&error);
                     self.engine.emit_all(vec![Event::Retry(RetryEvent {
                         attempt,
