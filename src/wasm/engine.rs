@@ -14,6 +14,7 @@ use super::error::to_js_error;
 use super::platform::WebPlatform;
 use super::provider::JsProvider;
 use super::sync::{Runner, WebDriver};
+use super::types::{GetAllOptionsArg, LimitArg};
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Pk, SyncError};
 use crate::engine::driver::Driver;
@@ -198,14 +199,11 @@ impl SyncEngine {
 
     /// Records of a table: all, or along an index (`{ index, equals, limit }`).
     #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Promise<Record<string, unknown>[]>")]
-    pub fn get_all(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "GetAllOptions")] options: Option<JsValue>,
-    ) -> Promise {
+    pub fn get_all(&self, table: String, options: Option<GetAllOptionsArg>) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let query = decode_query(&options.unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)?;
+            let query =
+                decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)?;
             let rows = engine.get_all(&table, &query).await?;
             Ok(rows.into_iter().collect::<js_sys::Array>().into())
         })
@@ -220,13 +218,10 @@ impl SyncEngine {
 
     /// The outbox in FIFO order, including in-flight and failed ops.
     #[wasm_bindgen(js_name = pendingOps, unchecked_return_type = "Promise<PendingOp[]>")]
-    pub fn pending_ops(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "{ limit?: number }")] options: Option<JsValue>,
-    ) -> Promise {
+    pub fn pending_ops(&self, options: Option<LimitArg>) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let limit = match options.and_then(|o| o.field("limit")) {
+            let limit = match options.map(JsValue::from).and_then(|o| o.field("limit")) {
                 Some(l) => decode::integer(&l, &Path::Root("limit"), 1)
                     .map_err(SyncError::Invalid)?
                     .min(u32::MAX as u64) as u32,

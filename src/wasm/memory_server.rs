@@ -20,6 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::error::to_js_error;
+use super::types::ProviderOptionsArg;
 use super::wire_js::{changes_to_js, deep_copy, json_to_js};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::server::{PushOutcome, ServerState};
@@ -93,11 +94,8 @@ impl MemoryServer {
 
     /// A provider object for an engine (`{ token }` is optional in open mode).
     #[wasm_bindgen(unchecked_return_type = "SyncProvider")]
-    pub fn provider(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "{ token?: string }")] options: Option<JsValue>,
-    ) -> MemoryProvider {
-        let token = options.and_then(|o| o.field("token")).and_then(|t| t.as_string());
+    pub fn provider(&self, options: Option<ProviderOptionsArg>) -> MemoryProvider {
+        let token = options.map(JsValue::from).and_then(|o| o.field("token")).and_then(|t| t.as_string());
         let id = self.inner.next_id.get();
         self.inner.next_id.set(id + 1);
         MemoryProvider { inner: self.inner.clone(), token, id: format!("memory-{id}") }

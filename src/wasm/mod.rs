@@ -9,7 +9,7 @@ mod platform;
 mod provider;
 mod sync;
 mod sync_api;
-mod types;
+pub mod types;
 mod wire_js;
 
 pub use engine::SyncEngine;

@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use super::engine::{op_list, promise, SyncEngine};
 use super::error::to_js_error;
+use super::types::OpIdsArg;
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::SyncError;
 use crate::engine::Platform;
@@ -132,14 +133,11 @@ impl SyncEngine {
 
     /// Queues failed ops again (all, or the given op ids); resolves to how many.
     #[wasm_bindgen(js_name = retryFailed, unchecked_return_type = "Promise<number>")]
-    pub fn retry_failed(
-        &self,
-        #[wasm_bindgen(js_name = opIds, unchecked_param_type = "string[]")] op_ids_js: Option<JsValue>,
-    ) -> Promise {
+    pub fn retry_failed(&self, #[wasm_bindgen(js_name = opIds)] op_ids_js: Option<OpIdsArg>) -> Promise {
         let engine = self.engine_rc();
         let driver = self.driver_rs().ok();
         promise(async move {
-            let ids = match op_ids_js.filter(|v| !matches!(v.shape(), Shape::Absent | Shape::Null)) {
+            let ids = match op_ids_js.map(JsValue::from).filter(|v| !matches!(v.shape(), Shape::Absent | Shape::Null)) {
                 None => None,
                 Some(v) => Some(op_ids(&v, "opIds")?),
             };

@@ -166,3 +166,19 @@ export interface TidesyncError extends Error {
   retryAfterMs?: number;
 }
 "#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `getAll`'s options, typed for TypeScript.
+    #[wasm_bindgen(typescript_type = "GetAllOptions")]
+    pub type GetAllOptionsArg;
+    /// `pendingOps`' options.
+    #[wasm_bindgen(typescript_type = "{ limit?: number }")]
+    pub type LimitArg;
+    /// A list of op ids.
+    #[wasm_bindgen(typescript_type = "string[]")]
+    pub type OpIdsArg;
+    /// `MemoryServer.provider`'s options.
+    #[wasm_bindgen(typescript_type = "{ token?: string }")]
+    pub type ProviderOptionsArg;
+}

@@ -6,6 +6,7 @@ use js_sys::{Array, Function};
 use serde_json::json;
 use tidesync::wasm::{MemoryProvider, MemoryServer};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 use super::util::*;
@@ -47,8 +48,8 @@ async fn subscribe(p: &MemoryProvider) -> std::rc::Rc<std::cell::RefCell<Vec<JsV
 async fn tokens_map_to_workspaces() {
     let server = MemoryServer::new();
     server.grant("good", "w1");
-    let ok = server.provider(Some(js(&json!({ "token": "good" }))));
-    let unknown = server.provider(Some(js(&json!({ "token": "nope" }))));
+    let ok = server.provider(Some(js(&json!({ "token": "good" })).unchecked_into()));
+    let unknown = server.provider(Some(js(&json!({ "token": "nope" })).unchecked_into()));
     let other = js(&json!({ "scope": { "workspaceId": "w2" }, "cursor": 0, "limit": 10 }));
     await_js(ok.pull(pull_req(0, 10))).await.unwrap();
     let e = await_js(unknown.pull(pull_req(0, 10))).await.unwrap_err();
