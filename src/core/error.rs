@@ -101,6 +101,11 @@ impl SyncError {
         matches!(self, SyncError::RateLimit { .. } | SyncError::Unavailable(_) | SyncError::Storage(_))
     }
 
+    /// `INVALID`: a table the config does not declare.
+    pub fn unknown_table(name: &str) -> Self {
+        SyncError::invalid("table", format!("unknown table {name:?}"))
+    }
+
     /// Shorthand for an [`InvalidKind::Rule`] error.
     pub fn invalid(path: impl Into<String>, msg: impl Into<String>) -> Self {
         SyncError::Invalid(Invalid::rule(path, msg))

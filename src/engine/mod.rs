@@ -131,11 +131,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     pub(crate) fn table(&self, name: &str) -> Result<&TableSchema> {
-        self.config
-            .tables
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {name:?}")))
+        self.config.tables.iter().find(|t| t.name == name).ok_or_else(|| SyncError::unknown_table(name))
     }
 
     // ------------------------------------------------------------- reads

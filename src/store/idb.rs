@@ -137,7 +137,7 @@ impl Store for IdbStore {
         let db = db.as_ref().ok_or(SyncError::Closed)?;
         let table = match table {
             Some(t) if self.schema.table(t).is_some() => Some(t),
-            Some(t) => return Err(SyncError::invalid("table", format!("unknown table {t:?}"))),
+            Some(t) => return Err(SyncError::unknown_table(t)),
             None => None,
         };
         let (names, mode): (Vec<&str>, _) = match access {
@@ -302,20 +302,13 @@ impl IdbTx {
     fn store(&self, name: &str) -> Result<rexie::Store> {
         self.tx()?.store(name).map_err(|e| storage(name, e))
     }
-
-    fn key_path(&self, table: &str) -> Result<String> {
-        self.schema
-            .table(table)
-            .map(|t| t.primary_key.clone())
-            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))
-    }
 }
 
 impl StoreTx for IdbTx {
     type Rec = JsValue;
 
     async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<JsValue>>> {
-        let key_path = self.key_path(table)?;
+        let key_path = self.schema.key_path(table)?;
         let source = Source::Store(self.store(table)?);
         let pk_of = |v: &JsValue| Record::pk(v, &key_path).ok();
         let mut found = read_many(&source, pks, Keys { key: &pk_to_js, pk_of: &pk_of }).await?;

@@ -89,7 +89,7 @@ impl Store for MemoryStore {
         }
         if let Some(t) = table {
             if !db.data.tables.contains_key(t) {
-                return Err(SyncError::invalid("table", format!("unknown table {t:?}")));
+                return Err(SyncError::unknown_table(t));
             }
         }
         Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()) })
@@ -141,14 +141,8 @@ impl MemoryTx {
     }
 
     fn table_rows(&self, table: &str) -> Result<BTreeMap<Pk, Value>> {
-        let mut rows = self
-            .db
-            .borrow()
-            .data
-            .tables
-            .get(table)
-            .cloned()
-            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))?;
+        let mut rows =
+            self.db.borrow().data.tables.get(table).cloned().ok_or_else(|| SyncError::unknown_table(table))?;
         for w in self.writes.borrow().iter() {
             match w {
                 Write::PutRecord(t, p, v) if t == table => {
@@ -162,14 +156,6 @@ impl MemoryTx {
         }
         Ok(rows)
     }
-
-    fn key_path(&self, table: &str) -> Result<String> {
-        let db = self.db.borrow();
-        db.schema
-            .table(table)
-            .map(|t| t.primary_key.clone())
-            .ok_or_else(|| SyncError::invalid("table", format!("unknown table {table:?}")))
-    }
 }
 
 impl StoreTx for MemoryTx {
@@ -180,7 +166,7 @@ impl StoreTx for MemoryTx {
     }
 
     async fn put_records(&self, table: &str, records: Vec<Value>) -> Result<()> {
-        let key_path = self.key_path(table)?;
+        let key_path = self.db.borrow().schema.key_path(table)?;
         for r in records {
             let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
             self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));

@@ -70,6 +70,11 @@ impl Schema {
         self.tables.iter().find(|t| t.name == name)
     }
 
+    /// The primary-key field of a declared table (`INVALID` otherwise).
+    pub fn key_path(&self, table: &str) -> crate::core::Result<String> {
+        self.table(table).map(|t| t.primary_key.clone()).ok_or_else(|| crate::core::SyncError::unknown_table(table))
+    }
+
     /// Every object store, app tables first.
     pub fn stores(&self) -> Vec<StoreSpec> {
         let field = |s: &str| KeyPathSpec::Field(s.to_string());
