@@ -52,6 +52,7 @@ fn valid_pull_request_decodes() {
             cursor: 42,
             limit: 10_000,
             tables: Some(vec!["notes".into(), "tags".into()]),
+            rescan: false,
         })
     );
     let min = json!({ "scope": { "workspaceId": "w" }, "cursor": 0, "limit": 1, "tables": null });
@@ -61,7 +62,8 @@ fn valid_pull_request_decodes() {
             scope: SyncScope { workspace_id: "w".into(), project_id: None },
             cursor: 0,
             limit: 1,
-            tables: None
+            tables: None,
+            rescan: false,
         })
     );
     let max = set(pull_request(), "/cursor", json!(MAX_SAFE));

@@ -3,14 +3,13 @@
 //! clock. The same engine code runs in the browser (tests/browser/push.rs).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+mod sync_support;
+
 use std::rc::Rc;
 
 use futures::executor::block_on;
 use futures::FutureExt;
 use serde_json::{json, Value};
-use tidesync::core::server::ServerState;
 use tidesync::core::wire::{PushBatch, PushResult};
 use tidesync::core::{Result, SyncError};
 use tidesync::engine::driver::Driver;
@@ -20,41 +19,7 @@ use tidesync::engine::{Engine, EngineConfig, Event, TestPlatform};
 use tidesync::store::memory::MemoryStore;
 use tidesync::store::TableSchema;
 
-/// A provider over the core's server, with scripted failures.
-#[derive(Clone, Default)]
-struct Server {
-    state: Rc<RefCell<ServerState<Value>>>,
-    /// Errors the next pushes return, in order.
-    failures: Rc<RefCell<VecDeque<SyncError>>>,
-    /// opIds answered `success: false, retryable: false`.
-    reject: Rc<RefCell<Vec<String>>>,
-    pushes: Rc<RefCell<u32>>,
-}
-
-impl Provider for Server {
-    type Rec = Value;
-    async fn push(&self, mut batch: PushBatch<Value>) -> Result<PushResult> {
-        *self.pushes.borrow_mut() += 1;
-        if let Some(e) = self.failures.borrow_mut().pop_front() {
-            return Err(e);
-        }
-        let rejected = self.reject.borrow().clone();
-        let ids: Vec<String> = batch.ops.iter().map(|o| o.op_id.clone()).collect();
-        batch.ops.retain(|o| !rejected.contains(&o.op_id));
-        let mut result = self.state.borrow_mut().push(&batch, 0).result;
-        for id in ids.into_iter().filter(|id| rejected.contains(id)) {
-            result.results.push(tidesync::core::wire::OpResult {
-                op_id: id,
-                success: false,
-                server_version: None,
-                error: Some("no".into()),
-                code: None,
-                retryable: Some(false),
-            });
-        }
-        Ok(result)
-    }
-}
+use sync_support::Server;
 
 type TestEngine = Engine<MemoryStore, TestPlatform>;
 
@@ -153,6 +118,7 @@ fn a_write_during_a_push_is_not_lost_and_the_sent_op_keeps_its_payload() {
             self.0.put("notes", json!({ "id": "a", "v": 2 })).await.unwrap();
             Err(SyncError::Unavailable("cut".into()))
         }
+        push_only_provider!();
     }
     block_on(e.push_step(&Slow(&e))).unwrap();
     let ops = block_on(e.pending_ops(10)).unwrap();
@@ -177,6 +143,7 @@ fn an_op_in_flight_at_a_crash_is_sent_again_and_applied_once() {
             self.0.push(batch).await?;
             futures::future::pending().await
         }
+        push_only_provider!();
     }
     assert!(e.push_step(&DiesAfterSend(server.clone())).now_or_never().is_none());
     drop(e);

@@ -62,6 +62,11 @@ pub struct PullRequest {
     pub limit: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tables: Option<Vec<String>>,
+    /// Set on every page of a rescan (a full pull from cursor 0 after
+    /// `CURSOR_EXPIRED`): the server pages below its purge watermark, since
+    /// the client replaces its state with what it receives.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescan: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,7 +206,11 @@ pub fn decode_pull_request<V: WireValue>(v: &V) -> Result<PullRequest, Invalid> 
             Some(out)
         }
     };
-    Ok(PullRequest { scope, cursor, limit, tables })
+    let rescan = match optional(v, "rescan") {
+        Some(r) => decode::boolean(&r, &Path::Field(&root, "rescan"))?,
+        None => false,
+    };
+    Ok(PullRequest { scope, cursor, limit, tables, rescan })
 }
 
 /// Decodes a pull response and checks it against the request it answers:

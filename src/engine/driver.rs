@@ -1,9 +1,16 @@
-//! The push scheduler: when to run the outbox, and how long to wait after a
-//! failure. It runs one loop per engine while the engine leads its database
-//! (holds the Web Lock), wakes on triggers (a local or another tab's write,
-//! going online, the page becoming visible, a periodic timer, `syncNow`),
-//! coalesces bursts, never attempts while offline, waits out backoff and
-//! `retryAfterMs`, and pauses on `AUTH` until `start()`.
+//! The sync scheduler: when to push the outbox and pull, and how long to wait
+//! after a failure. It runs one loop per engine while the engine leads its
+//! database (holds the Web Lock), wakes on triggers (a local or another tab's
+//! write, a subscription batch, going online, the page becoming visible, a
+//! periodic timer, `syncNow`), coalesces bursts, never attempts while
+//! offline, waits out backoff and `retryAfterMs`, and pauses on `AUTH` until
+//! `start()`.
+//!
+//! A run pushes everything, then handles the subscription's inbox, then
+//! pulls until caught up when it must (bootstrap, a gap in the batches, a
+//! reconnect, the periodic timer, `syncNow`, or no live subscription), with a
+//! rescan on `CURSOR_EXPIRED`. After that it (re)subscribes, and tells the
+//! provider its cursor at most every [`CURSOR_REPORT_MS`].
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -12,11 +19,12 @@ use futures::future::select;
 use futures::lock::Mutex;
 use serde::Serialize;
 
-use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent};
+use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
 use super::outbox::SyncRun;
-use super::provider::Provider;
+use super::provider::{Provider, SubscriptionEvent, SubscriptionStatus};
 use super::push::Step;
 use super::signal::Signal;
+use super::subscription::{Link, Subscription};
 use super::{Engine, Platform};
 use crate::core::backoff::retry_delay;
 use crate::core::{Result, SyncError};
@@ -26,6 +34,8 @@ use crate::store::Store;
 pub const PERIODIC_MS: u64 = 30_000;
 /// How long a trigger waits for more writes to join the same run.
 pub const COALESCE_MS: u64 = 5;
+/// The cursor is reported to the provider at most this often.
+pub const CURSOR_REPORT_MS: u64 = 5_000;
 
 /// What `syncNow` resolves to.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -59,6 +69,13 @@ pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     running: Mutex<()>,
     state: RefCell<DriverState>,
     stopped: Cell<bool>,
+    /// A pull is due (a gap, a reconnect, a timer, going online).
+    pull_due: Cell<bool>,
+    /// Failed pull attempts in a row.
+    pull_attempt: Cell<u32>,
+    subscription: Subscription<S::Rec>,
+    /// The last cursor told to the provider, and when.
+    reported: Cell<(u64, u64)>,
 }
 
 /// How a run ended.
@@ -71,13 +88,18 @@ enum RunEnd {
 impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     pub fn new(engine: Rc<Engine<S, P>>, provider: V, auto_start: bool) -> Self {
         let state = DriverState { phase: "idle", started: auto_start, ..Default::default() };
+        let wake = Signal::default();
         Driver {
             engine,
             provider,
-            wake: Signal::default(),
+            subscription: Subscription::new(wake.clone()),
+            wake,
             running: Mutex::new(()),
             state: RefCell::new(state),
             stopped: Cell::new(false),
+            pull_due: Cell::new(true),
+            pull_attempt: Cell::new(0),
+            reported: Cell::new((0, 0)),
         }
     }
 
@@ -91,6 +113,13 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
 
     /// Something happened that may need a push.
     pub fn wake(&self) {
+        self.wake.notify();
+    }
+
+    /// Something happened after which the server may have news (online,
+    /// visible again): the next run pulls.
+    pub fn wake_pull(&self) {
+        self.pull_due.set(true);
         self.wake.notify();
     }
 
@@ -114,9 +143,10 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         self.state.borrow_mut().started = false;
     }
 
-    /// Ends the loop (the engine is closing).
+    /// Ends the loop (the engine is closing) and the subscription.
     pub fn shutdown(&self) {
         self.stopped.set(true);
+        self.subscription.close();
         self.wake();
     }
 
@@ -138,7 +168,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 continue;
             }
             self.engine.platform().sleep(COALESCE_MS).await;
-            match self.run_once().await {
+            match self.run_once(false).await {
                 Ok((_, RunEnd::Retry { delay_ms })) => {
                     self.set_phase("backoff");
                     // Backoff and retryAfterMs are waited out in full.
@@ -151,9 +181,18 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     }
 
     async fn wait_for_trigger(&self) {
+        let platform = self.engine.platform();
+        let mut wait_ms = PERIODIC_MS;
+        if let Link::Down { retry_at, .. } = self.subscription.link() {
+            wait_ms = wait_ms.min(retry_at.saturating_sub(platform.now_ms()).max(COALESCE_MS));
+        }
         let wake = Box::pin(self.wake.wait());
-        let timer = Box::pin(self.engine.platform().sleep(PERIODIC_MS));
-        let _ = select(wake, timer).await;
+        let timer = Box::pin(platform.sleep(wait_ms));
+        if let futures::future::Either::Right(_) = select(wake, timer).await {
+            if wait_ms == PERIODIC_MS {
+                self.pull_due.set(true);
+            }
+        }
     }
 
     /// `syncNow()`: pushes everything now and reports. Rejects with the error
@@ -174,7 +213,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 self.engine.platform().sleep(t - now).await;
             }
         }
-        let (report, end) = self.run_once().await?;
+        let (report, end) = self.run_once(true).await?;
         if let RunEnd::Retry { .. } | RunEnd::Paused = end {
             self.wake();
             return Err(self.state.borrow().last_error.clone().unwrap_or(SyncError::Unavailable("push failed".into())));
@@ -182,9 +221,29 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         Ok(SyncReport { duration_ms: self.engine.platform().now_ms().saturating_sub(started), ..report })
     }
 
-    /// Pushes batches until the outbox is drained or a batch must wait.
-    async fn run_once(&self) -> Result<(SyncReport, RunEnd)> {
+    /// Pushes everything, then brings the local state up to the server's.
+    async fn run_once(&self, force_pull: bool) -> Result<(SyncReport, RunEnd)> {
         let _guard = self.running.lock().await;
+        let (mut report, end) = self.push_all().await?;
+        if let RunEnd::Retry { .. } | RunEnd::Paused = end {
+            return Ok((report, end));
+        }
+        if force_pull {
+            self.pull_due.set(true);
+        }
+        let end = self.pull_all(&mut report).await;
+        if let RunEnd::Drained = end {
+            self.ensure_subscribed().await;
+            self.report_cursor().await;
+        }
+        if self.state.borrow().phase != "paused" && self.state.borrow().phase != "backoff" {
+            self.set_phase("idle");
+        }
+        Ok((report, end))
+    }
+
+    /// Pushes batches until the outbox is drained or a batch must wait.
+    async fn push_all(&self) -> Result<(SyncReport, RunEnd)> {
         self.set_phase("pushing");
         let started = self.engine.platform().now_ms();
         let mut run =
@@ -211,17 +270,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                     run.failed += report.failed;
                     run.retried += report.retried;
                     run.error = Some(error.to_string());
-                    let retry_after = match &error {
-                        SyncError::RateLimit { retry_after_ms, .. } => *retry_after_ms,
-                        _ => None,
-                    };
-                    let mut r = [0u8; 4];
-                    self.engine.platform().fill_random(&mut r);
-                    let jitter = u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0);
-                    let delay_ms = retry_delay(attempt, &self.engine.config().backoff_ms, retry_after, jitter);
-                    if retry_after.is_some() {
-                        self.state.borrow_mut().not_before = Some(self.engine.platform().now_ms() + delay_ms);
-                    }
+                    let delay_ms = self.delay_for(attempt, &error);
                     self.note_error(&error);
                     self.engine.emit_all(vec![Event::Retry(RetryEvent {
                         attempt,
@@ -252,11 +301,8 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 failed: counts.failed,
                 pushed: run.pushed,
                 run_ms: run.finished_at.saturating_sub(run.started_at),
-                cursor: 0,
+                cursor: self.engine.cursor_state().await.map(|c| c.0).unwrap_or(0),
             })]);
-        }
-        if self.state.borrow().phase == "pushing" {
-            self.set_phase("idle");
         }
         let report = SyncReport { pushed: run.pushed, failed: run.failed, ..Default::default() };
         end.map(|e| (report, e))
@@ -270,5 +316,167 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             retryable: e.retryable(),
             op_ids: None,
         })]);
+    }
+}
+
+impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
+    /// How long to wait before attempt `attempt + 1` after `error`; a
+    /// server's `retryAfterMs` also holds back `syncNow`.
+    fn delay_for(&self, attempt: u32, error: &SyncError) -> u64 {
+        let retry_after = match error {
+            SyncError::RateLimit { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        };
+        let platform = self.engine.platform();
+        let mut r = [0u8; 4];
+        platform.fill_random(&mut r);
+        let jitter = u32::from_le_bytes(r) as f64 / (u32::MAX as f64 + 1.0);
+        let delay_ms = retry_delay(attempt, &self.engine.config().backoff_ms, retry_after, jitter);
+        if retry_after.is_some() {
+            self.state.borrow_mut().not_before = Some(platform.now_ms() + delay_ms);
+        }
+        delay_ms
+    }
+
+    /// Handles the subscription's inbox, then pulls until caught up if a pull
+    /// is due, the bootstrap is not done, or no subscription is live.
+    async fn pull_all(&self, report: &mut SyncReport) -> RunEnd {
+        for event in self.subscription.drain() {
+            match event {
+                SubscriptionEvent::Changes(Ok(changes), Some(from)) => {
+                    match self.engine.apply_subscription(&changes, from).await {
+                        Ok(Some(step)) => {
+                            report.pulled += step.received;
+                            report.conflicts += step.conflicts;
+                        }
+                        Ok(None) => self.pull_due.set(true),
+                        Err(e) => {
+                            self.note_error(&e);
+                            self.pull_due.set(true);
+                        }
+                    }
+                }
+                SubscriptionEvent::Changes(Ok(_), None) => self.pull_due.set(true),
+                SubscriptionEvent::Changes(Err(e), _) => {
+                    self.note_error(&e);
+                    self.pull_due.set(true);
+                }
+                SubscriptionEvent::Status(status) => self.on_status(status),
+            }
+        }
+        let bootstrapped = match self.engine.cursor_state().await {
+            Ok((_, b)) => b,
+            Err(e) => return self.pull_failed(e),
+        };
+        if !self.pull_due.get() && bootstrapped && self.subscription.link() == Link::Up {
+            return RunEnd::Drained;
+        }
+        self.set_phase(if bootstrapped { "pulling" } else { "bootstrapping" });
+        loop {
+            if self.stopped.get() || self.engine.is_closed() {
+                return RunEnd::Drained;
+            }
+            let step = match self.engine.pull_step(&self.provider).await {
+                Err(SyncError::CursorExpired(_)) => {
+                    self.set_phase("rescanning");
+                    self.engine.rescan(&self.provider).await
+                }
+                other => other,
+            };
+            match step {
+                Ok(step) => {
+                    report.pulled += step.received;
+                    report.conflicts += step.conflicts;
+                    if !step.has_more {
+                        break;
+                    }
+                }
+                Err(e) => return self.pull_failed(e),
+            }
+        }
+        self.pull_due.set(false);
+        self.pull_attempt.set(0);
+        self.state.borrow_mut().last_sync_at = Some(self.engine.platform().now_ms());
+        RunEnd::Drained
+    }
+
+    fn pull_failed(&self, e: SyncError) -> RunEnd {
+        self.note_error(&e);
+        if let SyncError::Auth(_) | SyncError::Forbidden(_) = e {
+            self.state.borrow_mut().paused = Some(e);
+            self.set_phase("paused");
+            return RunEnd::Paused;
+        }
+        let attempt = self.pull_attempt.get() + 1;
+        self.pull_attempt.set(attempt);
+        let delay_ms = self.delay_for(attempt, &e);
+        self.engine.emit_all(vec![Event::Retry(RetryEvent {
+            attempt,
+            delay_ms,
+            op_ids: Vec::new(),
+            code: e.code().into(),
+        })]);
+        self.set_phase("backoff");
+        RunEnd::Retry { delay_ms }
+    }
+
+    fn on_status(&self, status: SubscriptionStatus) {
+        let attempt = match self.subscription.link() {
+            Link::Down { attempt, .. } => attempt,
+            Link::Up => 0,
+        };
+        self.engine.emit_all(vec![Event::Subscription(StatusEvent { status, attempt })]);
+        match status {
+            // Batches may have been missed while it was away.
+            SubscriptionStatus::Connected | SubscriptionStatus::Disconnected => self.pull_due.set(true),
+            SubscriptionStatus::Error => {
+                let attempt = attempt + 1;
+                let delay = self.delay_for(attempt, &SyncError::Unavailable("subscription error".into()));
+                self.subscription.down(attempt, self.engine.platform().now_ms() + delay);
+                self.pull_due.set(true);
+            }
+        }
+    }
+
+    /// Subscribes when there is no live subscription and its retry time has come.
+    async fn ensure_subscribed(&self) {
+        let Link::Down { attempt, retry_at } = self.subscription.link() else { return };
+        let now = self.engine.platform().now_ms();
+        if now < retry_at || self.stopped.get() {
+            return;
+        }
+        let engine = &self.engine;
+        match self.provider.subscribe(engine.scope(), engine.table_names(), self.subscription.sink()).await {
+            Ok(handle) => {
+                self.subscription.up(handle);
+                // Changes committed before the subscription started are pulled.
+                self.pull_due.set(true);
+                if self.subscription.has_events() || self.pull_due.get() {
+                    self.wake();
+                }
+            }
+            Err(e) => {
+                let attempt = attempt + 1;
+                self.note_error(&e);
+                let delay = self.delay_for(attempt, &e);
+                self.subscription.down(attempt, now + delay);
+                engine.emit_all(vec![Event::Subscription(StatusEvent { status: SubscriptionStatus::Error, attempt })]);
+            }
+        }
+    }
+
+    /// Tells the provider the cursor, at most every [`CURSOR_REPORT_MS`].
+    async fn report_cursor(&self) {
+        let Ok((cursor, _)) = self.engine.cursor_state().await else { return };
+        let (sent, at) = self.reported.get();
+        let now = self.engine.platform().now_ms();
+        if cursor <= sent || (at != 0 && now.saturating_sub(at) < CURSOR_REPORT_MS) {
+            return;
+        }
+        let engine = &self.engine;
+        let answer = self.provider.update_cursor(engine.scope(), engine.device_id().to_string(), cursor).await;
+        if answer.is_ok() {
+            self.reported.set((cursor, now));
+        }
     }
 }

@@ -81,6 +81,38 @@ pub struct StatsEvent {
     pub cursor: u64,
 }
 
+/// A pull page, subscription batch or rescan was applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullEvent {
+    /// Changes received.
+    pub changes: u64,
+    /// Changes that won and were written.
+    pub applied: u64,
+    pub cursor: u64,
+    /// `pull`, `subscription` or `rescan`.
+    pub source: &'static str,
+}
+
+/// Bootstrap (or rescan) progress: changes of this page, and what is left.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressEvent {
+    pub applied: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    pub cursor: u64,
+}
+
+/// The subscription connected, disconnected or errored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusEvent {
+    pub status: super::provider::SubscriptionStatus,
+    /// Reconnection attempts since it was last connected.
+    pub attempt: u32,
+}
+
 /// One event and its payload (serialised as the payload alone).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -93,6 +125,10 @@ pub enum Event {
     PushAfter(PushEvent),
     Retry(RetryEvent),
     Stats(StatsEvent),
+    Pull(PullEvent),
+    Progress(ProgressEvent),
+    Conflict(Box<super::conflicts::Conflict>),
+    Subscription(StatusEvent),
 }
 
 impl Event {
@@ -107,6 +143,10 @@ impl Event {
             Event::PushAfter(_) => "sync.push:action:after",
             Event::Retry(_) => "sync.retry:action",
             Event::Stats(_) => "sync.stats:action",
+            Event::Pull(_) => "sync.pull:action:received",
+            Event::Progress(_) => BOOTSTRAP_PROGRESS,
+            Event::Conflict(_) => "sync.conflict:action:detected",
+            Event::Subscription(_) => "sync.subscription:action:statusChange",
         }
     }
 

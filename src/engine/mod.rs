@@ -4,17 +4,25 @@
 //! `Date.now`, JS events) and natively (memory store, controlled clock) in
 //! tests and the simulator. The wasm layer only adapts types.
 
+pub mod apply;
 pub mod capture;
 pub mod config;
+pub mod conflicts;
 pub mod driver;
 pub mod events;
+pub mod lost;
 pub mod outbox;
 pub mod platform;
 pub mod provider;
+pub mod pull;
 pub mod push;
+pub mod rescan;
 pub mod signal;
+pub mod subscription;
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -32,6 +40,14 @@ pub const STATE_HLC: &str = "hlc";
 pub const STATE_SCHEMA: &str = "schema";
 /// The seqs of the batch being pushed (see [`outbox`]).
 pub const STATE_IN_FLIGHT: &str = "inFlight";
+/// The highest serverVersion applied (see [`pull`]).
+pub const STATE_CURSOR: &str = "cursor";
+/// Set once the first pull caught up (bootstrap done).
+pub const STATE_BOOTSTRAPPED: &str = "bootstrapped";
+
+/// An app's merge for one table: `(local, remote)` to a merged record, or
+/// `None` to keep what LWW chose. A side is `None` when it is a delete.
+pub type Resolver<R> = Rc<dyn Fn(Option<&R>, Option<&R>) -> Result<Option<R>>>;
 
 /// Faults a test can inject into the next write (fault injection only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +65,7 @@ pub struct Engine<S: Store, P: Platform> {
     hlc: RefCell<HlcClock>,
     closed: Cell<bool>,
     fault: Cell<Option<Fault>>,
+    resolvers: RefCell<HashMap<String, Resolver<S::Rec>>>,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -81,6 +98,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             hlc: RefCell::new(hlc),
             closed: Cell::new(false),
             fault: Cell::new(None),
+            resolvers: RefCell::new(HashMap::new()),
         })
     }
 
@@ -103,6 +121,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// The last HLC state this engine issued or loaded.
     pub fn hlc_state(&self) -> HlcState {
         self.hlc.borrow().state()
+    }
+
+    /// Sets the `resolve` hook of a table (see [`Resolver`]).
+    pub fn set_resolver(&self, table: &str, resolver: Resolver<S::Rec>) -> Result<()> {
+        self.table(table)?;
+        self.resolvers.borrow_mut().insert(table.to_string(), resolver);
+        Ok(())
     }
 
     /// Arms a fault for the next write (tests only).

@@ -15,7 +15,10 @@ use serde_json::Value;
 
 use super::{Engine, Platform, STATE_IN_FLIGHT};
 use crate::core::Result;
-use crate::store::{Access, OpState, PendingOp, Store, StoreTx};
+use crate::store::{Access, Log, OpState, PendingOp, Store, StoreTx};
+
+/// How many `sync_runs` rows are kept (older ones are trimmed).
+pub const RUNS_KEPT: u64 = 500;
 
 /// How many ops are in each state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -139,7 +142,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Appends one row to `sync_runs`.
     pub async fn record_run(&self, run: &SyncRun) -> Result<()> {
         let tx = self.store.begin(Access::System, None).await?;
-        tx.add_run(serde_json::to_value(run).unwrap_or(Value::Null)).await?;
+        tx.log_append(Log::Runs, vec![serde_json::to_value(run).unwrap_or(Value::Null)]).await?;
+        tx.log_trim(Log::Runs, RUNS_KEPT).await?;
         tx.commit().await
     }
 
@@ -147,7 +151,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<Value>> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let runs = tx.recent_runs(limit).await?;
+        let runs = tx.log_recent(Log::Runs, limit).await?;
         tx.commit().await?;
         Ok(runs)
     }

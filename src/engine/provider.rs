@@ -2,8 +2,48 @@
 //! adapts the app's JS provider object to this trait; native tests and the
 //! simulator implement it over the core's server algorithm.
 
-use crate::core::wire::{PushBatch, PushResult};
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use crate::core::wire::{PullRequest, PullResponse, PushBatch, PushResult, SyncChange, SyncScope};
 use crate::core::Result;
+
+/// The state a subscription reports through `onStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionStatus {
+    Connected,
+    Disconnected,
+    Error,
+}
+
+/// What a subscription delivers to the engine.
+pub enum SubscriptionEvent<R> {
+    /// A batch of changes and its `meta.fromCursor`, or the reason the batch
+    /// was malformed (it is then not applied).
+    Changes(Result<Vec<SyncChange<R>>>, Option<u64>),
+    Status(SubscriptionStatus),
+}
+
+/// Where a subscription delivers its events.
+pub type Sink<R> = Rc<dyn Fn(SubscriptionEvent<R>)>;
+
+/// Ends a subscription (the function `subscribe` resolved to).
+pub struct Unsubscribe(Option<Box<dyn FnOnce()>>);
+
+impl Unsubscribe {
+    pub fn new(f: impl FnOnce() + 'static) -> Self {
+        Unsubscribe(Some(Box::new(f)))
+    }
+
+    /// Calls the provider's unsubscribe function (once).
+    pub fn call(mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
 
 #[allow(async_fn_in_trait)]
 pub trait Provider {
@@ -15,4 +55,15 @@ pub trait Provider {
     /// `INVALID` dead-letters the batch, anything else is retried with backoff.
     /// The result is validated by the adapter against the ops that were sent.
     async fn push(&self, batch: PushBatch<Self::Rec>) -> Result<PushResult>;
+
+    /// Fetches the changes after `req.cursor`. The adapter validates the page
+    /// against the request (versions ascending and above the cursor, a cursor
+    /// that never goes back, only requested tables); the engine checks again.
+    async fn pull(&self, req: PullRequest) -> Result<PullResponse<Self::Rec>>;
+
+    /// Starts delivering change batches to `sink`.
+    async fn subscribe(&self, scope: SyncScope, tables: Vec<String>, sink: Sink<Self::Rec>) -> Result<Unsubscribe>;
+
+    /// Tells the backend how far this device has applied (for its GC).
+    async fn update_cursor(&self, scope: SyncScope, device_id: String, version: u64) -> Result<()>;
 }

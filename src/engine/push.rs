@@ -9,12 +9,14 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::conflicts::Version;
 use super::events::{ErrorEvent, Event, PushEvent};
+use super::lost::{self, LostOp};
 use super::provider::Provider;
 use super::{outbox, Engine, Platform};
 use crate::core::wire::{OpKind, PushBatch, PushOp, PushResult, SyncScope};
 use crate::core::{Result, SyncError};
-use crate::store::{Access, OpState, PendingOp, Store, StoreTx};
+use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx};
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -59,10 +61,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
             device_id: self.device_id.clone(),
             ops: taken.iter().map(|(op, payload)| push_op(op, payload)).collect(),
         };
-        let ops: Vec<PendingOp<S::Rec>> = taken.into_iter().map(|(op, _)| op).collect();
+        let ops: Vec<PendingOp<S::Rec>> = taken.iter().map(|(op, _)| op.clone()).collect();
+        let payloads: Vec<Option<S::Rec>> = taken.into_iter().map(|(_, p)| p).collect();
         self.emit_all(vec![Event::PushBefore(PushEvent { op_ids: op_ids.clone(), report: None })]);
         let answer = provider.push(batch).await;
-        let (report, outcome) = self.settle(&ops, &answer).await?;
+        let (report, outcome) = self.settle(&ops, &payloads, &answer).await?;
         let mut events = Vec::new();
         if report.failed > 0 {
             let failed: Vec<String> = match &answer {
@@ -148,7 +151,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     /// Applies the answer (or the failure) to the in-flight ops.
-    async fn settle(&self, ops: &[PendingOp<S::Rec>], answer: &Result<PushResult>) -> Result<(StepReport, Outcome)> {
+    async fn settle(
+        &self,
+        ops: &[PendingOp<S::Rec>],
+        payloads: &[Option<S::Rec>],
+        answer: &Result<PushResult>,
+    ) -> Result<(StepReport, Outcome)> {
         let max_attempts = self.config.max_attempts;
         let mut report = StepReport { sent: ops.len() as u64, ..Default::default() };
         let mut done = Vec::new();
@@ -232,6 +240,33 @@ impl<S: Store, P: Platform> Engine<S, P> {
             if let Some(s) = op.seq {
                 still.remove(&s);
             }
+        }
+        // Acknowledged but not applied: a newer version won on the server.
+        let lost: Vec<LostOp> = match answer {
+            Ok(result) => {
+                let by_id: HashMap<&str, _> = result.results.iter().map(|r| (r.op_id.as_str(), r)).collect();
+                ops.iter()
+                    .zip(payloads)
+                    .filter(|(op, _)| {
+                        by_id.get(op.stamp.op_id.as_str()).is_some_and(|r| r.success && r.server_version.is_none())
+                    })
+                    .map(|(op, payload)| LostOp {
+                        table: op.table_name.clone(),
+                        pk: op.pk.clone(),
+                        version: Version {
+                            op: op.op,
+                            payload: payload.as_ref().filter(|_| op.op == OpKind::Put).map(Record::to_json),
+                            stamp: op.stamp.clone(),
+                        },
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        if !lost.is_empty() {
+            let mut known = lost::load(&tx).await?;
+            known.extend(lost);
+            lost::save(&tx, known).await?;
         }
         futures::try_join!(tx.delete_ops(&seqs), tx.put_ops(keep), outbox::set_in_flight(&tx, &still))?;
         tx.commit().await?;

@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use super::idb_batch::{read_many, Keys, Source};
+use super::idb_logs;
 use super::js_value::{pk_from_js, pk_to_js};
 use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD, OPS_FAILED};
-use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
-use super::{PENDING_OPS, SYNC_RUNS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
+use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::wire::OpKind;
 use crate::core::{ChangeStamp, Pk, Result, SyncError};
 
@@ -34,7 +35,7 @@ pub struct IdbStore {
     schema: Rc<Schema>,
 }
 
-fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
+pub(super) fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
     SyncError::Storage(format!("{context}: {e:?}"))
 }
 
@@ -42,11 +43,11 @@ fn ser() -> serde_wasm_bindgen::Serializer {
     serde_wasm_bindgen::Serializer::json_compatible()
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
+pub(super) fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
     v.serialize(&ser()).map_err(|e| storage("serialise", e))
 }
 
-fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
+pub(super) fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
     serde_wasm_bindgen::from_value(v).map_err(|e| storage("deserialise", e))
 }
 
@@ -467,19 +468,24 @@ impl StoreTx for IdbTx {
         Ok(index.count(None).await.map_err(|e| storage("count failed", e))? as u64)
     }
 
-    async fn add_run(&self, run: serde_json::Value) -> Result<()> {
-        let row = to_js(&run)?;
-        self.store(SYNC_RUNS)?.add(&row, None).await.map_err(|e| storage("add run", e))?;
-        Ok(())
+    async fn keys(&self, table: &str) -> Result<Vec<Pk>> {
+        idb_logs::keys(&self.store(table)?, table).await
     }
 
-    async fn recent_runs(&self, limit: u32) -> Result<Vec<serde_json::Value>> {
-        let store = self.store(SYNC_RUNS)?;
-        let rows = store
-            .scan(None, Some(limit), None, Some(rexie::Direction::Prev))
-            .await
-            .map_err(|e| storage("recent runs", e))?;
-        rows.into_iter().map(|(_, v)| from_js(v)).collect()
+    async fn old_tombstones(&self, before_ms: u64, limit: u32) -> Result<Vec<Tombstone>> {
+        idb_logs::old_tombstones(&self.store(TOMBSTONES)?, before_ms, limit).await
+    }
+
+    async fn log_append(&self, log: Log, rows: Vec<serde_json::Value>) -> Result<()> {
+        idb_logs::append(&self.store(log.store_name())?, rows).await
+    }
+
+    async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>> {
+        idb_logs::recent(&self.store(log.store_name())?, limit).await
+    }
+
+    async fn log_trim(&self, log: Log, keep: u64) -> Result<()> {
+        idb_logs::trim(&self.store(log.store_name())?, keep).await
     }
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>> {

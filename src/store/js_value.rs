@@ -88,6 +88,10 @@ impl Record for JsValue {
         decode::integer(&self.field(name)?, &Path::Root(name), 0).ok()
     }
 
+    fn to_json(&self) -> serde_json::Value {
+        serde_wasm_bindgen::from_value(self.clone()).unwrap_or(serde_json::Value::Null)
+    }
+
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {
         let out = Object::assign(&Object::new(), self.unchecked_ref::<Object>());
         // Setting a data property on a fresh plain object cannot fail.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::schema::{Schema, CLOCK_FIELD};
-use super::{Access, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::{Invalid, Pk, Result, SyncError};
 
@@ -22,7 +22,7 @@ struct Data {
     tombstones: BTreeMap<(String, Pk), Tombstone>,
     ops: BTreeMap<u64, PendingOp<Value>>,
     state: BTreeMap<String, Value>,
-    runs: Vec<Value>,
+    logs: HashMap<&'static str, BTreeMap<u64, Value>>,
 }
 
 struct Db {
@@ -69,7 +69,8 @@ enum Write {
     PutOp(u64, PendingOp<Value>),
     DeleteOp(u64),
     PutState(String, Value),
-    AddRun(Value),
+    LogAppend(Log, Value),
+    LogTrim(Log, u64),
 }
 
 /// A transaction on a [`MemoryStore`].
@@ -270,14 +271,30 @@ impl StoreTx for MemoryTx {
         Ok(self.ops_view().values().filter(|o| o.state == OpState::Failed).count() as u64)
     }
 
-    async fn add_run(&self, run: Value) -> Result<()> {
-        self.writes.borrow_mut().push(Write::AddRun(run));
+    async fn keys(&self, table: &str) -> Result<Vec<Pk>> {
+        Ok(self.table_rows(table)?.into_keys().collect())
+    }
+
+    async fn old_tombstones(&self, before_ms: u64, limit: u32) -> Result<Vec<Tombstone>> {
+        let db = self.db.borrow();
+        let old = db.data.tombstones.values().filter(|t| t.deleted_at < before_ms);
+        Ok(old.take(limit as usize).cloned().collect())
+    }
+
+    async fn log_append(&self, log: Log, rows: Vec<Value>) -> Result<()> {
+        self.writes.borrow_mut().extend(rows.into_iter().map(|r| Write::LogAppend(log, r)));
         Ok(())
     }
 
-    async fn recent_runs(&self, limit: u32) -> Result<Vec<Value>> {
+    async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<Value>> {
         let db = self.db.borrow();
-        Ok(db.data.runs.iter().rev().take(limit as usize).cloned().collect())
+        let rows = db.data.logs.get(log.store_name());
+        Ok(rows.map(|r| r.values().rev().take(limit as usize).cloned().collect()).unwrap_or_default())
+    }
+
+    async fn log_trim(&self, log: Log, keep: u64) -> Result<()> {
+        self.writes.borrow_mut().push(Write::LogTrim(log, keep));
+        Ok(())
     }
 
     async fn get_state(&self, key: &str) -> Result<Option<Value>> {
@@ -327,11 +344,19 @@ impl StoreTx for MemoryTx {
                 Write::PutState(k, v) => {
                     data.state.insert(k, v);
                 }
-                Write::AddRun(mut run) => {
-                    if let Some(o) = run.as_object_mut() {
-                        o.insert("id".into(), (data.runs.len() as u64 + 1).into());
+                Write::LogAppend(log, mut row) => {
+                    let rows = data.logs.entry(log.store_name()).or_default();
+                    let id = rows.keys().next_back().map_or(1, |k| k + 1);
+                    if let Some(o) = row.as_object_mut() {
+                        o.insert("id".into(), id.into());
                     }
-                    data.runs.push(run);
+                    rows.insert(id, row);
+                }
+                Write::LogTrim(log, keep) => {
+                    let rows = data.logs.entry(log.store_name()).or_default();
+                    while rows.len() as u64 > keep {
+                        rows.pop_first();
+                    }
                 }
             }
         }
@@ -366,6 +391,10 @@ impl Record for Value {
 
     fn u64_field(&self, name: &str) -> Option<u64> {
         WireValue::field(self, name).and_then(|v| decode::integer(&v, &Path::Root(CLOCK_FIELD), 0).ok())
+    }
+
+    fn to_json(&self) -> Value {
+        self.clone()
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

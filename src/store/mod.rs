@@ -15,6 +15,8 @@ pub mod idb;
 #[cfg(target_arch = "wasm32")]
 mod idb_batch;
 #[cfg(target_arch = "wasm32")]
+mod idb_logs;
+#[cfg(target_arch = "wasm32")]
 pub mod js_value;
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +28,7 @@ pub use schema::{Schema, TableSchema};
 
 /// An app record as a store holds it: `serde_json::Value` natively, `JsValue`
 /// in the browser. The engine reads only the fields sync needs.
-pub trait Record: Clone + std::fmt::Debug + PartialEq {
+pub trait Record: Clone + std::fmt::Debug + PartialEq + 'static {
     /// Whether the value is a plain object (records must be).
     fn is_object(&self) -> bool;
     /// The primary key at `key_path`, validated (string or finite number).
@@ -39,6 +41,8 @@ pub trait Record: Clone + std::fmt::Debug + PartialEq {
     fn u64_field(&self, name: &str) -> Option<u64>;
     /// A copy of the record with the engine's fields set.
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self;
+    /// The record as JSON (for the conflict journal and its event).
+    fn to_json(&self) -> serde_json::Value;
 }
 
 /// Where an op is in its life.
@@ -105,6 +109,24 @@ pub struct Query {
     pub limit: Option<u32>,
 }
 
+/// The engine's two append-only journals, each keyed by an increasing id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// `sync_runs`: one row of stats per sync run.
+    Runs,
+    /// `conflicts`: remote changes that met a local unsynced write.
+    Conflicts,
+}
+
+impl Log {
+    pub fn store_name(self) -> &'static str {
+        match self {
+            Log::Runs => SYNC_RUNS,
+            Log::Conflicts => CONFLICTS,
+        }
+    }
+}
+
 /// Names of the engine's fixed stores (PROTOCOL.md section 5).
 pub const PENDING_OPS: &str = "pending_ops";
 pub const TOMBSTONES: &str = "tombstones";
@@ -154,10 +176,17 @@ pub trait StoreTx {
     /// How many ops are failed.
     async fn count_failed(&self) -> Result<u64>;
 
-    /// Appends a row to `sync_runs` (its id is assigned by the store).
-    async fn add_run(&self, run: serde_json::Value) -> Result<()>;
-    /// The last `limit` rows of `sync_runs`, newest first.
-    async fn recent_runs(&self, limit: u32) -> Result<Vec<serde_json::Value>>;
+    /// Every primary key of a table, in key order.
+    async fn keys(&self, table: &str) -> Result<Vec<Pk>>;
+    /// Up to `limit` tombstones deleted before `before_ms`.
+    async fn old_tombstones(&self, before_ms: u64, limit: u32) -> Result<Vec<Tombstone>>;
+
+    /// Appends rows to a journal (their ids are assigned by the store).
+    async fn log_append(&self, log: Log, rows: Vec<serde_json::Value>) -> Result<()>;
+    /// The last `limit` rows of a journal, newest first.
+    async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>>;
+    /// Removes the oldest rows of a journal so that at most `keep` remain.
+    async fn log_trim(&self, log: Log, keep: u64) -> Result<()>;
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>>;
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()>;

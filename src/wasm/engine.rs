@@ -75,11 +75,15 @@ impl SyncEngine {
             Some(p) if !matches!(p.shape(), Shape::Null) => Some(JsProvider::new(p).map_err(|e| to_js_error(&e))?),
             _ => None,
         };
+        let hooks = super::resolve::resolvers(&config).map_err(|e| to_js_error(&e))?;
         let store = IdbStore::open(&parsed.db_name, parsed.schema()).await.map_err(|e| to_js_error(&e))?;
         let platform = WebPlatform::new(&parsed.db_name);
         let auto_sync = parsed.auto_sync;
         let lock_name = format!("tidesync:{}", parsed.db_name);
         let engine = Rc::new(Engine::open(parsed, store, platform.clone()).await.map_err(|e| to_js_error(&e))?);
+        for (table, hook) in hooks {
+            engine.set_resolver(&table, hook).map_err(|e| to_js_error(&e))?;
+        }
         let driver = provider.map(|p| Rc::new(Driver::new(engine.clone(), p, auto_sync)));
         let runner = driver.as_ref().map(|d| Runner::start(d.clone(), &platform, lock_name));
         Ok(SyncEngine { engine, driver, runner: RefCell::new(runner) })

@@ -7,6 +7,7 @@ mod error;
 mod memory_server;
 mod platform;
 mod provider;
+mod resolve;
 mod sync;
 mod sync_api;
 pub mod types;

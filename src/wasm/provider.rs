@@ -8,10 +8,14 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::decode::{Shape, WireValue};
-use crate::core::wire::{decode_push_result, PushBatch, PushResult};
+use crate::core::decode::{self, optional, Path, Shape, WireValue};
+use crate::core::wire::{
+    decode_changes, decode_pull_response, decode_push_result, PullRequest, PullResponse, PushBatch, PushResult,
+    SyncChange, SyncScope,
+};
 use crate::core::{Invalid, Result, SyncError};
-use crate::engine::provider::Provider;
+use crate::engine::provider::{Provider, Sink, SubscriptionEvent, SubscriptionStatus, Unsubscribe};
+use wasm_bindgen::closure::Closure;
 
 /// A JS provider object.
 #[derive(Clone)]
@@ -102,6 +106,44 @@ fn batch_to_js(batch: &PushBatch<JsValue>) -> Result<JsValue> {
     Ok(v)
 }
 
+/// Prefixes a decoding error's path with where the value came from.
+fn located(mut e: Invalid, root: &str) -> SyncError {
+    e.path = if e.path.is_empty() { root.to_string() } else { format!("{root}.{}", e.path) };
+    SyncError::Invalid(e)
+}
+
+/// Decodes one `onChanges(changes, meta)` call of a subscription.
+fn subscription_batch(
+    changes: &JsValue,
+    meta: &JsValue,
+    tables: &[String],
+) -> (Result<Vec<SyncChange<JsValue>>>, Option<u64>) {
+    let from = match meta.shape() {
+        Shape::Object => match optional(meta, "fromCursor") {
+            Some(v) => match decode::integer(&v, &Path::Root("meta.fromCursor"), 0) {
+                Ok(n) => Some(n),
+                Err(e) => return (Err(SyncError::Invalid(e)), None),
+            },
+            None => None,
+        },
+        Shape::Absent | Shape::Null => None,
+        _ => return (Err(SyncError::invalid("subscription.meta", "must be an object")), None),
+    };
+    let known = |t: &str| tables.iter().any(|x| x == t);
+    let decoded = decode_changes(changes, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+        .map_err(|e| located(e, "subscription"));
+    (decoded, from)
+}
+
+fn status_of(v: &JsValue) -> Option<SubscriptionStatus> {
+    match v.as_string()?.as_str() {
+        "connected" => Some(SubscriptionStatus::Connected),
+        "disconnected" => Some(SubscriptionStatus::Disconnected),
+        "error" => Some(SubscriptionStatus::Error),
+        _ => None,
+    }
+}
+
 impl Provider for JsProvider {
     type Rec = JsValue;
 
@@ -114,5 +156,43 @@ impl Provider for JsProvider {
             e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
             SyncError::Invalid(e)
         })
+    }
+
+    async fn pull(&self, req: PullRequest) -> Result<PullResponse<JsValue>> {
+        let arg = super::wire_js::json_to_js(&req)?;
+        let answer = self.call("pull", &[arg]).await?;
+        let tables = req.tables.unwrap_or_default();
+        let known = |t: &str| tables.iter().any(|x| x == t);
+        decode_pull_response(&answer, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))
+    }
+
+    async fn subscribe(&self, scope: SyncScope, tables: Vec<String>, sink: Sink<JsValue>) -> Result<Unsubscribe> {
+        let scope_js = super::wire_js::json_to_js(&scope)?;
+        let tables_js = super::wire_js::json_to_js(&tables)?;
+        let batches = sink.clone();
+        let on_changes = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |changes: JsValue, meta: JsValue| {
+            let (decoded, from) = subscription_batch(&changes, &meta, &tables);
+            batches(SubscriptionEvent::Changes(decoded, from));
+        });
+        let on_status = Closure::<dyn FnMut(JsValue)>::new(move |s: JsValue| {
+            if let Some(status) = status_of(&s) {
+                sink(SubscriptionEvent::Status(status));
+            }
+        });
+        // Owned by JS from here: a provider may still call them after unsubscribing.
+        let args = [scope_js, tables_js, on_changes.into_js_value(), on_status.into_js_value()];
+        let off = self.call("subscribe", &args).await?;
+        let off: Function = off
+            .dyn_into()
+            .map_err(|_| SyncError::invalid("provider.subscribe", "must resolve to an unsubscribe function"))?;
+        Ok(Unsubscribe::new(move || {
+            let _ = off.call0(&JsValue::NULL);
+        }))
+    }
+
+    async fn update_cursor(&self, scope: SyncScope, device_id: String, version: u64) -> Result<()> {
+        let scope_js = super::wire_js::json_to_js(&scope)?;
+        let args = [scope_js, JsValue::from_str(&device_id), JsValue::from_f64(version as f64)];
+        self.call("updateCursor", &args).await.map(|_| ())
     }
 }

@@ -33,7 +33,7 @@ impl Runner {
         let global: JsValue = js_sys::global().into();
         let wake = |d: &Rc<WebDriver>| {
             let d = d.clone();
-            Closure::<dyn FnMut()>::new(move || d.wake())
+            Closure::<dyn FnMut()>::new(move || d.wake_pull())
         };
         let mut listeners = Vec::new();
         for event in ["online", "offline"] {
@@ -48,7 +48,7 @@ impl Runner {
                 let c = Closure::<dyn FnMut()>::new(move || {
                     let state = Reflect::get(&doc, &"visibilityState".into()).ok().and_then(|v| v.as_string());
                     if state.as_deref() == Some("visible") {
-                        d.wake();
+                        d.wake_pull();
                     }
                 });
                 add_listener(&document, "visibilitychange", &c);

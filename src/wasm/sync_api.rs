@@ -105,6 +105,7 @@ impl SyncEngine {
         let state = self.driver_rs().ok().map(|d| d.state());
         promise(async move {
             let counts = engine.outbox_counts().await?;
+            let (cursor, _) = engine.cursor_state().await?;
             let online = engine.platform().is_online();
             let (phase, leader, last_sync_at, last_error) = match &state {
                 Some(s) if !online => ("offline", s.leader, s.last_sync_at, s.last_error.clone()),
@@ -116,7 +117,7 @@ impl SyncEngine {
                 phase,
                 pending_ops: counts.pending + counts.in_flight,
                 failed_ops: counts.failed,
-                cursor: 0,
+                cursor,
                 last_sync_at,
                 last_error: last_error.map(|e| ErrorInfo { code: e.code().into(), message: e.to_string() }),
                 leader,
@@ -159,6 +160,27 @@ impl SyncEngine {
         promise(async move {
             let ids = op_ids(&op_ids_js, "opIds")?;
             Ok(JsValue::from_f64(engine.discard_failed(&ids).await? as f64))
+        })
+    }
+
+    /// The conflict journal, newest first: `{ id, table, pk, local, remote, winner, at }`,
+    /// where `local` and `remote` are `{ op, payload?, stamp }` (default limit 100).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Conflict[]>")]
+    pub fn conflicts(&self, options: Option<super::types::LimitArg>) -> Promise {
+        let engine = self.engine_rc();
+        promise(async move {
+            let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+            let limit = match options.shape() {
+                Shape::Absent | Shape::Null => 100,
+                _ => match options.field("limit") {
+                    Some(l) => decode::integer(&l, &Path::Root("options.limit"), 1)
+                        .map_err(SyncError::Invalid)?
+                        .min(u32::MAX as u64) as u32,
+                    None => 100,
+                },
+            };
+            let rows = engine.conflicts(limit).await?;
+            to_js(&rows)
         })
     }
 

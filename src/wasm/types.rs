@@ -16,6 +16,13 @@ export interface TableConfig {
   indexes?: string[];
   /** Give records an `order_key` from the HLC at creation (stable order across devices). */
   orderKey?: boolean;
+  /**
+   * Your own merge for conflicts (a remote change meeting an unsynced local write).
+   * Each side is the record, or null for a delete. Return the merged record (written
+   * as a new local write, so every device converges on it), or null to keep LWW's choice.
+   */
+  resolve?: (local: Record<string, unknown> | null, remote: Record<string, unknown> | null) =>
+    Record<string, unknown> | null | undefined;
 }
 
 /** Options of SyncEngine.open. */
@@ -77,7 +84,8 @@ export interface SyncChange {
   stamp: ChangeStamp;
 }
 
-export interface PullRequest { scope: SyncScope; cursor: number; limit: number; tables?: string[] }
+/** `rescan: true` marks the pages of a full pull after CURSOR_EXPIRED: serve them below the purge watermark. */
+export interface PullRequest { scope: SyncScope; cursor: number; limit: number; tables?: string[]; rescan?: boolean }
 export interface PullResponse { changes: SyncChange[]; nextCursor: number; hasMore: boolean; remaining?: number }
 export interface PushOp { opId: string; tableName: string; op: 'put' | 'delete'; pk: PrimaryKey; payload?: Record<string, unknown>; stamp: ChangeStamp }
 export interface PushBatch { scope: SyncScope; deviceId: string; ops: PushOp[] }
@@ -113,14 +121,29 @@ export interface SyncEventMap {
   'sync.error:action': SyncErrorEvent;
   'sync.push:action:before': PushEvent;
   'sync.push:action:after': PushEvent;
-  'sync.pull:action:received': unknown;
-  'sync.conflict:action:detected': unknown;
+  'sync.pull:action:received': PullEvent;
+  'sync.conflict:action:detected': Conflict;
   'sync.retry:action': RetryEvent;
   'sync.stats:action': StatsEvent;
-  'sync.subscription:action:statusChange': unknown;
-  'sync.bootstrap:action:progress': { applied: number; remaining?: number };
+  'sync.subscription:action:statusChange': SubscriptionStatusEvent;
+  'sync.bootstrap:action:progress': ProgressEvent;
 }
 export type SyncEventName = keyof SyncEventMap;
+
+/** A pull page, subscription batch or rescan was applied. */
+export interface PullEvent { changes: number; applied: number; cursor: number; source: 'pull' | 'subscription' | 'rescan' }
+/** Bootstrap or rescan progress: changes in this page (they add up), what the server says is left. */
+export interface ProgressEvent { applied: number; remaining?: number; cursor: number }
+export interface SubscriptionStatusEvent { status: 'connected' | 'disconnected' | 'error'; attempt: number }
+/** One side of a conflict. */
+export interface ConflictVersion { op: 'put' | 'delete'; payload?: Record<string, unknown>; stamp: ChangeStamp }
+/** A remote change that met an unsynced local write (the conflict journal, and its event). */
+export interface Conflict {
+  id?: number; table: string; pk: PrimaryKey;
+  local: ConflictVersion; remote: ConflictVersion; winner: 'local' | 'remote';
+  /** When it was detected, ms since the epoch. */
+  at: number;
+}
 
 /** What syncNow() resolves to. */
 export interface SyncReport { pushed: number; pulled: number; conflicts: number; failed: number; durationMs: number }
@@ -128,7 +151,10 @@ export interface SyncReport { pushed: number; pulled: number; conflicts: number;
 /** What status() resolves to. */
 export interface SyncStatus {
   online: boolean;
-  /** 'local' (no provider), 'idle', 'pushing', 'backoff', 'paused' (AUTH), 'offline', 'closed'. */
+  /**
+   * 'local' (no provider), 'idle', 'pushing', 'pulling', 'bootstrapping', 'rescanning',
+   * 'backoff', 'paused' (AUTH), 'offline', 'closed'.
+   */
   phase: string;
   pendingOps: number;
   failedOps: number;

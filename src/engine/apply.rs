@@ -1,0 +1,339 @@
+//! Applying remote changes: one page (or subscription batch) and its cursor
+//! advance in ONE transaction, so a reload never applies a page twice and
+//! never loses one.
+//!
+//! Each change is judged by the order of PROTOCOL.md section 1 against what
+//! the device holds for its record: the live row (its `clock` and `hlc`), its
+//! tombstone, and so its newest unsynced op, whose stamp is the row's. The
+//! winner is written, the loser never. A remote delete removes the row and
+//! leaves a tombstone. Nothing here creates an op, so applies never echo.
+//!
+//! A remote change of another device that meets a local op not yet
+//! acknowledged is a conflict, journalled with both versions. When the remote
+//! version wins, the local op keeps a copy of the row it was about (the row
+//! is about to move past it), is still pushed, and is acknowledged without
+//! effect by the server, where the same order decides.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::conflicts::{self, Conflict, Version, Winner};
+use super::lost;
+use super::{Engine, Platform, STATE_CURSOR, STATE_HLC};
+use crate::core::hlc::{Hlc, Receive};
+use crate::core::lww::{decide, Decision, Held};
+use crate::core::wire::{OpKind, SyncChange};
+use crate::core::{ChangeStamp, HlcClock, HlcState, Pk, Result, SyncError};
+use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
+use crate::store::{Access, PendingOp, Record, Store, StoreTx, Tombstone};
+
+/// What applying a batch did.
+#[derive(Debug, Clone)]
+pub struct Applied<R> {
+    /// Changes written (they won).
+    pub applied: u64,
+    /// Records written, by table, in first-seen order.
+    pub changed: Vec<(String, Vec<Pk>)>,
+    pub conflicts: Vec<Conflict>,
+    /// How far ahead of local time the furthest remote HLC was, when it was
+    /// past `maxClockDriftMs` (applied, but not merged into the clock).
+    pub drift_ms: Option<u64>,
+    /// Conflicts of tables with a `resolve` hook: both versions, for the hook.
+    pub merges: Vec<Merge<R>>,
+}
+
+impl<R> Default for Applied<R> {
+    fn default() -> Self {
+        Applied { applied: 0, changed: Vec::new(), conflicts: Vec::new(), drift_ms: None, merges: Vec::new() }
+    }
+}
+
+/// The two versions of a conflicting record (`None`: a delete).
+#[derive(Debug, Clone)]
+pub struct Merge<R> {
+    pub table: String,
+    pub local: Option<R>,
+    pub remote: Option<R>,
+}
+
+/// What the device holds for one record while a batch is judged.
+struct Local<R> {
+    live: Option<R>,
+    tomb: Option<Tombstone>,
+    ops: Vec<PendingOp<R>>,
+    row_dirty: bool,
+    tomb_dirty: bool,
+    ops_dirty: bool,
+}
+
+/// The stamp a stored row carries: its `clock` and `hlc` (whose last part is
+/// the device). The opId is not stored; two versions with equal clock and
+/// HLC are the same write, which [`judge`] treats as already held.
+pub fn row_stamp<R: Record>(row: &R) -> Option<ChangeStamp> {
+    let clock = row.u64_field(CLOCK_FIELD)?;
+    let hlc = row.str_field(HLC_FIELD)?;
+    let device_id = Hlc::parse(&hlc).ok()?.device_id;
+    Some(ChangeStamp { clock, hlc, device_id, op_id: String::new() })
+}
+
+/// LWW of an incoming version against a live row and a tombstone.
+pub fn judge(live: Option<&ChangeStamp>, tomb: Option<&ChangeStamp>, incoming: &ChangeStamp) -> Decision {
+    let same = |s: &ChangeStamp| s.clock == incoming.clock && s.hlc == incoming.hlc;
+    if live.is_some_and(same) || tomb.is_some_and(|t| t == incoming) {
+        return Decision::AlreadyHeld;
+    }
+    decide(Held::from_parts(live, tomb), incoming)
+}
+
+/// The row to store for a remote put: the payload as sent when it already
+/// carries the change's clock and HLC (no copy), otherwise a stamped copy.
+/// `order_key` is kept from the payload, else from the local row, else the HLC.
+pub fn remote_row<R: Record>(payload: &R, stamp: &ChangeStamp, local: Option<&R>, order_key: bool) -> R {
+    let key = order_key.then(|| payload.str_field(ORDER_KEY)).flatten();
+    let stamped = payload.u64_field(CLOCK_FIELD) == Some(stamp.clock)
+        && payload.str_field(HLC_FIELD).as_deref() == Some(stamp.hlc.as_str());
+    if stamped && (!order_key || key.is_some()) {
+        return payload.clone();
+    }
+    let key = if order_key {
+        key.or_else(|| local.and_then(|r| r.str_field(ORDER_KEY))).or_else(|| Some(stamp.hlc.clone()))
+    } else {
+        None
+    };
+    payload.stamped(stamp.clock, &stamp.hlc, key.as_deref())
+}
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    /// Applies `changes` and moves the cursor from `from` to `to`, in one
+    /// transaction. `None` (nothing applied) when the stored cursor is not
+    /// `from`: someone else applied this range already.
+    pub async fn apply_batch(
+        &self,
+        changes: &[SyncChange<S::Rec>],
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Applied<S::Rec>>> {
+        self.check_open()?;
+        let tx = self.store.begin(Access::All, None).await?;
+        match self.apply_in(&tx, changes, Some(from), to).await {
+            Ok(Some((applied, clock))) => {
+                tx.commit().await?;
+                *self.hlc.borrow_mut() = clock;
+                Ok(Some(applied))
+            }
+            Ok(None) => {
+                tx.abort().await?;
+                Ok(None)
+            }
+            Err(e) => {
+                let _ = tx.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Engine::apply_batch`] in the caller's transaction;
+    /// `from: None` skips the cursor check (a rescan replaces the state).
+    pub(crate) async fn apply_in(
+        &self,
+        tx: &S::Tx,
+        changes: &[SyncChange<S::Rec>],
+        from: Option<u64>,
+        to: u64,
+    ) -> Result<Option<(Applied<S::Rec>, HlcClock)>> {
+        let mut tables: Vec<(String, Vec<Pk>)> = Vec::new();
+        let mut seen: HashMap<(&str, &Pk), ()> = HashMap::with_capacity(changes.len());
+        for c in changes {
+            self.table(&c.table_name)?;
+            if seen.insert((c.table_name.as_str(), &c.pk), ()).is_none() {
+                match tables.iter_mut().find(|(t, _)| *t == c.table_name) {
+                    Some((_, pks)) => pks.push(c.pk.clone()),
+                    None => tables.push((c.table_name.clone(), vec![c.pk.clone()])),
+                }
+            }
+        }
+        let reads = tables.iter().map(|(t, pks)| async move {
+            futures::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
+        });
+        let (per_table, stored_cursor, stored_hlc, mut lost_ops) = futures::try_join!(
+            futures::future::try_join_all(reads),
+            tx.get_state(STATE_CURSOR),
+            tx.get_state(STATE_HLC),
+            lost::load(tx),
+        )?;
+        let lost_before = lost_ops.len();
+        if from.is_some_and(|f| stored_cursor.as_ref().and_then(Value::as_u64).unwrap_or(0) != f) {
+            return Ok(None);
+        }
+        let mut clock = self.hlc.borrow().clone();
+        if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
+            clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
+        }
+        let mut held: HashMap<(String, Pk), Local<S::Rec>> = HashMap::with_capacity(changes.len());
+        for ((table, pks), (rows, tombs, ops)) in tables.iter().zip(per_table) {
+            for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
+                let local = Local { live, tomb, ops, row_dirty: false, tomb_dirty: false, ops_dirty: false };
+                held.insert((table.clone(), pk.clone()), local);
+            }
+        }
+
+        let now = self.platform.now_ms();
+        let mut out = Applied::default();
+        for c in changes {
+            if let Ok(remote_hlc) = Hlc::parse(&c.stamp.hlc) {
+                if let Receive::Drift { ahead_ms } = clock.receive(&remote_hlc, now) {
+                    out.drift_ms = Some(out.drift_ms.unwrap_or(0).max(ahead_ms));
+                }
+            }
+            let order_key = self.table(&c.table_name)?.order_key;
+            let local = held
+                .get_mut(&(c.table_name.clone(), c.pk.clone()))
+                .ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            let live_stamp = local.live.as_ref().and_then(row_stamp);
+            let decision = judge(live_stamp.as_ref(), local.tomb.as_ref().map(|t| &t.stamp), &c.stamp);
+            if decision == Decision::AlreadyHeld {
+                continue;
+            }
+            let foreign = c.stamp.device_id != self.device_id;
+            // An op of ours the server acknowledged without applying: this
+            // is the version that beat it, if the row still holds the op's.
+            let held_now =
+                Held::from_parts(live_stamp.as_ref(), local.tomb.as_ref().map(|t| &t.stamp)).stamp().cloned();
+            if let Some(i) = lost_ops.iter().position(|l| l.table == c.table_name && l.pk == c.pk) {
+                let l = lost_ops.remove(i);
+                let holds =
+                    held_now.as_ref().is_some_and(|h| h.clock == l.version.stamp.clock && h.hlc == l.version.stamp.hlc);
+                if foreign && holds && local.ops.is_empty() && decision == Decision::Apply {
+                    out.conflicts.push(Conflict {
+                        id: None,
+                        table: c.table_name.clone(),
+                        pk: c.pk.clone(),
+                        local: l.version,
+                        remote: Version {
+                            op: c.op,
+                            payload: c.payload.as_ref().map(Record::to_json),
+                            stamp: c.stamp.clone(),
+                        },
+                        winner: Winner::Remote,
+                        at: now,
+                    });
+                }
+            }
+            if let (true, Some(newest)) = (foreign, local.ops.last()) {
+                let winner = if decision == Decision::Apply { Winner::Remote } else { Winner::Local };
+                out.conflicts.push(Conflict {
+                    id: None,
+                    table: c.table_name.clone(),
+                    pk: c.pk.clone(),
+                    local: Version {
+                        op: newest.op,
+                        payload: local.live.as_ref().filter(|_| newest.op == OpKind::Put).map(Record::to_json),
+                        stamp: newest.stamp.clone(),
+                    },
+                    remote: Version {
+                        op: c.op,
+                        payload: c.payload.as_ref().map(Record::to_json),
+                        stamp: c.stamp.clone(),
+                    },
+                    winner,
+                    at: now,
+                });
+                if self.resolvers.borrow().contains_key(&c.table_name) {
+                    out.merges.push(Merge {
+                        table: c.table_name.clone(),
+                        local: local.live.clone().filter(|_| newest.op == OpKind::Put),
+                        remote: c.payload.clone(),
+                    });
+                }
+            }
+            if decision == Decision::Reject {
+                continue;
+            }
+            // The row moves past the local ops: they keep their own copy.
+            for op in local.ops.iter_mut() {
+                if op.payload.is_none() && op.op == OpKind::Put {
+                    op.payload = local.live.clone();
+                    local.ops_dirty = true;
+                }
+            }
+            match (&c.op, &c.payload) {
+                (OpKind::Put, Some(payload)) => {
+                    local.live = Some(remote_row(payload, &c.stamp, local.live.as_ref(), order_key));
+                    if local.tomb.take().is_some() {
+                        local.tomb_dirty = true;
+                    }
+                }
+                _ => {
+                    local.live = None;
+                    let tomb = Tombstone {
+                        table_name: c.table_name.clone(),
+                        pk: c.pk.clone(),
+                        stamp: c.stamp.clone(),
+                        deleted_at: now,
+                    };
+                    local.tomb = Some(tomb);
+                    local.tomb_dirty = true;
+                }
+            }
+            local.row_dirty = true;
+            out.applied += 1;
+            match out.changed.iter_mut().find(|(t, _)| *t == c.table_name) {
+                Some((_, pks)) => pks.push(c.pk.clone()),
+                None => out.changed.push((c.table_name.clone(), vec![c.pk.clone()])),
+            }
+        }
+        for (_, pks) in out.changed.iter_mut() {
+            let mut seen = std::collections::HashSet::new();
+            pks.retain(|pk| seen.insert(pk.clone()));
+        }
+
+        let mut writes = Vec::new();
+        let mut tomb_puts = Vec::new();
+        let mut tomb_deletes: Vec<(String, Pk)> = Vec::new();
+        let mut op_puts = Vec::new();
+        for (table, pks) in &tables {
+            let mut puts = Vec::new();
+            let mut deletes = Vec::new();
+            for pk in pks {
+                let Some(local) = held.remove(&(table.clone(), pk.clone())) else { continue };
+                if local.row_dirty {
+                    match local.live {
+                        Some(row) => puts.push(row),
+                        None => deletes.push(pk.clone()),
+                    }
+                }
+                if local.tomb_dirty {
+                    match local.tomb {
+                        Some(t) => tomb_puts.push(t),
+                        None => tomb_deletes.push((table.clone(), pk.clone())),
+                    }
+                }
+                if local.ops_dirty {
+                    op_puts.extend(local.ops);
+                }
+            }
+            writes.push((table.as_str(), puts, deletes));
+        }
+        let row_writes = writes.into_iter().map(|(table, puts, deletes)| async move {
+            futures::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
+        });
+        let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
+        futures::try_join!(
+            futures::future::try_join_all(row_writes),
+            futures::future::try_join_all(tomb_removals),
+            tx.put_tombstones(tomb_puts),
+            tx.put_ops(op_puts),
+            conflicts::record(tx, &out.conflicts),
+            async {
+                if lost_ops.len() != lost_before {
+                    lost::save(tx, lost_ops).await?;
+                }
+                Ok(())
+            },
+            tx.put_state(STATE_CURSOR, Value::from(to)),
+            tx.put_state(STATE_HLC, Value::String(clock.state().encode())),
+        )?;
+        Ok(Some((out, clock)))
+    }
+}

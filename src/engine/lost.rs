@@ -1,0 +1,38 @@
+//! Ops the server acknowledged without applying them (`success: true` and
+//! no `serverVersion`: a newer version of the record won there). The newer
+//! version has not reached this device yet; when a pull brings it, the pair
+//! is a conflict like any other and is journalled. Until then the lost op is
+//! remembered in `sync_state` (`lostOps`, bounded), since the op itself has
+//! left the outbox.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::conflicts::Version;
+use crate::core::{Pk, Result};
+use crate::store::StoreTx;
+
+/// The `sync_state` key.
+pub const STATE_LOST: &str = "lostOps";
+/// At most this many are remembered (the oldest are forgotten).
+pub const LOST_KEPT: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LostOp {
+    pub table: String,
+    pub pk: Pk,
+    pub version: Version,
+}
+
+pub async fn load<T: StoreTx>(tx: &T) -> Result<Vec<LostOp>> {
+    let v = tx.get_state(STATE_LOST).await?;
+    Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+pub async fn save<T: StoreTx>(tx: &T, mut lost: Vec<LostOp>) -> Result<()> {
+    if lost.len() > LOST_KEPT {
+        lost.drain(..lost.len() - LOST_KEPT);
+    }
+    tx.put_state(STATE_LOST, serde_json::to_value(&lost).unwrap_or(Value::Null)).await
+}

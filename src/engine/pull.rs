@@ -1,0 +1,196 @@
+//! Pulling: the cursor in `sync_state`, one page per step, and what follows
+//! an applied batch (events, other tabs, the `resolve` hooks).
+//!
+//! A step asks the provider for the changes after the cursor (`pullLimit` at
+//! most, the engine's tables only), checks the page against the request, and
+//! applies it together with the cursor advance in one transaction. Until the
+//! first pull has caught up (`hasMore: false`), each page also reports
+//! `sync.bootstrap:action:progress`; a reload resumes from the last committed
+//! page. A malformed page is rejected as a whole with `INVALID`: nothing of it
+//! is applied and the cursor stays.
+
+use serde_json::Value;
+
+use super::apply::Applied;
+use super::events::{ChangeEvent, ChangeSource, Event, ProgressEvent, PullEvent};
+use super::provider::Provider;
+use super::{Engine, Platform, STATE_BOOTSTRAPPED, STATE_CURSOR};
+use crate::core::wire::{OpKind, PullRequest, PullResponse, SyncChange, SyncScope};
+use crate::core::{Invalid, Result, SyncError};
+use crate::store::{Access, Store, StoreTx};
+
+/// What one pull step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PullStep {
+    pub received: u64,
+    pub applied: u64,
+    pub conflicts: u64,
+    /// More pages wait (or the page was applied by someone else: pull again).
+    pub has_more: bool,
+    pub cursor: u64,
+}
+
+/// Checks a batch of changes (typed, from any provider): only known tables,
+/// versions strictly ascending and above `after`, a payload on every put.
+pub fn check_changes<R>(changes: &[SyncChange<R>], after: u64, tables: &[String], path: &str) -> Result<(), Invalid> {
+    let mut last = after;
+    for (i, c) in changes.iter().enumerate() {
+        let at = |field: &str| format!("{path}[{i}].{field}");
+        if !tables.contains(&c.table_name) {
+            return Err(Invalid::rule(at("tableName"), format!("unknown table {:?}", c.table_name)));
+        }
+        if c.server_version <= last {
+            return Err(Invalid::rule(
+                at("serverVersion"),
+                format!("{} is not above {last}: versions must ascend from the cursor", c.server_version),
+            ));
+        }
+        if c.op == OpKind::Put && c.payload.is_none() {
+            return Err(Invalid::rule(at("payload"), "a put needs a payload"));
+        }
+        last = c.server_version;
+    }
+    Ok(())
+}
+
+/// Checks a pull page against the cursor it was asked from.
+pub fn check_page<R>(page: &PullResponse<R>, cursor: u64, tables: &[String]) -> Result<(), Invalid> {
+    check_changes(&page.changes, cursor, tables, "pullResponse.changes")?;
+    let at = "pullResponse.nextCursor";
+    if page.next_cursor < cursor {
+        return Err(Invalid::rule(at, format!("went back from {cursor} to {}", page.next_cursor)));
+    }
+    if let Some(last) = page.changes.last() {
+        if last.server_version > page.next_cursor {
+            return Err(Invalid::rule(at, format!("{} is below the last change's version", page.next_cursor)));
+        }
+    }
+    if page.has_more && page.next_cursor == cursor {
+        return Err(Invalid::rule(at, "hasMore is set but the cursor did not advance"));
+    }
+    Ok(())
+}
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    pub fn scope(&self) -> SyncScope {
+        SyncScope { workspace_id: self.config.workspace_id.clone(), project_id: self.config.project_id.clone() }
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.config.tables.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The applied cursor and whether bootstrap has completed.
+    pub async fn cursor_state(&self) -> Result<(u64, bool)> {
+        self.check_open()?;
+        let tx = self.store.begin(Access::System, None).await?;
+        let (cursor, boot) = futures::try_join!(tx.get_state(STATE_CURSOR), tx.get_state(STATE_BOOTSTRAPPED))?;
+        tx.commit().await?;
+        Ok((cursor.as_ref().and_then(Value::as_u64).unwrap_or(0), boot.as_ref().and_then(Value::as_bool) == Some(true)))
+    }
+
+    pub(crate) async fn mark_bootstrapped(&self) -> Result<()> {
+        let tx = self.store.begin(Access::System, None).await?;
+        tx.put_state(STATE_BOOTSTRAPPED, Value::Bool(true)).await?;
+        tx.commit().await
+    }
+
+    /// Pulls and applies one page.
+    pub async fn pull_step<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<PullStep> {
+        let (cursor, bootstrapped) = self.cursor_state().await?;
+        let tables = self.table_names();
+        let req = PullRequest {
+            scope: self.scope(),
+            cursor,
+            limit: self.config.pull_limit as u64,
+            tables: Some(tables.clone()),
+            rescan: false,
+        };
+        let page = provider.pull(req).await?;
+        check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;
+        let received = page.changes.len() as u64;
+        let Some(applied) = self.apply_batch(&page.changes, cursor, page.next_cursor).await? else {
+            return Ok(PullStep { received, has_more: true, cursor, ..Default::default() });
+        };
+        if !bootstrapped {
+            self.emit_all(vec![Event::Progress(ProgressEvent {
+                applied: received,
+                remaining: page.remaining,
+                cursor: page.next_cursor,
+            })]);
+            if !page.has_more {
+                self.mark_bootstrapped().await?;
+            }
+        }
+        let step = PullStep {
+            received,
+            applied: applied.applied,
+            conflicts: applied.conflicts.len() as u64,
+            has_more: page.has_more,
+            cursor: page.next_cursor,
+        };
+        self.after_apply(applied, received, page.next_cursor, "pull").await;
+        Ok(step)
+    }
+
+    /// A subscription batch whose `fromCursor` is the cursor: applied as a
+    /// page. `None` when it does not follow the cursor (the caller pulls).
+    pub async fn apply_subscription(&self, changes: &[SyncChange<S::Rec>], from: u64) -> Result<Option<PullStep>> {
+        let (cursor, _) = self.cursor_state().await?;
+        if from != cursor {
+            return Ok(None);
+        }
+        check_changes(changes, from, &self.table_names(), "subscription.changes").map_err(SyncError::Invalid)?;
+        let to = changes.last().map_or(from, |c| c.server_version);
+        let received = changes.len() as u64;
+        let Some(applied) = self.apply_batch(changes, from, to).await? else {
+            return Ok(None);
+        };
+        let step = PullStep {
+            received,
+            applied: applied.applied,
+            conflicts: applied.conflicts.len() as u64,
+            has_more: false,
+            cursor: to,
+        };
+        self.after_apply(applied, received, to, "subscription").await;
+        Ok(Some(step))
+    }
+
+    /// Reports an applied batch: `change` per table (also to other tabs),
+    /// `sync.pull:action:received`, conflicts, a clock-drift warning; then
+    /// runs the `resolve` hooks, whose merged records are new local writes.
+    pub(crate) async fn after_apply(&self, applied: Applied<S::Rec>, received: u64, cursor: u64, source: &'static str) {
+        let mut events = Vec::new();
+        for (table, pks) in &applied.changed {
+            self.platform.broadcast(table, pks);
+            events.push(Event::Change(ChangeEvent {
+                table: table.clone(),
+                pks: pks.clone(),
+                source: ChangeSource::Remote,
+            }));
+        }
+        events.push(Event::Pull(PullEvent { changes: received, applied: applied.applied, cursor, source }));
+        events.extend(applied.conflicts.into_iter().map(|c| Event::Conflict(Box::new(c))));
+        if let Some(ahead) = applied.drift_ms {
+            let e = SyncError::ClockDrift(format!("a remote clock is {ahead} ms ahead of this device's"));
+            events.push(Event::error(&e, None));
+        }
+        self.emit_all(events);
+        for m in applied.merges {
+            let Some(resolve) = self.resolvers.borrow().get(&m.table).cloned() else { continue };
+            let merged = match resolve(m.local.as_ref(), m.remote.as_ref()) {
+                Ok(merged) => merged,
+                Err(e) => {
+                    self.emit_all(vec![Event::error(&e, None)]);
+                    continue;
+                }
+            };
+            if let Some(record) = merged {
+                if let Err(e) = self.put(&m.table, record).await {
+                    self.emit_all(vec![Event::error(&e, None)]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Rescan, after `CURSOR_EXPIRED`: the server has purged history past the
+//! cursor, so the device rebuilds its state from the server's whole state.
+//!
+//! Every page from cursor 0 is staged in memory first (each checked like any
+//! page; progress is reported), then swapped in with ONE transaction:
+//! - each staged change is applied by the usual LWW rules, so local
+//!   tombstones still beat older puts and unsynced local writes (the outbox)
+//!   stay on top: read-your-writes;
+//! - a local row the server no longer has (its delete was purged there) is
+//!   removed, unless an unsynced local op is about it;
+//! - the cursor becomes the server's.
+//!
+//! The app sees the old state until the swap commits, then one `change`
+//! event per table; never an empty or half-filled table. Pending ops are
+//! untouched and pushed afterwards. A failure before the swap changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use super::events::{Event, ProgressEvent};
+use super::provider::Provider;
+use super::pull::{check_page, PullStep};
+use super::{Engine, Platform};
+use crate::core::wire::PullRequest;
+use crate::core::{Pk, Result, SyncError};
+use crate::store::{Access, Store, StoreTx};
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    /// Rebuilds the local state from the server's (see the module docs).
+    pub async fn rescan<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<PullStep> {
+        self.check_open()?;
+        let tables = self.table_names();
+        let mut staged = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let req = PullRequest {
+                scope: self.scope(),
+                cursor,
+                limit: self.config.pull_limit as u64,
+                tables: Some(tables.clone()),
+                rescan: true,
+            };
+            let page = provider.pull(req).await?;
+            check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;
+            self.emit_all(vec![Event::Progress(ProgressEvent {
+                applied: page.changes.len() as u64,
+                remaining: page.remaining,
+                cursor: page.next_cursor,
+            })]);
+            cursor = page.next_cursor;
+            staged.extend(page.changes);
+            if !page.has_more {
+                break;
+            }
+        }
+        let received = staged.len() as u64;
+
+        let tx = self.store.begin(Access::All, None).await?;
+        let swapped = async {
+            // What the server no longer has: rows absent from its state and
+            // without an unsynced local op.
+            let reads = tables.iter().map(|t| tx.keys(t));
+            let (keys, ops) = futures::try_join!(futures::future::try_join_all(reads), tx.list_ops(None, u32::MAX))?;
+            let on_server: HashSet<(&str, &Pk)> = staged.iter().map(|c| (c.table_name.as_str(), &c.pk)).collect();
+            let with_ops: HashSet<(&str, &Pk)> = ops.iter().map(|o| (o.table_name.as_str(), &o.pk)).collect();
+            let mut gone: HashMap<&str, Vec<Pk>> = HashMap::new();
+            for (table, pks) in tables.iter().zip(&keys) {
+                for pk in pks {
+                    let k = (table.as_str(), pk);
+                    if !on_server.contains(&k) && !with_ops.contains(&k) {
+                        gone.entry(table.as_str()).or_default().push(pk.clone());
+                    }
+                }
+            }
+            let applied = self.apply_in(&tx, &staged, None, cursor).await?;
+            let removals = gone.iter().map(|(t, pks)| tx.delete_records(t, pks));
+            futures::future::try_join_all(removals).await?;
+            Ok::<_, SyncError>((applied, gone.into_iter().map(|(t, p)| (t.to_string(), p)).collect::<Vec<_>>()))
+        }
+        .await;
+        let (Some((mut applied, clock)), gone) = (match swapped {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tx.abort().await;
+                return Err(e);
+            }
+        }) else {
+            return Err(SyncError::Storage("rescan swap was not applied".into()));
+        };
+        tx.commit().await?;
+        *self.hlc.borrow_mut() = clock;
+        for (table, pks) in gone {
+            applied.applied += pks.len() as u64;
+            match applied.changed.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, list)) => list.extend(pks),
+                None => applied.changed.push((table, pks)),
+            }
+        }
+        self.mark_bootstrapped().await?;
+        let step = PullStep {
+            received,
+            applied: applied.applied,
+            conflicts: applied.conflicts.len() as u64,
+            has_more: false,
+            cursor,
+        };
+        self.after_apply(applied, received, cursor, "rescan").await;
+        Ok(step)
+    }
+}
