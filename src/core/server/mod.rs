@@ -19,6 +19,10 @@
 //! - **Authorization**: tokens granted per workspace; no workspace ever reads
 //!   or writes another's data.
 //!
+//! The algorithm itself is in [`apply`], written over the storage traits of
+//! [`store`]; `ServerState` runs it over an in-memory store per workspace,
+//! and the reference server (`server/`) over SQLite or PostgreSQL.
+//!
 //! Nothing here does I/O or reads a clock: the caller passes the time. The
 //! payload type `P` passes through untouched (`serde_json::Value` natively,
 //! `JsValue` in the browser); it only needs to be `Clone`.
@@ -53,13 +57,15 @@
 //! assert_eq!(out.from_cursor, 0);
 //!
 //! let page = server
-//!     .pull(&PullRequest { scope, cursor: 0, limit: 100, tables: None })
+//!     .pull(&PullRequest { scope, cursor: 0, limit: 100, tables: None, rescan: false })
 //!     .unwrap();
 //! assert_eq!(page.changes.len(), 1);
 //! assert_eq!(page.next_cursor, 1);
 //! assert!(!page.has_more);
 //! ```
 
+pub mod apply;
+pub mod store;
 mod workspace;
 
 use std::collections::{HashMap, HashSet};
@@ -70,7 +76,16 @@ use super::stamp::ChangeStamp;
 use super::wire::{PullRequest, PullResponse, PushBatch, PushResult, SyncChange, SyncScope};
 use workspace::Workspace;
 
-pub use workspace::MIN_RETENTION_MS;
+pub use apply::MIN_RETENTION_MS;
+pub use store::{LogRead, Scan, ScanFilter, WorkspaceStore};
+
+/// The memory store never fails; a failure here would be a bug in it.
+fn infallible<T>(r: Result<T, SyncError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => unreachable!("the in-memory workspace store failed: {e}"),
+    }
+}
 
 /// What [`ServerState::push`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,21 +207,7 @@ impl<P: Clone> ServerState<P> {
     /// (tombstone GC). `result.server_version` is the version after the batch.
     pub fn push(&mut self, batch: &PushBatch<P>, now_ms: u64) -> PushOutcome<P> {
         let ws = self.workspaces.entry(batch.scope.workspace_id.clone()).or_default();
-        let from_cursor = ws.version();
-        let project = batch.scope.project_id.as_deref();
-        let mut results = Vec::with_capacity(batch.ops.len());
-        let mut applied = Vec::new();
-        for op in &batch.ops {
-            let (result, change) = ws.apply(op, project, now_ms);
-            results.push(result);
-            applied.extend(change);
-        }
-        PushOutcome {
-            result: PushResult { results, server_version: Some(ws.version()) },
-            applied,
-            from_cursor,
-            project_id: batch.scope.project_id.clone(),
-        }
+        infallible(apply::push(ws, batch, now_ms))
     }
 
     /// Changes with serverVersion > `req.cursor` in ascending order, at most
@@ -224,10 +225,9 @@ impl<P: Clone> ServerState<P> {
     /// full snapshot, is always valid); `INVALID` for a cursor above the
     /// current serverVersion or a limit of 0.
     pub fn pull(&self, req: &PullRequest) -> Result<PullResponse<P>, SyncError> {
-        match self.workspaces.get(&req.scope.workspace_id) {
-            Some(ws) => ws.pull(req),
-            None => Workspace::default().pull(req),
-        }
+        let empty = Workspace::default();
+        let mut ws = self.workspaces.get(&req.scope.workspace_id).unwrap_or(&empty);
+        apply::pull(&mut ws, req)
     }
 
     /// Records how far a device has pulled. `version` above the serverVersion
@@ -235,10 +235,10 @@ impl<P: Clone> ServerState<P> {
     /// The lowest device cursor bounds what [`ServerState::gc`] may purge.
     pub fn update_cursor(&mut self, scope: &SyncScope, device_id: &str, version: u64) -> Result<(), SyncError> {
         match self.workspaces.get_mut(&scope.workspace_id) {
-            Some(ws) => ws.update_cursor(device_id, version),
+            Some(ws) => apply::update_cursor(ws, device_id, version),
             None => {
                 let mut ws = Workspace::default();
-                ws.update_cursor(device_id, version)?;
+                apply::update_cursor(&mut ws, device_id, version)?;
                 self.workspaces.insert(scope.workspace_id.clone(), ws);
                 Ok(())
             }
@@ -251,7 +251,7 @@ impl<P: Clone> ServerState<P> {
     /// clients whose cursor is in `1..below` get `CURSOR_EXPIRED` afterwards.
     pub fn purge_history(&mut self, workspace_id: &str, below: u64) {
         if let Some(ws) = self.workspaces.get_mut(workspace_id) {
-            ws.purge_history(below);
+            infallible(apply::purge_history(ws, below));
         }
     }
 
@@ -266,7 +266,7 @@ impl<P: Clone> ServerState<P> {
     /// The purged records keep their tombstone stamp (see
     /// [`ServerState::snapshot`]), so an older put still cannot resurrect them.
     pub fn gc(&mut self, workspace_id: &str, now_ms: u64, retention_ms: u64) -> usize {
-        self.workspaces.get_mut(workspace_id).map_or(0, |ws| ws.gc(now_ms, retention_ms))
+        self.workspaces.get_mut(workspace_id).map_or(0, |ws| infallible(apply::gc(ws, now_ms, retention_ms)))
     }
 
     /// The workspace's current serverVersion (0 before any applied change).

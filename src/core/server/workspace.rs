@@ -1,6 +1,7 @@
-//! One workspace's server state: its version counter, the current state of
-//! every record, the compacted change log, the opIds it has seen, the device
-//! cursors and the purge watermark.
+//! One workspace's server state in memory: its version counter, the current
+//! state of every record, the compacted change log, the opIds it has seen,
+//! the device cursors and the purge watermark. It implements the storage
+//! traits of [`super::store`]; the algorithm is in [`super::apply`].
 //!
 //! The change log keeps only the latest change per record: when a record
 //! changes again its older entry is removed. A pull from cursor 0 therefore
@@ -16,14 +17,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use super::store::{LogRead, Scan, ScanFilter, WorkspaceStore};
 use crate::core::error::SyncError;
-use crate::core::lww::{decide, Decision, Held};
 use crate::core::pk::Pk;
 use crate::core::stamp::ChangeStamp;
-use crate::core::wire::{OpKind, OpResult, PullRequest, PullResponse, PushOp, SyncChange};
-
-/// The smallest tombstone retention [`Workspace::gc`] accepts, in milliseconds.
-pub const MIN_RETENTION_MS: u64 = 60_000;
+use crate::core::wire::{OpKind, SyncChange};
 
 /// A record's identity: `(table name, primary key)`.
 pub(crate) type RecordKey = (String, Pk);
@@ -43,15 +41,6 @@ pub(crate) struct Record<P> {
     pub project_id: Option<String>,
     /// The server time at which the write was applied (for tombstone GC).
     pub applied_at_ms: u64,
-}
-
-impl<P> Record<P> {
-    fn held(&self) -> Held<'_> {
-        match self.op {
-            OpKind::Put => Held::Live(&self.stamp),
-            OpKind::Delete => Held::Tombstone(&self.stamp),
-        }
-    }
 }
 
 impl<P: Clone> Record<P> {
@@ -99,7 +88,7 @@ impl<P> Default for Workspace<P> {
     }
 }
 
-impl<P: Clone> Workspace<P> {
+impl<P> Workspace<P> {
     pub(crate) fn version(&self) -> u64 {
         self.version
     }
@@ -115,142 +104,105 @@ impl<P: Clone> Workspace<P> {
     pub(crate) fn records(&self) -> impl Iterator<Item = (&RecordKey, &Record<P>)> {
         self.records.iter()
     }
+}
 
-    /// Applies one op (see `ServerState::push`). Returns its result and, when
-    /// it won LWW, the change it produced.
-    pub(crate) fn apply(
-        &mut self,
-        op: &PushOp<P>,
-        project_id: Option<&str>,
-        now_ms: u64,
-    ) -> (OpResult, Option<SyncChange<P>>) {
-        if let Some(version) = self.ops.get(&op.op_id) {
-            return (acknowledged(&op.op_id, *version), None);
-        }
-        let key: RecordKey = (op.table_name.clone(), op.pk.clone());
-        let held = self.records.get(&key).map_or(Held::Nothing, Record::held);
-        let change = match decide(held, &op.stamp) {
-            Decision::Apply => Some(self.write(key, op, project_id, now_ms)),
-            Decision::Reject | Decision::AlreadyHeld => None,
-        };
-        let version = change.as_ref().map(|c| c.server_version);
-        self.ops.insert(op.op_id.clone(), version);
-        (acknowledged(&op.op_id, version), change)
+/// Reads go through a shared reference, so `ServerState::pull` needs no `&mut`.
+impl<P: Clone> LogRead<P> for &Workspace<P> {
+    fn version(&mut self) -> Result<u64, SyncError> {
+        Ok(self.version)
     }
 
-    /// Makes `op` the record's state under a new version and moves the
-    /// record's log entry to that version.
-    fn write(&mut self, key: RecordKey, op: &PushOp<P>, project_id: Option<&str>, now_ms: u64) -> SyncChange<P> {
-        self.version += 1;
-        self.applied += 1;
-        let record = Record {
-            op: op.op,
-            payload: match op.op {
-                OpKind::Put => op.payload.clone(),
-                OpKind::Delete => None,
-            },
-            stamp: op.stamp.clone(),
-            version: self.version,
-            project_id: project_id.map(str::to_string),
-            applied_at_ms: now_ms,
-        };
-        let change = record.to_change(&key);
-        if let Some(old) = self.records.insert(key.clone(), record) {
-            self.log.remove(&old.version);
-        }
-        self.log.insert(self.version, key);
-        change
+    fn watermark(&mut self) -> Result<u64, SyncError> {
+        Ok(self.watermark)
     }
 
-    /// See `ServerState::pull`.
-    pub(crate) fn pull(&self, req: &PullRequest) -> Result<PullResponse<P>, SyncError> {
-        let cursor = req.cursor;
-        if cursor > self.version {
-            return Err(SyncError::invalid(
-                "cursor",
-                format!("{cursor} is above the server's version {}", self.version),
-            ));
-        }
-        if cursor > 0 && cursor < self.watermark {
-            return Err(SyncError::CursorExpired(format!(
-                "history below version {} was purged; cursor {cursor} must rescan from 0",
-                self.watermark
-            )));
-        }
-        if req.limit == 0 {
-            return Err(SyncError::invalid("limit", "must be at least 1"));
-        }
-        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
-        let tables = req.tables.as_deref();
-        let project = req.scope.project_id.as_deref();
+    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
         let mut matching = self
             .log
-            .range((Bound::Excluded(cursor), Bound::Unbounded))
+            .range((Bound::Excluded(after), Bound::Unbounded))
             .filter_map(|(_, key)| self.records.get(key).map(|r| (key, r)))
-            .filter(|(key, r)| {
-                tables.is_none_or(|t| t.contains(&key.0)) && project.is_none_or(|p| r.project_id.as_deref() == Some(p))
-            });
+            .filter(|(key, r)| filter.keeps(&key.0, r.project_id.as_deref()));
         let changes: Vec<SyncChange<P>> = matching.by_ref().take(limit).map(|(key, r)| r.to_change(key)).collect();
         let remaining = matching.count() as u64;
-        let has_more = remaining > 0;
-        let next_cursor = match changes.last() {
-            Some(last) if has_more => last.server_version,
-            _ => self.version,
-        };
-        Ok(PullResponse { changes, next_cursor, has_more, remaining: Some(remaining) })
+        Ok(Scan { changes, remaining })
+    }
+}
+
+impl<P: Clone> LogRead<P> for Workspace<P> {
+    fn version(&mut self) -> Result<u64, SyncError> {
+        Ok(self.version)
     }
 
-    /// See `ServerState::update_cursor`.
-    pub(crate) fn update_cursor(&mut self, device_id: &str, version: u64) -> Result<(), SyncError> {
-        if version > self.version {
-            return Err(SyncError::invalid(
-                "version",
-                format!("{version} is above the server's version {}", self.version),
-            ));
-        }
-        match self.cursors.get_mut(device_id) {
-            Some(c) => *c = (*c).max(version),
-            None => {
-                self.cursors.insert(device_id.to_string(), version);
-            }
-        }
+    fn watermark(&mut self) -> Result<u64, SyncError> {
+        Ok(self.watermark)
+    }
+
+    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
+        (&*self).scan(after, limit, filter)
+    }
+}
+
+impl<P: Clone> WorkspaceStore<P> for Workspace<P> {
+    fn seen_op(&mut self, op_id: &str) -> Result<Option<Option<u64>>, SyncError> {
+        Ok(self.ops.get(op_id).copied())
+    }
+
+    fn remember_op(&mut self, op_id: &str, version: Option<u64>) -> Result<(), SyncError> {
+        self.ops.insert(op_id.to_string(), version);
         Ok(())
     }
 
-    /// See `ServerState::purge_history`. The watermark never exceeds the
-    /// current version: a client that has pulled everything is never expired,
-    /// so a rescan always ends.
-    pub(crate) fn purge_history(&mut self, below: u64) {
-        self.watermark = self.watermark.max(below.min(self.version));
+    fn head(&mut self, table: &str, pk: &Pk) -> Result<Option<(OpKind, ChangeStamp)>, SyncError> {
+        let key: RecordKey = (table.to_string(), pk.clone());
+        Ok(self.records.get(&key).map(|r| (r.op, r.stamp.clone())))
     }
 
-    /// See `ServerState::gc`.
-    pub(crate) fn gc(&mut self, now_ms: u64, retention_ms: u64) -> usize {
-        let retention = retention_ms.max(MIN_RETENTION_MS);
-        // A device whose cursor is at or above a change's version has pulled
-        // it. With no known device, every change is old enough by this rule;
-        // unknown devices are protected by the watermark (CURSOR_EXPIRED).
-        let bound = self.cursors.values().copied().min().unwrap_or(self.version);
+    fn write(&mut self, change: &SyncChange<P>, project_id: Option<&str>, applied_at_ms: u64) -> Result<(), SyncError> {
+        let key: RecordKey = (change.table_name.clone(), change.pk.clone());
+        let record = Record {
+            op: change.op,
+            payload: change.payload.clone(),
+            stamp: change.stamp.clone(),
+            version: change.server_version,
+            project_id: project_id.map(str::to_string),
+            applied_at_ms,
+        };
+        if let Some(old) = self.records.insert(key.clone(), record) {
+            self.log.remove(&old.version);
+        }
+        self.log.insert(change.server_version, key);
+        self.version = change.server_version;
+        self.applied += 1;
+        Ok(())
+    }
+
+    fn raise_cursor(&mut self, device_id: &str, version: u64) -> Result<(), SyncError> {
+        let c = self.cursors.entry(device_id.to_string()).or_insert(version);
+        *c = (*c).max(version);
+        Ok(())
+    }
+
+    fn min_cursor(&mut self) -> Result<Option<u64>, SyncError> {
+        Ok(self.cursors.values().copied().min())
+    }
+
+    fn raise_watermark(&mut self, watermark: u64) -> Result<(), SyncError> {
+        self.watermark = self.watermark.max(watermark);
+        Ok(())
+    }
+
+    fn purge_tombstones(&mut self, max_version: u64, applied_until_ms: u64) -> Result<(usize, Option<u64>), SyncError> {
         let purged: Vec<u64> = self
             .log
-            .range(..=bound)
+            .range(..=max_version)
             .filter(|(_, key)| {
-                self.records
-                    .get(*key)
-                    .is_some_and(|r| r.op == OpKind::Delete && now_ms.saturating_sub(r.applied_at_ms) >= retention)
+                self.records.get(*key).is_some_and(|r| r.op == OpKind::Delete && r.applied_at_ms <= applied_until_ms)
             })
             .map(|(version, _)| *version)
             .collect();
         for version in &purged {
             self.log.remove(version);
         }
-        if let Some(highest) = purged.last() {
-            self.watermark = self.watermark.max(*highest);
-        }
-        purged.len()
+        Ok((purged.len(), purged.last().copied()))
     }
-}
-
-fn acknowledged(op_id: &str, server_version: Option<u64>) -> OpResult {
-    OpResult { op_id: op_id.to_string(), success: true, server_version, error: None, code: None, retryable: None }
 }

@@ -1,0 +1,119 @@
+//! The application: shared state, the router and the server loop.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/push` | `PushBatch` -> `PushResult` |
+//! | `POST /v1/pull` | `PullRequest` -> `PullResponse` |
+//! | `POST /v1/cursor` | `{ scope, deviceId, version }` -> `{}` |
+//! | `GET /v1/watch` | WebSocket of change batches ([`crate::watch`]) |
+//! | `GET /healthz` | `{ ok, backend }`, 503 when the database is down |
+//! | `/pkg/`, `/node_modules/`, `/` | static files, when a static root is set |
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tidesync::core::SyncError;
+use tower_http::services::ServeDir;
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::rate::RateLimiter;
+use crate::{routes, watch};
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body accepted (413 `INVALID` above).
+    pub max_body_bytes: usize,
+    /// Most ops in one push batch (400 `INVALID` above).
+    pub max_batch_ops: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: 4 * 1024 * 1024, max_batch_ops: 1000 }
+    }
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    pub db: Arc<dyn Db>,
+    pub hub: Hub,
+    pub limiter: RateLimiter,
+    pub limits: Limits,
+}
+
+impl App {
+    pub fn new(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter) -> Arc<App> {
+        Arc::new(App { db, hub: Hub::default(), limiter, limits })
+    }
+
+    /// Runs a database call on a blocking thread.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Db) -> Result<T, SyncError> + Send + 'static,
+    ) -> Result<T, SyncError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&*db))
+            .await
+            .unwrap_or_else(|e| Err(SyncError::Unavailable(format!("the request's task failed: {e}"))))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The router; `static_root` (the repository) adds `www/` at `/`, `pkg/` at
+/// `/pkg/` and `tests/node_modules/` at `/node_modules/`, as
+/// `scripts/serve.mjs` does, so the demo page works from this server.
+pub fn router(app: Arc<App>, static_root: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/v1/push", post(routes::push))
+        .route("/v1/pull", post(routes::pull))
+        .route("/v1/cursor", post(routes::cursor))
+        .route("/v1/watch", get(watch::watch))
+        .route("/healthz", get(healthz))
+        .with_state(app);
+    match static_root {
+        None => api,
+        Some(root) => api
+            .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+            .nest_service("/node_modules", ServeDir::new(root.join("tests").join("node_modules")))
+            .fallback_service(ServeDir::new(root.join("www"))),
+    }
+}
+
+async fn healthz(axum::extract::State(app): axum::extract::State<Arc<App>>) -> axum::response::Response {
+    let backend = app.db.backend();
+    match app.blocking(|db| db.health()).await {
+        Ok(()) => Json(serde_json::json!({ "ok": true, "backend": backend })).into_response(),
+        Err(e) => {
+            let mut res = ApiError::from(SyncError::Unavailable(e.to_string())).into_response();
+            *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            res
+        }
+    }
+}
+
+/// Serves `router` on `listener` until the process ends. With a database
+/// that notifies (PostgreSQL), starts the LISTEN thread that wakes this
+/// process's watchers on every process's commits.
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, router: Router, listen_url: Option<String>) {
+    if let Some(url) = listen_url {
+        let hub = app.hub.clone();
+        crate::db::postgres::listen(url, Arc::new(move |ws: Option<String>| hub.wake(ws.as_deref())));
+    }
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service).await {
+        eprintln!("tidesync-server: server error: {e}");
+    }
+}

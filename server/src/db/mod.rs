@@ -1,0 +1,86 @@
+//! Storage: the [`Db`] the HTTP layer calls, implemented over SQLite
+//! ([`sqlite`]) and PostgreSQL ([`postgres`]).
+//!
+//! Both backends implement the core's storage traits
+//! (`tidesync::core::server::{LogRead, WorkspaceStore}`) over one database
+//! transaction and run the core's apply algorithm
+//! (`tidesync::core::server::apply`) unchanged inside it. What differs is
+//! only how a transaction is opened and serialised:
+//!
+//! - a push holds the workspace's write lock through its commit (SQLite:
+//!   `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` on the
+//!   workspace's row), so versions are assigned one after another and a
+//!   version becomes visible only after every lower version has committed:
+//!   a puller can never skip a change that commits later;
+//! - a pull reads from one snapshot (SQLite: one read transaction;
+//!   PostgreSQL: `REPEATABLE READ`), so its page and its `nextCursor` agree.
+//!
+//! Every method is synchronous; the HTTP layer calls it from
+//! `tokio::task::spawn_blocking`.
+
+pub mod pool;
+pub mod postgres;
+pub mod row;
+pub mod schema;
+pub mod sqlite;
+
+use serde_json::Value;
+use tidesync::core::server::PushOutcome;
+use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
+use tidesync::core::SyncError;
+
+/// A token's owner and the workspaces it may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub user_id: String,
+    pub workspaces: Vec<String>,
+}
+
+/// One sync database.
+pub trait Db: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// Whether commits reach this process's watchers through the database
+    /// (PostgreSQL's LISTEN/NOTIFY); otherwise the HTTP layer tells them.
+    fn notifies(&self) -> bool;
+    /// A cheap query that fails when the database is unreachable.
+    fn health(&self) -> Result<(), SyncError>;
+
+    /// Applies a batch (already decoded and authorized) at server time `now_ms`.
+    fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError>;
+    /// A page of changes above the request's cursor.
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError>;
+    /// Records that `device_id` has pulled up to `version`.
+    fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError>;
+    /// The workspace's current serverVersion.
+    fn version(&self, workspace: &str) -> Result<u64, SyncError>;
+    /// Every workspace that has a row (for the GC task).
+    fn workspaces(&self) -> Result<Vec<String>, SyncError>;
+    /// Tombstone GC of one workspace (the core's `apply::gc`); returns how
+    /// many log entries were purged.
+    fn gc(&self, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError>;
+    /// Raises the purge watermark (the core's `apply::purge_history`).
+    fn purge_history(&self, workspace: &str, below: u64) -> Result<(), SyncError>;
+
+    /// The grant of the token whose SHA-256 is `token_hash`, if any.
+    fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError>;
+    /// Stores a token (by hash) for `user_id`, creating the user, and adds
+    /// the user to `workspaces`. Idempotent for the same token and user.
+    fn create_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        workspaces: &[String],
+        now_ms: u64,
+    ) -> Result<(), SyncError>;
+}
+
+/// A database error, as the client sees it: retryable, no internals beyond
+/// the driver's message.
+pub(crate) fn storage(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Storage(e.to_string())
+}
+
+/// How long a device may go without reporting a cursor before GC stops
+/// waiting for it (30 days). Its cursor then expires like any other.
+pub const DEVICE_TTL_MS: u64 = 30 * 24 * 3600 * 1000;

@@ -1,0 +1,84 @@
+//! How a record is laid out in a SQL row, shared by both backends.
+//!
+//! - `pk` is the key's JSON text (`"m1"` or `5`), so `"5"` and `5` stay
+//!   different keys (PROTOCOL.md section 2).
+//! - `op` is `put` or `delete`; `payload` is the row's JSON text, `NULL` for
+//!   a tombstone.
+//! - the stamp is four columns; `version` is the serverVersion and, while
+//!   `in_log` is true, the record's entry in the compacted change log.
+
+use serde_json::Value;
+use tidesync::core::wire::{OpKind, SyncChange};
+use tidesync::core::{ChangeStamp, Pk, SyncError};
+
+use super::storage;
+
+/// The columns a change is read from, in this order.
+pub const CHANGE_COLUMNS: &str = "table_name, pk, op, payload, version, clock, hlc, device_id, op_id";
+
+/// A record's columns as read back.
+pub struct ChangeRow {
+    pub table_name: String,
+    pub pk: String,
+    pub op: String,
+    pub payload: Option<String>,
+    pub version: i64,
+    pub clock: i64,
+    pub hlc: String,
+    pub device_id: String,
+    pub op_id: String,
+}
+
+impl ChangeRow {
+    pub fn into_change(self) -> Result<SyncChange<Value>, SyncError> {
+        let payload = self.payload.map(|p| serde_json::from_str(&p)).transpose().map_err(storage)?;
+        Ok(SyncChange {
+            table_name: self.table_name,
+            pk: decode_pk(&self.pk)?,
+            op: decode_op(&self.op)?,
+            payload,
+            server_version: to_u64(self.version)?,
+            stamp: ChangeStamp {
+                clock: to_u64(self.clock)?,
+                hlc: self.hlc,
+                device_id: self.device_id,
+                op_id: self.op_id,
+            },
+        })
+    }
+}
+
+pub fn encode_pk(pk: &Pk) -> Result<String, SyncError> {
+    serde_json::to_string(pk).map_err(storage)
+}
+
+pub fn decode_pk(text: &str) -> Result<Pk, SyncError> {
+    serde_json::from_str(text).map_err(storage)
+}
+
+pub fn decode_op(text: &str) -> Result<OpKind, SyncError> {
+    match text {
+        "put" => Ok(OpKind::Put),
+        "delete" => Ok(OpKind::Delete),
+        other => Err(SyncError::Storage(format!("unknown op {other:?} in the database"))),
+    }
+}
+
+pub fn encode_payload(payload: Option<&Value>) -> Result<Option<String>, SyncError> {
+    payload.map(serde_json::to_string).transpose().map_err(storage)
+}
+
+/// A stored BIGINT as a version or count (never negative when we wrote it).
+pub fn to_u64(n: i64) -> Result<u64, SyncError> {
+    u64::try_from(n).map_err(|_| SyncError::Storage(format!("negative value {n} in the database")))
+}
+
+/// A version or count as a BIGINT (wire values are at most 2^53 - 1).
+pub fn to_i64(n: u64) -> Result<i64, SyncError> {
+    i64::try_from(n).map_err(|_| SyncError::invalid("version", format!("{n} is out of range")))
+}
+
+/// The stamp a record holds, from its columns.
+pub fn stamp(clock: i64, hlc: String, device_id: String, op_id: String) -> Result<ChangeStamp, SyncError> {
+    Ok(ChangeStamp { clock: to_u64(clock)?, hlc, device_id, op_id })
+}

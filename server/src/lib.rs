@@ -1,0 +1,61 @@
+//! tidesync-server: the reference sync server.
+//!
+//! It speaks the wire contract of PROTOCOL.md (sections 1 to 3) over HTTP and
+//! WebSocket and stores everything in SQLite (one machine) or PostgreSQL
+//! (several stateless processes). The sync rules are not here: every push,
+//! pull, cursor update and GC runs the core's algorithm
+//! (`tidesync::core::server::apply`) over a database transaction, through the
+//! core's storage traits ([`db`]).
+//!
+//! Modules, one concept each: [`config`] (command line), [`app`] (state,
+//! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
+//! [`hub`] (wakes watchers), [`auth`] (tokens), [`rate`] (rate limit),
+//! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod gc;
+pub mod hub;
+pub mod rate;
+pub mod routes;
+pub mod watch;
+
+use std::sync::Arc;
+
+use tidesync::core::SyncError;
+
+use config::Database;
+use db::Db;
+
+/// Opens the database (running migrations) named by `database`.
+pub fn open_db(database: &Database, pool_size: usize) -> Result<Arc<dyn Db>, SyncError> {
+    Ok(match database {
+        Database::Sqlite(path) => Arc::new(db::sqlite::SqliteDb::open(path)?),
+        Database::Postgres(url) => Arc::new(db::postgres::PgDb::open(url, pool_size)?),
+    })
+}
+
+/// Creates a token for `user` (a fresh name when `None`) with membership in
+/// `workspaces`, storing only its hash; returns the token. `token` picks a
+/// fixed token (the demo's) instead of a random one.
+pub fn create_token(
+    db: &dyn Db,
+    workspaces: &[String],
+    user: Option<&str>,
+    token: Option<&str>,
+) -> Result<String, SyncError> {
+    let token = match token {
+        Some(t) if t.len() >= 8 => t.to_string(),
+        Some(_) => return Err(SyncError::invalid("token", "must be at least 8 characters")),
+        None => auth::new_token()?,
+    };
+    let user = match user {
+        Some(u) => u.to_string(),
+        None => format!("user-{}", &auth::hash(&token)[..12]),
+    };
+    db.create_token(&auth::hash(&token), &user, workspaces, app::now_ms())?;
+    Ok(token)
+}

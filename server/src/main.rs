@@ -1,0 +1,86 @@
+//! The `tidesync-server` binary: parses the command line ([`config`]) and
+//! runs the server, creates a token, or migrates.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidesync_server::app::{self, App, Limits};
+use tidesync_server::config::{self, Command, Database};
+use tidesync_server::rate::RateLimiter;
+use tidesync_server::{create_token, gc, open_db};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match config::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tidesync-server: {e}\n{}", config::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    if config.command == Command::Help {
+        println!("{}", config::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let db = match open_db(&config.database, config.pool_size) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("tidesync-server: cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match config.command {
+        Command::Help => ExitCode::SUCCESS,
+        Command::Migrate => {
+            println!("schema up to date ({})", db.backend());
+            ExitCode::SUCCESS
+        }
+        Command::TokenCreate { workspaces, user, token } => {
+            match create_token(&*db, &workspaces, user.as_deref(), token.as_deref()) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tidesync-server: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve(opts) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("tidesync-server: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind(&opts.listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("tidesync-server: cannot listen on {}: {e}", opts.listen);
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let limits = Limits { max_body_bytes: opts.max_body_bytes, max_batch_ops: opts.max_batch_ops };
+                let app = App::new(db.clone(), limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
+                gc::spawn(db.clone(), Duration::from_millis(opts.gc_interval_ms), opts.retention_ms);
+                let listen_url = match &config.database {
+                    Database::Postgres(url) => Some(url.clone()),
+                    Database::Sqlite(_) => None,
+                };
+                let where_ = match &config.database {
+                    Database::Sqlite(p) => format!("sqlite {}", p.display()),
+                    Database::Postgres(_) => "postgres".to_string(),
+                };
+                println!("tidesync-server listening on http://{addr}/ ({where_})");
+                let router = app::router(app.clone(), opts.static_root.clone());
+                app::serve(listener, Arc::clone(&app), router, listen_url).await;
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! `GET /v1/watch`: a WebSocket that carries change batches as they commit.
+//!
+//! Query: `token` (browsers cannot set headers on a WebSocket),
+//! `workspaceId`, optional `projectId`, optional `tables` (a JSON array of
+//! names; all tables when absent) and optional `cursor` (where the client's
+//! stream left off, for a reconnect; the current version when absent).
+//! The token is checked before the upgrade: 401 `AUTH` or 403 `FORBIDDEN`
+//! as a plain HTTP answer, so no socket is ever opened on another workspace.
+//!
+//! Server messages (JSON text frames):
+//!
+//! - `{ "type": "ready", "cursor": n }` once, when the watch is registered;
+//! - `{ "type": "changes", "changes": [SyncChange...], "fromCursor": f,
+//!   "nextCursor": t }`: exactly what a pull from `f` with the watch's
+//!   filters returns (a page of at most 500), so a client whose cursor is
+//!   `f` may apply it directly (PROTOCOL.md section 3); pages with no
+//!   matching change are not sent.
+//!
+//! On every wake of its workspace (see [`crate::hub`]) a watch pulls from
+//! its own cursor through the core's algorithm, so batches are gapless and
+//! in order, and identical whichever process committed the write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tidesync::core::decode::Path;
+use tidesync::core::wire::{decode_scope, PullRequest, SyncScope, MAX_NAME_LEN};
+use tidesync::core::SyncError;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::app::App;
+use crate::auth;
+use crate::error::ApiError;
+
+/// Changes per batch.
+const PAGE: u64 = 500;
+/// A ping this often keeps proxies from closing an idle socket.
+const HEARTBEAT: Duration = Duration::from_secs(25);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchQuery {
+    token: Option<String>,
+    workspace_id: Option<String>,
+    project_id: Option<String>,
+    tables: Option<String>,
+    cursor: Option<u64>,
+}
+
+/// What a watch follows.
+struct Watch {
+    scope: SyncScope,
+    tables: Option<Vec<String>>,
+}
+
+fn decode_query(q: &WatchQuery) -> Result<Watch, SyncError> {
+    let scope_json = json!({ "workspaceId": q.workspace_id, "projectId": q.project_id });
+    let scope = decode_scope(&scope_json, &Path::Root("")).map_err(SyncError::from)?;
+    let tables = match &q.tables {
+        None => None,
+        Some(text) => {
+            let list: Vec<String> = serde_json::from_str(text)
+                .map_err(|_| SyncError::invalid("tables", "must be a JSON array of table names"))?;
+            if let Some(bad) = list.iter().find(|t| t.is_empty() || t.len() > MAX_NAME_LEN) {
+                return Err(SyncError::invalid("tables", format!("bad table name {bad:?}")));
+            }
+            Some(list)
+        }
+    };
+    Ok(Watch { scope, tables })
+}
+
+pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upgrade: WebSocketUpgrade) -> Response {
+    match admit(&app, &q).await {
+        Ok((w, cursor)) => upgrade.on_upgrade(move |socket| run(socket, app, w, cursor)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Token, rate limit, query, membership; the starting cursor.
+async fn admit(app: &Arc<App>, q: &WatchQuery) -> Result<(Watch, Option<u64>), ApiError> {
+    let token = q.token.clone().ok_or_else(|| SyncError::Auth("missing token".into()))?;
+    app.limiter.check(&auth::hash(&token))?;
+    let w = decode_query(q)?;
+    let ws = w.scope.workspace_id.clone();
+    app.blocking(move |db| auth::authorize(&auth::authenticate(db, Some(&token))?, &ws)).await?;
+    Ok((w, q.cursor))
+}
+
+async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>) {
+    // Register for wakes before reading the version: a commit after this
+    // point wakes us, one before it is below the cursor we start from.
+    let mut wakes = app.hub.subscribe();
+    let ws = w.scope.workspace_id.clone();
+    let version = match app.blocking(move |db| db.version(&ws)).await {
+        Ok(v) => v,
+        Err(e) => return close(socket, &e).await,
+    };
+    let mut cursor = start.filter(|c| *c <= version).unwrap_or(version);
+    if send(&mut socket, json!({ "type": "ready", "cursor": cursor })).await.is_err() {
+        return;
+    }
+    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+        return close(socket, &e).await;
+    }
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            wake = wakes.recv() => match wake {
+                Ok(Some(id)) if *id != *w.scope.workspace_id => {}
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+                        return close(socket, &e).await;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = heartbeat.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends every matching change above `cursor`, page by page, and moves
+/// `cursor` to the end. A cursor GC has purged past restarts at the current
+/// version: the client learns of the gap from its next pull (410).
+async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, cursor: &mut u64) -> Result<(), SyncError> {
+    loop {
+        let req = PullRequest {
+            scope: w.scope.clone(),
+            cursor: *cursor,
+            limit: PAGE,
+            tables: w.tables.clone(),
+            rescan: false,
+        };
+        let page = match app.blocking(move |db| db.pull(&req)).await {
+            Ok(p) => p,
+            Err(SyncError::CursorExpired(_)) => {
+                let ws = w.scope.workspace_id.clone();
+                *cursor = app.blocking(move |db| db.version(&ws)).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let from = *cursor;
+        *cursor = page.next_cursor;
+        if !page.changes.is_empty() {
+            let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": from, "nextCursor": page.next_cursor });
+            send(socket, msg).await.map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
+        }
+        if !page.has_more {
+            return Ok(());
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, msg: Value) -> Result<(), axum::Error> {
+    socket.send(Message::Text(msg.to_string().into())).await
+}
+
+/// Closes with 1011 (server error) and the error's code as the reason.
+async fn close(mut socket: WebSocket, e: &SyncError) {
+    let reason = ApiError::from(e.clone()).body().code;
+    let frame = axum::extract::ws::CloseFrame { code: 1011, reason: reason.into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
