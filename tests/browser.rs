@@ -19,6 +19,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "browser/memory_server.rs"]
 mod memory_server;
+#[path = "browser/pull.rs"]
+mod pull;
 #[path = "browser/push.rs"]
 mod push;
 #[path = "browser/util.rs"]

@@ -94,13 +94,14 @@ impl WebPlatform {
         }
     }
 
-    /// Stops listening to other engines and drops every handler.
+    /// Stops listening to other engines.
     pub fn shutdown(&self) {
         if let Some(ch) = &self.inner.channel {
             ch.set_onmessage(None);
             ch.close();
         }
-        self.inner.handlers.borrow_mut().clear();
+        // Handlers stay: work that was already committing when the engine
+        // closed (a pull page, say) still reports what it committed.
         self.inner.on_message.borrow_mut().take();
     }
 

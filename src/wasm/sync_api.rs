@@ -14,6 +14,8 @@ use crate::engine::Platform;
 
 /// How long a `syncNow` on an engine that does not push waits for the one that does.
 const FOLLOWER_WAIT_MS: u64 = 60_000;
+/// How long `syncNow` waits for the lock before treating another engine as the leader.
+const LOCK_WAIT_MS: u64 = 1_000;
 
 fn op_ids(v: &JsValue, path: &str) -> Result<Vec<String>, SyncError> {
     let root = Path::Root(path);
@@ -65,12 +67,17 @@ impl SyncEngine {
         let engine = self.engine_rc();
         promise(async move {
             let driver = driver?;
+            // Just after open the Web Lock may not be granted yet.
+            let platform = engine.platform();
+            let asked = platform.now_ms();
+            while !driver.state().leader && platform.now_ms() - asked < LOCK_WAIT_MS {
+                platform.sleep(10).await;
+            }
             let report = if driver.state().leader {
                 driver.sync_now().await?
             } else {
                 // Another engine (tab) pushes this database: ask it, and wait
                 // until the ops queued now have left the outbox.
-                let platform = engine.platform();
                 let started = platform.now_ms();
                 let before = engine.outbox_counts().await?;
                 platform.request_push();

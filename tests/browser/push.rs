@@ -4,46 +4,13 @@
 //! waited out, a push cut off by close is re-sent once, and one engine per
 //! database pushes, with hand-over on close.
 
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use serde_json::{json, Value};
 use tidesync::wasm::{MemoryServer, SyncEngine};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 use super::util::*;
-
-async fn open_synced(db: &str, server: &MemoryServer, extra: Value) -> SyncEngine {
-    let mut cfg = json!({
-        "workspaceId": "w1",
-        "dbName": db,
-        "tables": [{ "name": "notes" }],
-        "backoffMs": [50],
-        "maxAttempts": 1000,
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    let cfg = js(&cfg);
-    Reflect::set(&cfg, &"provider".into(), &JsValue::from(server.provider(None))).unwrap();
-    SyncEngine::open_with(cfg).await.unwrap()
-}
-
-async fn status(e: &SyncEngine, key: &str) -> JsValue {
-    get(&await_js(e.status()).await.unwrap(), key)
-}
-
-/// Polls `check` every 20 ms until it holds, for at most `ms`.
-async fn wait_for<F, Fut>(ms: f64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = js_sys::Date::now();
-    while !check().await {
-        assert!(js_sys::Date::now() - start < ms, "timed out waiting for {what}");
-        sleep(20).await;
-    }
-}
 
 async fn drained(e: &SyncEngine) -> bool {
     status(e, "pendingOps").await == 0

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise, Reflect};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tidesync::wasm::SyncEngine;
+use tidesync::wasm::{MemoryServer, SyncEngine};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -50,4 +50,37 @@ pub fn recorder() -> (Rc<RefCell<Vec<JsValue>>>, Function) {
     let sink = seen.clone();
     let f = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| sink.borrow_mut().push(v));
     (seen, f.into_js_value().unchecked_into())
+}
+
+pub async fn open_synced(db: &str, server: &MemoryServer, extra: Value) -> SyncEngine {
+    let mut cfg = json!({
+        "workspaceId": "w1",
+        "dbName": db,
+        "tables": [{ "name": "notes" }],
+        "backoffMs": [50],
+        "maxAttempts": 1000,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    let cfg = js(&cfg);
+    Reflect::set(&cfg, &"provider".into(), &JsValue::from(server.provider(None))).unwrap();
+    SyncEngine::open_with(cfg).await.unwrap()
+}
+
+pub async fn status(e: &SyncEngine, key: &str) -> JsValue {
+    get(&await_js(e.status()).await.unwrap(), key)
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `ms`.
+pub async fn wait_for<F, Fut>(ms: f64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = js_sys::Date::now();
+    while !check().await {
+        assert!(js_sys::Date::now() - start < ms, "timed out waiting for {what}");
+        sleep(20).await;
+    }
 }
