@@ -21,6 +21,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod memory_server;
 #[path = "browser/pull.rs"]
 mod pull;
+#[path = "browser/pull_hooks.rs"]
+mod pull_hooks;
 #[path = "browser/push.rs"]
 mod push;
 #[path = "browser/util.rs"]

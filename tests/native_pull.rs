@@ -237,3 +237,28 @@ fn bootstrap_reports_progress_that_adds_up_and_resumes_after_a_crash() {
     assert_eq!(before + progress(&b2), 100, "every change counted once across the crash");
     assert_eq!(rows(&b2).len(), 100);
 }
+
+#[test]
+fn local_gc_purges_only_acknowledged_tombstones_and_old_journal_rows_past_retention() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", 1_700_000_000_000, 1);
+    block_on(a.engine.bulk_put("notes", vec![json!({ "id": "x" }), json!({ "id": "y" })])).unwrap();
+    block_on(a.driver.sync_now()).unwrap();
+    block_on(a.engine.delete("notes", Pk::Str("x".into()))).unwrap();
+    block_on(a.driver.sync_now()).unwrap();
+    block_on(a.engine.delete("notes", Pk::Str("y".into()))).unwrap(); // not pushed yet
+    let tombstones = |d: &Device| {
+        let tx = block_on(tidesync::store::Store::begin(&d.store, tidesync::store::Access::All, None)).unwrap();
+        let n = block_on(tidesync::store::StoreTx::old_tombstones(&tx, u64::MAX, 100)).unwrap().len();
+        drop(tx);
+        n
+    };
+    assert_eq!(tombstones(&a), 2);
+    assert_eq!(block_on(a.engine.collect_garbage()).unwrap().tombstones, 0, "within retention");
+    a.platform.now.set(a.platform.now.get() + a.engine.config().retention_ms + 1);
+    let report = block_on(a.engine.collect_garbage()).unwrap();
+    assert_eq!(report.tombstones, 1, "only the acknowledged delete's tombstone");
+    assert!(report.runs >= 2, "old sync_runs rows dropped: {report:?}");
+    assert_eq!(tombstones(&a), 1);
+    assert!(block_on(a.engine.get("notes", &Pk::Str("y".into()))).unwrap().is_none());
+}

@@ -205,6 +205,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 let holds =
                     held_now.as_ref().is_some_and(|h| h.clock == l.version.stamp.clock && h.hlc == l.version.stamp.hlc);
                 if foreign && holds && local.ops.is_empty() && decision == Decision::Apply {
+                    if self.resolvers.borrow().contains_key(&c.table_name) {
+                        out.merges.push(Merge {
+                            table: c.table_name.clone(),
+                            local: l.version.payload.as_ref().map(S::Rec::from_json),
+                            remote: c.payload.clone(),
+                        });
+                    }
                     out.conflicts.push(Conflict {
                         id: None,
                         table: c.table_name.clone(),

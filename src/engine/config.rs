@@ -8,6 +8,11 @@ use crate::core::{Invalid, InvalidKind};
 use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 use crate::store::{Schema, TableSchema, SYSTEM_STORES};
 
+/// Default retention of tombstones and journal rows: 30 days.
+pub const DEFAULT_RETENTION_MS: u64 = 30 * 86_400_000;
+/// The shortest retention accepted: one minute.
+pub const MIN_RETENTION_MS: u64 = 60_000;
+
 /// Validated engine options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -23,6 +28,8 @@ pub struct EngineConfig {
     pub max_attempts: u32,
     pub max_pending_ops: u64,
     pub max_clock_drift_ms: u64,
+    /// How long tombstones and journal rows are kept before local GC.
+    pub retention_ms: u64,
 }
 
 impl EngineConfig {
@@ -41,6 +48,7 @@ impl EngineConfig {
             max_attempts: 8,
             max_pending_ops: 100_000,
             max_clock_drift_ms: DEFAULT_MAX_DRIFT_MS,
+            retention_ms: DEFAULT_RETENTION_MS,
         }
     }
 
@@ -186,5 +194,6 @@ pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
         max_attempts: int_option(v, "maxAttempts", 1, 1_000, defaults.max_attempts as u64)? as u32,
         max_pending_ops: int_option(v, "maxPendingOps", 1, 100_000_000, defaults.max_pending_ops)?,
         max_clock_drift_ms: int_option(v, "maxClockDriftMs", 1_000, 86_400_000, defaults.max_clock_drift_ms)?,
+        retention_ms: int_option(v, "retentionMs", MIN_RETENTION_MS, 10 * 365 * 86_400_000, defaults.retention_ms)?,
     })
 }

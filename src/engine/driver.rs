@@ -20,6 +20,7 @@ use futures::lock::Mutex;
 use serde::Serialize;
 
 use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
+use super::gc::GC_INTERVAL_MS;
 use super::outbox::SyncRun;
 use super::provider::{Provider, SubscriptionEvent, SubscriptionStatus};
 use super::push::Step;
@@ -76,6 +77,8 @@ pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     subscription: Subscription<S::Rec>,
     /// The last cursor told to the provider, and when.
     reported: Cell<(u64, u64)>,
+    /// When local GC last ran (0: not yet).
+    last_gc: Cell<u64>,
 }
 
 /// How a run ended.
@@ -100,6 +103,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             pull_due: Cell::new(true),
             pull_attempt: Cell::new(0),
             reported: Cell::new((0, 0)),
+            last_gc: Cell::new(0),
         }
     }
 
@@ -235,6 +239,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         if let RunEnd::Drained = end {
             self.ensure_subscribed().await;
             self.report_cursor().await;
+            self.maybe_collect().await;
         }
         if self.state.borrow().phase != "paused" && self.state.borrow().phase != "backoff" {
             self.set_phase("idle");
@@ -462,6 +467,19 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 self.subscription.down(attempt, now + delay);
                 engine.emit_all(vec![Event::Subscription(StatusEvent { status: SubscriptionStatus::Error, attempt })]);
             }
+        }
+    }
+
+    /// Local GC, at most every [`GC_INTERVAL_MS`].
+    async fn maybe_collect(&self) {
+        let now = self.engine.platform().now_ms();
+        let last = self.last_gc.get();
+        if last != 0 && now.saturating_sub(last) < GC_INTERVAL_MS {
+            return;
+        }
+        self.last_gc.set(now.max(1));
+        if let Err(e) = self.engine.collect_garbage().await {
+            self.note_error(&e);
         }
     }
 

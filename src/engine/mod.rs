@@ -10,6 +10,7 @@ pub mod config;
 pub mod conflicts;
 pub mod driver;
 pub mod events;
+pub mod gc;
 pub mod lost;
 pub mod outbox;
 pub mod platform;

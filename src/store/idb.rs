@@ -488,6 +488,14 @@ impl StoreTx for IdbTx {
         idb_logs::trim(&self.store(log.store_name())?, keep).await
     }
 
+    async fn log_oldest(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>> {
+        idb_logs::oldest(&self.store(log.store_name())?, limit).await
+    }
+
+    async fn log_drop_through(&self, log: Log, id: u64) -> Result<()> {
+        idb_logs::drop_through(&self.store(log.store_name())?, id).await
+    }
+
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>> {
         let row = self.store(SYNC_STATE)?.get(JsValue::from_str(key)).await.map_err(|e| storage("get state", e))?;
         match row {

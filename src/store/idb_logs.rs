@@ -23,6 +23,17 @@ pub(super) async fn recent(store: &rexie::Store, limit: u32) -> Result<Vec<Value
     rows.into_iter().map(|(_, v)| from_js(v)).collect()
 }
 
+pub(super) async fn oldest(store: &rexie::Store, limit: u32) -> Result<Vec<Value>> {
+    let rows = store.get_all(None, Some(limit)).await.map_err(|e| storage("journal", e))?;
+    rows.into_iter().map(from_js).collect()
+}
+
+pub(super) async fn drop_through(store: &rexie::Store, id: u64) -> Result<()> {
+    let range = KeyRange::upper_bound(&wasm_bindgen::JsValue::from_f64(id as f64), Some(false))
+        .map_err(|e| storage("range", e))?;
+    store.delete(range.into()).await.map_err(|e| storage("journal drop", e))
+}
+
 pub(super) async fn trim(store: &rexie::Store, keep: u64) -> Result<()> {
     let n = store.count(None).await.map_err(|e| storage("journal count", e))? as u64;
     if n <= keep {

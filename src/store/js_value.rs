@@ -88,6 +88,10 @@ impl Record for JsValue {
         decode::integer(&self.field(name)?, &Path::Root(name), 0).ok()
     }
 
+    fn from_json(v: &serde_json::Value) -> Self {
+        serde::Serialize::serialize(v, &serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    }
+
     fn to_json(&self) -> serde_json::Value {
         serde_wasm_bindgen::from_value(self.clone()).unwrap_or(serde_json::Value::Null)
     }

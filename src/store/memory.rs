@@ -71,6 +71,7 @@ enum Write {
     PutState(String, Value),
     LogAppend(Log, Value),
     LogTrim(Log, u64),
+    LogDropThrough(Log, u64),
 }
 
 /// A transaction on a [`MemoryStore`].
@@ -297,6 +298,17 @@ impl StoreTx for MemoryTx {
         Ok(())
     }
 
+    async fn log_oldest(&self, log: Log, limit: u32) -> Result<Vec<Value>> {
+        let db = self.db.borrow();
+        let rows = db.data.logs.get(log.store_name());
+        Ok(rows.map(|r| r.values().take(limit as usize).cloned().collect()).unwrap_or_default())
+    }
+
+    async fn log_drop_through(&self, log: Log, id: u64) -> Result<()> {
+        self.writes.borrow_mut().push(Write::LogDropThrough(log, id));
+        Ok(())
+    }
+
     async fn get_state(&self, key: &str) -> Result<Option<Value>> {
         for w in self.writes.borrow().iter().rev() {
             if let Write::PutState(k, v) = w {
@@ -352,6 +364,10 @@ impl StoreTx for MemoryTx {
                     }
                     rows.insert(id, row);
                 }
+                Write::LogDropThrough(log, id) => {
+                    let rows = data.logs.entry(log.store_name()).or_default();
+                    rows.retain(|k, _| *k > id);
+                }
                 Write::LogTrim(log, keep) => {
                     let rows = data.logs.entry(log.store_name()).or_default();
                     while rows.len() as u64 > keep {
@@ -395,6 +411,10 @@ impl Record for Value {
 
     fn to_json(&self) -> Value {
         self.clone()
+    }
+
+    fn from_json(v: &Value) -> Self {
+        v.clone()
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

@@ -43,6 +43,8 @@ pub trait Record: Clone + std::fmt::Debug + PartialEq + 'static {
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self;
     /// The record as JSON (for the conflict journal and its event).
     fn to_json(&self) -> serde_json::Value;
+    /// A record from JSON (a journalled version handed to a `resolve` hook).
+    fn from_json(v: &serde_json::Value) -> Self;
 }
 
 /// Where an op is in its life.
@@ -187,6 +189,10 @@ pub trait StoreTx {
     async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>>;
     /// Removes the oldest rows of a journal so that at most `keep` remain.
     async fn log_trim(&self, log: Log, keep: u64) -> Result<()>;
+    /// The first `limit` rows of a journal, oldest first.
+    async fn log_oldest(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>>;
+    /// Removes every row of a journal whose id is at most `id`.
+    async fn log_drop_through(&self, log: Log, id: u64) -> Result<()>;
 
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>>;
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()>;

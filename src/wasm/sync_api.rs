@@ -191,6 +191,14 @@ impl SyncEngine {
         })
     }
 
+    /// Purges tombstones and journal rows past `retentionMs` now (the
+    /// scheduler also does it hourly); resolves to `{ tombstones, conflicts, runs }`.
+    #[wasm_bindgen(js_name = collectGarbage, unchecked_return_type = "Promise<GcReport>")]
+    pub fn collect_garbage(&self) -> Promise {
+        let engine = self.engine_rc();
+        promise(async move { to_js(&engine.collect_garbage().await?) })
+    }
+
     /// The most recent `sync_runs` rows, newest first.
     #[wasm_bindgen(js_name = syncRuns, unchecked_return_type = "Promise<SyncRun[]>")]
     pub fn sync_runs(&self, limit: Option<u32>) -> Promise {

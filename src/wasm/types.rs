@@ -41,6 +41,8 @@ export interface SyncConfig {
   maxAttempts?: number;
   maxPendingOps?: number;
   maxClockDriftMs?: number;
+  /** How long tombstones and journal rows are kept before local GC (default 30 days, at least 60000). */
+  retentionMs?: number;
 }
 
 /** The version of one write. */
@@ -144,6 +146,9 @@ export interface Conflict {
   /** When it was detected, ms since the epoch. */
   at: number;
 }
+
+/** What collectGarbage() removed. */
+export interface GcReport { tombstones: number; conflicts: number; runs: number }
 
 /** What syncNow() resolves to. */
 export interface SyncReport { pushed: number; pulled: number; conflicts: number; failed: number; durationMs: number }
