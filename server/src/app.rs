@@ -14,11 +14,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tidesync::core::SyncError;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::db::Db;
@@ -75,7 +76,8 @@ pub fn now_ms() -> u64 {
 /// The router; `static_root` (the repository) adds `www/` at `/`, `pkg/` at
 /// `/pkg/` and `tests/node_modules/` at `/node_modules/`, as
 /// `scripts/serve.mjs` does, so the demo page works from this server.
-pub fn router(app: Arc<App>, static_root: Option<PathBuf>) -> Router {
+/// `cors_origins` lets pages of those origins (`*`: any) call the API.
+pub fn router(app: Arc<App>, static_root: Option<PathBuf>, cors_origins: &[String]) -> Router {
     let api = Router::new()
         .route("/v1/push", post(routes::push))
         .route("/v1/pull", post(routes::pull))
@@ -83,6 +85,10 @@ pub fn router(app: Arc<App>, static_root: Option<PathBuf>) -> Router {
         .route("/v1/watch", get(watch::watch))
         .route("/healthz", get(healthz))
         .with_state(app);
+    let api = match cors(cors_origins) {
+        Some(layer) => api.layer(layer),
+        None => api,
+    };
     match static_root {
         None => api,
         Some(root) => api
@@ -90,6 +96,26 @@ pub fn router(app: Arc<App>, static_root: Option<PathBuf>) -> Router {
             .nest_service("/node_modules", ServeDir::new(root.join("tests").join("node_modules")))
             .fallback_service(ServeDir::new(root.join("www"))),
     }
+}
+
+/// CORS for the API: the listed origins (or any, for `*`) may send JSON
+/// with a bearer token and read `Retry-After`.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([header::RETRY_AFTER]),
+    )
 }
 
 async fn healthz(axum::extract::State(app): axum::extract::State<Arc<App>>) -> axum::response::Response {

@@ -15,7 +15,9 @@
 //!
 //! Serve options: `--listen ADDR` (default `127.0.0.1:8787`; port 0 picks a
 //! free one, printed on start), `--static DIR` (the repository root: serves
-//! its `www/`, `pkg/` and `tests/node_modules/`), `--max-body-bytes N`
+//! its `www/`, `pkg/` and `tests/node_modules/`), `--cors-origin ORIGIN`
+//! (repeatable; `*` for any: lets pages of other origins call the API),
+//! `--max-body-bytes N`
 //! (default 4 MiB), `--max-batch-ops N` (default 1000), `--rate-limit N`
 //! (requests per second per token, default 100; 0 turns it off),
 //! `--rate-burst N` (default 200), `--retention-ms N` (tombstone retention,
@@ -34,6 +36,7 @@ pub enum Database {
 pub struct ServeOptions {
     pub listen: String,
     pub static_root: Option<PathBuf>,
+    pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub max_batch_ops: usize,
     pub rate_limit: f64,
@@ -59,7 +62,7 @@ pub struct Config {
 
 pub const USAGE: &str = "usage:
   tidesync-server [serve] [--listen 127.0.0.1:8787] [--database PATH | --database-url URL]
-                  [--static DIR] [--max-body-bytes N] [--max-batch-ops N] [--rate-limit N]
+                  [--static DIR] [--cors-origin ORIGIN ...] [--max-body-bytes N] [--max-batch-ops N] [--rate-limit N]
                   [--rate-burst N] [--retention-ms N] [--gc-interval-ms N] [--pool-size N]
   tidesync-server token create --workspace W [--workspace W2 ...] [--user NAME] [--token T]
                   [--database PATH | --database-url URL]
@@ -83,6 +86,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
     let mut serve = ServeOptions {
         listen: "127.0.0.1:8787".into(),
         static_root: None,
+        cors_origins: Vec::new(),
         max_body_bytes: 4 * 1024 * 1024,
         max_batch_ops: 1000,
         rate_limit: 100.0,
@@ -103,6 +107,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--pool-size" => pool_size = number()?.max(1) as usize,
             "--listen" => serve.listen = value.clone(),
             "--static" => serve.static_root = Some(PathBuf::from(value)),
+            "--cors-origin" => serve.cors_origins.push(value.clone()),
             "--max-body-bytes" => serve.max_body_bytes = number()? as usize,
             "--max-batch-ops" => serve.max_batch_ops = number()?.max(1) as usize,
             "--rate-limit" => serve.rate_limit = number()? as f64,

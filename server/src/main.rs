@@ -77,7 +77,7 @@ fn main() -> ExitCode {
                     Database::Postgres(_) => "postgres".to_string(),
                 };
                 println!("tidesync-server listening on http://{addr}/ ({where_})");
-                let router = app::router(app.clone(), opts.static_root.clone());
+                let router = app::router(app.clone(), opts.static_root.clone(), &opts.cors_origins);
                 app::serve(listener, Arc::clone(&app), router, listen_url).await;
                 ExitCode::SUCCESS
             })

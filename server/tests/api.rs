@@ -222,6 +222,9 @@ fn gc_purges_old_tombstones_below_every_cursor_then_old_cursors_get_410(b: &Back
         let r = s.pull(&t, &ws, c, 10);
         assert_eq!((r.status, r.code()), (410, "CURSOR_EXPIRED"), "cursor {c}: {}", r.body);
     }
+    // A rescan's later pages (rescan: true) may page below the watermark.
+    let rescan = json!({ "scope": { "workspaceId": ws }, "cursor": 1, "limit": 10, "rescan": true });
+    assert_eq!(versions(&s.post("/v1/pull", Some(&t), &rescan).ok()), vec![4]);
     // From 3 on, and from 0 (a rescan), pulls work; the rescan has no tombstone.
     assert_eq!(versions(&s.pull(&t, &ws, 3, 10).ok()), vec![4]);
     let full = s.pull(&t, &ws, 0, 10).ok();

@@ -56,7 +56,7 @@ pub fn batch(ws: &str, project: Option<&str>, ops: Vec<PushOp<Value>>) -> PushBa
 }
 
 pub fn request(ws: &str, project: Option<&str>, cursor: u64, limit: u64) -> PullRequest {
-    PullRequest { scope: scope(ws, project), cursor, limit, tables: None }
+    PullRequest { scope: scope(ws, project), cursor, limit, tables: None, rescan: false }
 }
 
 pub fn pull(server: &Server, ws: &str, cursor: u64) -> PullResponse<Value> {

@@ -110,7 +110,7 @@ pub fn start_with(backend: &Backend, opts: Opts) -> TestServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().to_string()).unwrap();
             let app = App::new(server_db, opts.limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
-            let router = app::router(app.clone(), None);
+            let router = app::router(app.clone(), None, &[]);
             app::serve(listener, app, router, listen_url).await;
         });
     });

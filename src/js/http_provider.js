@@ -1,0 +1,302 @@
+// HttpProvider: a SyncProvider (PROTOCOL.md section 3) that talks to the
+// reference server (server/) over HTTP and a WebSocket.
+//
+//   import init, { SyncEngine, HttpProvider } from 'tidesync';
+//   const provider = new HttpProvider({ url: 'https://sync.example.com', getToken });
+//   const engine = await SyncEngine.open({ workspaceId: 'w1', tables, provider });
+//
+// Errors it rejects with are `Error` objects (name `TidesyncError`) carrying
+// `code`, `retryable`, `retryAfterMs` and, for HTTP answers, `status`:
+//   401 -> AUTH (after one token refresh through getToken and one retry)
+//   403 -> FORBIDDEN, 410 -> CURSOR_EXPIRED, 400/413 -> INVALID,
+//   429 -> RATE_LIMIT (retryAfterMs from the body or Retry-After),
+//   5xx, timeouts and network failures -> UNAVAILABLE (retryable).
+// The watch (subscribe) reconnects with backoff, resumes from the last
+// cursor it saw, and reports 'connected' | 'disconnected' | 'error'.
+
+const CODES = new Set(['AUTH', 'FORBIDDEN', 'RATE_LIMIT', 'CURSOR_EXPIRED', 'INVALID', 'UNAVAILABLE']);
+const RETRYABLE = new Set(['RATE_LIMIT', 'UNAVAILABLE']);
+const STATUS_CODES = { 400: 'INVALID', 401: 'AUTH', 403: 'FORBIDDEN', 410: 'CURSOR_EXPIRED', 413: 'INVALID', 429: 'RATE_LIMIT' };
+
+/** A typed provider error. */
+function providerError(code, message, extra = {}) {
+  const e = new Error(message);
+  e.name = 'TidesyncError';
+  e.code = code;
+  e.retryable = RETRYABLE.has(code);
+  e.retryAfterMs = extra.retryAfterMs;
+  if (extra.status !== undefined) e.status = extra.status;
+  return e;
+}
+
+/** The typed error for an HTTP answer that is not 2xx. */
+async function errorFromResponse(res) {
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  const message = (body && typeof body.message === 'string' && body.message) || `HTTP ${res.status}`;
+  let code = STATUS_CODES[res.status];
+  if (!code) code = res.status >= 500 ? 'UNAVAILABLE' : (CODES.has(body?.code) ? body.code : 'UNAVAILABLE');
+  let retryAfterMs;
+  if (code === 'RATE_LIMIT') {
+    if (body && Number.isFinite(body.retryAfterMs)) retryAfterMs = body.retryAfterMs;
+    else {
+      const seconds = Number(res.headers.get('retry-after'));
+      if (Number.isFinite(seconds) && seconds >= 0) retryAfterMs = seconds * 1000;
+    }
+  }
+  return providerError(code, message, { retryAfterMs, status: res.status });
+}
+
+export class HttpProvider {
+  /**
+   * @param {object} options
+   * @param {string} options.url the server's base URL (http: or https:)
+   * @param {(o: { refresh: boolean }) => string | Promise<string>} options.getToken
+   * @param {string} [options.workspace] pins the provider to one workspace
+   * @param {number} [options.timeoutMs] per request (default 30 000)
+   * @param {number[]} [options.backoffMs] watch reconnect delays
+   */
+  constructor(options) {
+    if (!options || typeof options.url !== 'string' || !options.url) {
+      throw providerError('INVALID', 'HttpProvider: options.url must be a non-empty string');
+    }
+    if (typeof options.getToken !== 'function') {
+      throw providerError('INVALID', 'HttpProvider: options.getToken must be a function');
+    }
+    this.url = options.url.replace(/\/+$/, '');
+    this.id = `http:${this.url}`;
+    this.mode = 'direct';
+    this._getToken = options.getToken;
+    this._workspace = options.workspace;
+    this._timeoutMs = options.timeoutMs ?? 30000;
+    this._backoffMs = options.backoffMs ?? [250, 1000, 3000, 5000];
+    this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this._token = null;
+    this._watches = new Set();
+    this._disposed = false;
+  }
+
+  pull(req) {
+    return this._call('/v1/pull', req, req?.scope);
+  }
+
+  push(batch) {
+    return this._call('/v1/push', batch, batch?.scope);
+  }
+
+  async updateCursor(scope, deviceId, version) {
+    await this._call('/v1/cursor', { scope, deviceId, version }, scope);
+  }
+
+  /** Opens the watch; resolves once it is connected or its first attempt failed. */
+  subscribe(scope, tables, onChanges, onStatus) {
+    this._check(scope);
+    return new Promise((resolve) => {
+      const watch = new Watch(this, scope, tables, onChanges, onStatus, () => resolve(() => watch.close()));
+      this._watches.add(watch);
+      watch.connect();
+    });
+  }
+
+  dispose() {
+    this._disposed = true;
+    for (const w of [...this._watches]) w.close();
+  }
+
+  /** The current token; a fresh one from getToken when `refresh`. */
+  async _tokenFor(refresh) {
+    if (refresh || this._token === null) {
+      let token;
+      try {
+        token = await this._getToken({ refresh });
+      } catch (e) {
+        throw providerError('AUTH', `getToken failed: ${e?.message ?? e}`);
+      }
+      if (typeof token !== 'string' || !token) throw providerError('AUTH', 'getToken returned no token');
+      this._token = token;
+    }
+    return this._token;
+  }
+
+  _check(scope) {
+    if (this._disposed) throw providerError('UNAVAILABLE', 'the provider was disposed');
+    if (!scope || typeof scope.workspaceId !== 'string') {
+      throw providerError('INVALID', 'scope.workspaceId must be a string');
+    }
+    if (this._workspace !== undefined && scope.workspaceId !== this._workspace) {
+      throw providerError('FORBIDDEN', `this provider serves workspace ${JSON.stringify(this._workspace)} only`);
+    }
+  }
+
+  async _call(path, body, scope) {
+    this._check(scope);
+    let text;
+    try {
+      text = JSON.stringify(body);
+    } catch (e) {
+      throw providerError('INVALID', `the request cannot be sent as JSON: ${e.message}`);
+    }
+    let res = await this._send(path, text, await this._tokenFor(false));
+    if (res.status === 401) {
+      // One refresh, one retry; a second 401 is final.
+      res = await this._send(path, text, await this._tokenFor(true));
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    try {
+      return await res.json();
+    } catch {
+      throw providerError('UNAVAILABLE', `the server's answer to ${path} is not JSON`, { status: res.status });
+    }
+  }
+
+  async _send(path, text, token) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this._timeoutMs);
+    try {
+      return await this._fetch(`${this.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: text,
+        signal: abort.signal,
+      });
+    } catch (e) {
+      const why = abort.signal.aborted ? `timed out after ${this._timeoutMs} ms` : (e?.message ?? String(e));
+      throw providerError('UNAVAILABLE', `${path}: ${why}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** One subscription's WebSocket, reconnecting with backoff. */
+class Watch {
+  constructor(provider, scope, tables, onChanges, onStatus, settled) {
+    this.p = provider;
+    this.scope = scope;
+    this.tables = Array.isArray(tables) && tables.length ? tables : null;
+    this.onChanges = onChanges;
+    this.onStatus = typeof onStatus === 'function' ? onStatus : () => {};
+    this.settled = settled;
+    this.cursor = null;
+    this.attempt = 0;
+    this.failedBefore = false;
+    this.socket = null;
+    this.timer = null;
+    this.closed = false;
+  }
+
+  status(s) {
+    try {
+      this.onStatus(s);
+    } catch {
+      // An app's handler that throws must not break the watch.
+    }
+  }
+
+  settle() {
+    if (this.settled) {
+      const s = this.settled;
+      this.settled = null;
+      s();
+    }
+  }
+
+  async connect() {
+    if (this.closed) return;
+    let token;
+    try {
+      // After a failed attempt (perhaps an expired token: a browser cannot
+      // see the 401 of a refused WebSocket), ask for a fresh token.
+      token = await this.p._tokenFor(this.failedBefore);
+    } catch {
+      this.fail();
+      return;
+    }
+    if (this.closed) return;
+    const q = new URLSearchParams({ token, workspaceId: this.scope.workspaceId });
+    if (this.scope.projectId !== undefined) q.set('projectId', this.scope.projectId);
+    if (this.tables) q.set('tables', JSON.stringify(this.tables));
+    if (this.cursor !== null) q.set('cursor', String(this.cursor));
+    const base = this.p.url.replace(/^http/, 'ws');
+    let ready = false;
+    let socket;
+    try {
+      socket = new this.p._WebSocket(`${base}/v1/watch?${q}`);
+    } catch {
+      this.fail();
+      return;
+    }
+    this.socket = socket;
+    socket.onmessage = (ev) => {
+      if (this.closed) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg.type === 'ready') {
+        ready = true;
+        this.attempt = 0;
+        this.failedBefore = false;
+        this.cursor = msg.cursor;
+        this.status('connected');
+        this.settle();
+      } else if (msg.type === 'changes' && Array.isArray(msg.changes)) {
+        this.cursor = msg.nextCursor;
+        try {
+          this.onChanges(msg.changes, { fromCursor: msg.fromCursor });
+        } catch {
+          // The engine validates and reports; a throwing handler must not kill the socket.
+        }
+      }
+    };
+    socket.onclose = () => {
+      if (this.socket === socket) this.socket = null;
+      if (this.closed) return;
+      if (ready) {
+        this.status('disconnected');
+        this.schedule();
+      } else {
+        this.fail();
+      }
+    };
+  }
+
+  fail() {
+    this.failedBefore = true;
+    this.status('error');
+    this.settle();
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.closed || this.p._disposed) return;
+    const steps = this.p._backoffMs;
+    const base = steps[Math.min(this.attempt, steps.length - 1)] ?? 1000;
+    this.attempt += 1;
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.p._watches.delete(this);
+    if (this.socket) {
+      try {
+        this.socket.close(1000);
+      } catch {
+        // already closing
+      }
+    }
+    this.socket = null;
+    this.settle();
+  }
+}
