@@ -149,5 +149,80 @@ export async function runPush(n = 10000, runs = 5, batchSize = 100) {
   return { scenario: 'push flush', n, runs, batchSize, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
 }
 
-window.bench = { runCapture, runPush };
+// A server holding n records, written by one device (seeded once per scenario).
+async function seededServer(n) {
+  const server = new MemoryServer();
+  const dbName = 'bench-seed';
+  await deleteDb(dbName);
+  const writer = await SyncEngine.open({
+    workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
+    provider: server.provider({}), autoSync: false, batchSize: 1000, maxPendingOps: n + 1,
+  });
+  for (let i = 0; i < n; i += 10000) await writer.bulkPut('notes', records(Math.min(10000, n - i), `b${i}`));
+  while (!(await writer.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  await writer.syncNow();
+  writer.close();
+  await deleteDb(dbName);
+  if (server.snapshot('bench').length !== n) throw new Error('seeding failed');
+  return server;
+}
+
+// Baseline: the same records written in transactions of pullLimit records,
+// one after the other (what any bootstrap must at least do locally).
+async function rawBootstrap(rows, pullLimit, run) {
+  const name = `bench-rawboot-${run}`;
+  await deleteDb(name);
+  const db = await openRaw(name);
+  const t0 = performance.now();
+  for (let i = 0; i < rows.length; i += pullLimit) {
+    await new Promise((ok, fail) => {
+      const tx = db.transaction(['notes'], 'readwrite');
+      const notes = tx.objectStore('notes');
+      for (const r of rows.slice(i, i + pullLimit)) notes.put(r);
+      tx.oncomplete = ok;
+      tx.onerror = () => fail(tx.error);
+    });
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(name);
+  return ms;
+}
+
+async function engineBootstrap(server, n, pullLimit, run) {
+  const dbName = `bench-boot-${run}`;
+  await deleteDb(dbName);
+  const engine = await SyncEngine.open({
+    workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
+    provider: server.provider({}), autoSync: false, pullLimit,
+  });
+  while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  const report = await engine.syncNow();
+  const ms = performance.now() - t0;
+  if (report.pulled !== n || (await engine.count('notes')) !== n) throw new Error(`bootstrapped ${report.pulled} of ${n}`);
+  engine.close();
+  await deleteDb(dbName);
+  return ms;
+}
+
+export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
+  await init();
+  const server = await seededServer(n);
+  const rows = server.snapshot('bench').map((r) => r.payload);
+  await rawBootstrap(rows.slice(0, 2000), pullLimit, 'warm');
+  const raw = [];
+  const eng = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(await rawBootstrap(rows, pullLimit, i));
+    eng.push(await engineBootstrap(server, n, pullLimit, i));
+  }
+  const engineMs = median(eng);
+  return {
+    scenario: 'bootstrap pull', n, runs, pullLimit, rawMs: median(raw), engineMs, ratio: engineMs / median(raw),
+    recordsPerSecond: Math.round(n / (engineMs / 1000)), rawAll: raw, engineAll: eng,
+  };
+}
+
+window.bench = { runCapture, runPush, runBootstrap };
 window.benchReady = true;
