@@ -1,6 +1,6 @@
 // A small typed usage of the package, checked by `tsc --noEmit` against the
 // generated declarations (pkg/tidesync.d.ts). It is compiled, never run.
-import init, { MemoryServer, SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type SyncStatus, type TidesyncError } from 'tidesync';
+import init, { MemoryServer, SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport, type SyncStatus, type TidesyncError } from 'tidesync';
 
 interface Note { id: string; title: string; thread_id: string }
 
@@ -57,5 +57,29 @@ export async function withServer(): Promise<void> {
   engine.stop();
   engine.start();
   console.log(report.pushed, status.leader, server.snapshot('w1').length, server.serverVersion('w1'));
+  engine.close();
+}
+
+export async function pullSide(): Promise<void> {
+  await init();
+  const server = new MemoryServer();
+  const engine = await SyncEngine.open({
+    workspaceId: 'w1',
+    tables: [{
+      name: 'notes',
+      resolve: (local, remote) => (local && remote ? { ...remote, merged: true } : null),
+    }],
+    provider: server.provider(),
+    pullLimit: 200,
+    retentionMs: 7 * 86_400_000,
+  });
+  engine.on('sync.bootstrap:action:progress', (p) => console.log(p.applied, p.remaining ?? 0, p.cursor));
+  engine.on('sync.pull:action:received', (p) => console.log(p.source, p.applied));
+  engine.on('sync.subscription:action:statusChange', (s) => console.log(s.status, s.attempt));
+  engine.on('sync.conflict:action:detected', (c: Conflict) => console.log(c.winner, c.local.stamp.hlc));
+  const journal: Conflict[] = await engine.conflicts({ limit: 10 });
+  const gc: GcReport = await engine.collectGarbage();
+  const status: SyncStatus = await engine.status();
+  console.log(journal.length, gc.tombstones, status.cursor);
   engine.close();
 }
