@@ -56,7 +56,7 @@ export function startServer(db, { port = 0, args = [] } = {}) {
           url: m[1],
           port: Number(m[2]),
           stop: () => new Promise((done) => {
-            if (proc.exitCode !== null) return done();
+            if (proc.exitCode !== null || proc.signalCode !== null) return done();
             proc.once('exit', () => done());
             proc.kill('SIGTERM');
           }),
