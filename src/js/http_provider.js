@@ -95,7 +95,12 @@ export class HttpProvider {
 
   /** Opens the watch; resolves once it is connected or its first attempt failed. */
   subscribe(scope, tables, onChanges, onStatus) {
-    this._check(scope);
+    try {
+      this._check(scope);
+      if (typeof onChanges !== 'function') throw providerError('INVALID', 'onChanges must be a function');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve) => {
       const watch = new Watch(this, scope, tables, onChanges, onStatus, () => resolve(() => watch.close()));
       this._watches.add(watch);

@@ -88,6 +88,12 @@ test('errors are Error objects with code, retryable and retryAfterMs', async () 
       r.invalid = await grab(good.pull(pullReq(ws, 99)));
       const pinned = new HttpProvider({ url: location.origin, getToken: () => token, workspace: ws });
       r.pinned = await grab(pinned.pull(pullReq(other)));
+      r.pinnedWatch = await grab(pinned.subscribe({ workspaceId: other }, [], () => {}));
+      // The server refuses a watch on another workspace: the first attempt fails.
+      const watchStatuses = [];
+      const stop = await good.subscribe({ workspaceId: other }, [], () => {}, (st) => watchStatuses.push(st));
+      stop();
+      r.otherWatch = watchStatuses;
       // An expired token: one refresh, one retry, success.
       const calls = [];
       const refreshing = new HttpProvider({ url: location.origin,
@@ -122,6 +128,8 @@ test('errors are Error objects with code, retryable and retryAfterMs', async () 
     assert.deepEqual(out.forbidden, err('FORBIDDEN', 403, false, undefined));
     assert.deepEqual(out.invalid, err('INVALID', 400, false, undefined));
     assert.deepEqual(out.pinned, err('FORBIDDEN', undefined, false, undefined));
+    assert.deepEqual(out.pinnedWatch, err('FORBIDDEN', undefined, false, undefined));
+    assert.deepEqual(out.otherWatch, ['error']);
     assert.equal(out.refreshed, 0);
     assert.deepEqual(out.refreshCalls, [false, true]);
     assert.deepEqual(out.auth, err('AUTH', 401, false, undefined));
