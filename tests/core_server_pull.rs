@@ -135,6 +135,22 @@ fn cursor_expired_after_purge_history_between_zero_and_watermark_and_cursor_zero
 }
 
 #[test]
+fn rescan_pages_may_start_below_the_watermark_and_page_to_the_end() {
+    let mut server = Server::new();
+    let ops = (0..10).map(|i| simple_put("t", &format!("k{i}"), &format!("o{i}"), T0 + i)).collect();
+    server.push(&batch("w1", None, ops), T0);
+    server.purge_history("w1", 6);
+    let mut req = request("w1", None, 3, 4);
+    assert_eq!(server.pull(&req).unwrap_err().code(), "CURSOR_EXPIRED");
+    req.rescan = true;
+    let page = server.pull(&req).unwrap();
+    assert_eq!((versions(&page.changes), page.next_cursor, page.has_more), (vec![4, 5, 6, 7], 7, true));
+    req.cursor = page.next_cursor;
+    let page = server.pull(&req).unwrap();
+    assert_eq!((versions(&page.changes), page.next_cursor, page.has_more), (vec![8, 9, 10], 10, false));
+}
+
+#[test]
 fn pull_with_cursor_above_server_version_is_invalid() {
     let mut server = Server::new();
     server.push(&batch("w1", None, vec![simple_put("t", "a", "o", T0)]), T0);
