@@ -49,9 +49,17 @@ test('a write on one engine reaches the other through the WebSocket, without a p
   const a = await device(ws, token, 'a');
   const b = await device(ws, token, 'b');
   for (const p of [a, b]) {
-    await until(() => p.evaluate(() => JSON.stringify(window.statuses).includes('connected')), 10000, 'subscribed');
+    await until(() => p.evaluate(() => window.statuses.at(-1)?.status === 'connected'), 10000, 'subscribed');
   }
   for (const [from, to, id] of [[a, b, 'n1'], [b, a, 'n2']]) {
+    // Let the pull that follows (re)connecting finish: the count must hold still.
+    let last = -1;
+    await until(async () => {
+      const now = await to.evaluate(() => window.pulls);
+      const still = now === last;
+      last = now;
+      return still;
+    }, 10000, 'a quiet engine', 300);
     const pullsBefore = await to.evaluate(() => window.pulls);
     const started = Date.now();
     await from.evaluate((id) => window.engine.put('notes', { id, text: `hello ${id}` }), id);

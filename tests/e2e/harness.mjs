@@ -112,12 +112,12 @@ export async function post(url, path, token, body) {
   return { status: res.status, body: await res.json() };
 }
 
-/** Resolves when `predicate()` is truthy (checked every 20 ms), or rejects after `ms`. */
-export async function until(predicate, ms = 10000, what = 'condition') {
+/** Resolves when `predicate()` is truthy (checked every `every` ms), or rejects after `ms`. */
+export async function until(predicate, ms = 10000, what = 'condition', every = 20) {
   const end = Date.now() + ms;
   for (;;) {
     if (await predicate()) return;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, every));
   }
 }
