@@ -262,3 +262,22 @@ fn local_gc_purges_only_acknowledged_tombstones_and_old_journal_rows_past_retent
     assert_eq!(tombstones(&a), 1);
     assert!(block_on(a.engine.get("notes", &Pk::Str("y".into()))).unwrap().is_none());
 }
+
+#[test]
+fn the_bootstrap_fast_path_steps_aside_once_another_tab_has_written() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", 1_700_000_000_000, 1);
+    for i in 0..20 {
+        block_on(a.engine.put("notes", json!({ "id": format!("r{i:02}"), "v": 1 }))).unwrap();
+    }
+    block_on(a.driver.sync_now()).unwrap();
+    // b bootstraps; meanwhile another tab on b's database edits r05 later.
+    let b = device(&server, "dev-b", 1_700_000_000_000, 2);
+    block_on(b.engine.pull_step(&server)).unwrap(); // blind: nothing captured yet
+    let tab = reopen(&server, b.store.clone(), TestPlatform::new(1_700_000_050_000, 3), "dev-b");
+    block_on(tab.engine.put("notes", json!({ "id": "r12", "v": "tab" }))).unwrap();
+    block_on(b.driver.sync_now()).unwrap();
+    let r12 = block_on(b.engine.get("notes", &Pk::Str("r12".into()))).unwrap().unwrap();
+    assert_eq!(r12["v"], "tab", "the newer local write was not overwritten by the older remote one");
+    assert_eq!(rows(&b).len(), 20);
+}

@@ -89,7 +89,7 @@ pub enum Receive {
 }
 
 /// The persisted part of a device's clock: the last value it issued or merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct HlcState {
     pub ms: u64,
     pub counter: u32,

@@ -18,13 +18,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::apply_blind::Blind;
 use super::conflicts::{self, Conflict, Version, Winner};
 use super::lost;
-use super::{Engine, Platform, STATE_CURSOR, STATE_HLC};
+use super::{Engine, Platform, STATE_CURSOR, STATE_HLC_REMOTE};
 use crate::core::hlc::{Hlc, Receive};
 use crate::core::lww::{decide, Decision, Held};
 use crate::core::wire::{OpKind, SyncChange};
-use crate::core::{ChangeStamp, HlcClock, HlcState, Pk, Result, SyncError};
+use crate::core::{ChangeStamp, HlcClock, Pk, Result, SyncError};
 use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 use crate::store::{Access, PendingOp, Record, Store, StoreTx, Tombstone};
 
@@ -115,12 +116,29 @@ impl<S: Store, P: Platform> Engine<S, P> {
         to: u64,
     ) -> Result<Option<Applied<S::Rec>>> {
         self.check_open()?;
+        if self.may_apply_blind(changes) {
+            let tx = self.store.begin(Access::All, None).await?;
+            match self.apply_blind(&tx, changes, from, to).await {
+                Ok(Blind::Applied(applied, clock)) => {
+                    tx.commit().await?;
+                    return Ok(Some(self.applied(applied, clock, to)));
+                }
+                Ok(Blind::CursorMoved) => {
+                    tx.abort().await?;
+                    return Ok(None);
+                }
+                Ok(Blind::Captured) => tx.abort().await?,
+                Err(e) => {
+                    let _ = tx.abort().await;
+                    return Err(e);
+                }
+            }
+        }
         let tx = self.store.begin(Access::All, None).await?;
         match self.apply_in(&tx, changes, Some(from), to).await {
             Ok(Some((applied, clock))) => {
                 tx.commit().await?;
-                *self.hlc.borrow_mut() = clock;
-                Ok(Some(applied))
+                Ok(Some(self.applied(applied, clock, to)))
             }
             Ok(None) => {
                 tx.abort().await?;
@@ -131,6 +149,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 Err(e)
             }
         }
+    }
+
+    /// After a commit: the clock and the cursor hint move on.
+    fn applied(&self, applied: Applied<S::Rec>, clock: HlcClock, to: u64) -> Applied<S::Rec> {
+        *self.hlc.borrow_mut() = clock;
+        let bootstrapped = self.cursor_hint.get().is_some_and(|(_, b)| b);
+        self.cursor_hint.set(Some((to, bootstrapped)));
+        applied
     }
 
     /// The body of [`Engine::apply_batch`] in the caller's transaction;
@@ -159,7 +185,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let (per_table, stored_cursor, stored_hlc, mut lost_ops) = futures::try_join!(
             futures::future::try_join_all(reads),
             tx.get_state(STATE_CURSOR),
-            tx.get_state(STATE_HLC),
+            super::load_hlc(tx),
             lost::load(tx),
         )?;
         let lost_before = lost_ops.len();
@@ -167,9 +193,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             return Ok(None);
         }
         let mut clock = self.hlc.borrow().clone();
-        if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
-            clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
-        }
+        clock.observe_state(stored_hlc.0);
         let mut held: HashMap<(String, Pk), Local<S::Rec>> = HashMap::with_capacity(changes.len());
         for ((table, pks), (rows, tombs, ops)) in tables.iter().zip(per_table) {
             for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
@@ -339,7 +363,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 Ok(())
             },
             tx.put_state(STATE_CURSOR, Value::from(to)),
-            tx.put_state(STATE_HLC, Value::String(clock.state().encode())),
+            tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
         )?;
         Ok(Some((out, clock)))
     }

@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
 use super::{new_uuids, Engine, Fault, Platform, STATE_HLC};
 use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, HlcState, Pk, Result, SyncError};
+use crate::core::{ChangeStamp, Pk, Result, SyncError};
 use crate::store::schema::{CLOCK_FIELD, ORDER_KEY};
 use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx, Tombstone};
 
@@ -137,6 +137,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
                 tx.commit().await?;
                 *self.hlc.borrow_mut() = clock;
+                self.never_captured.set(false);
                 Ok(Attempt::Done(stamps, captured))
             }
             Ok(None) => {
@@ -174,7 +175,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
-            tx.get_state(STATE_HLC),
+            super::load_hlc(tx),
             tx.count_ops(),
             super::outbox::in_flight(tx),
         )?;
@@ -183,9 +184,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             super::outbox::mark_in_flight(list, &in_flight);
         }
         let mut clock = self.hlc.borrow().clone();
-        if let Some(s) = stored_hlc.as_ref().and_then(Value::as_str) {
-            clock.observe_state(HlcState::decode(s).map_err(|e| SyncError::Storage(e.to_string()))?);
-        }
+        clock.observe_state(stored_hlc.0);
         let mut current: HashMap<Pk, Current<S::Rec>> = HashMap::with_capacity(pks.len());
         for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
             let tomb_clock = tomb.map(|t| t.stamp.clock);

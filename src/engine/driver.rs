@@ -369,29 +369,52 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 SubscriptionEvent::Status(status) => self.on_status(status),
             }
         }
-        let bootstrapped = match self.engine.cursor_state().await {
-            Ok((_, b)) => b,
+        let (mut cursor, bootstrapped) = match self.engine.pull_cursor().await {
+            Ok(state) => state,
             Err(e) => return self.pull_failed(e),
         };
         if !self.pull_due.get() && bootstrapped && self.subscription.link() == Link::Up {
             return RunEnd::Drained;
         }
         self.set_phase(if bootstrapped { "pulling" } else { "bootstrapping" });
+        // The next page is fetched while the current one is applied.
+        let engine = &self.engine;
+        let mut prefetched = None;
         loop {
-            if self.stopped.get() || self.engine.is_closed() {
+            if self.stopped.get() || engine.is_closed() {
                 return RunEnd::Drained;
             }
-            let step = match self.engine.pull_step(&self.provider).await {
+            let page = match prefetched.take() {
+                Some(page) => page,
+                None => engine.fetch_page(&self.provider, cursor).await,
+            };
+            let step = match page {
+                Ok(page) if page.has_more => {
+                    let next_cursor = page.next_cursor;
+                    let (step, next) =
+                        futures::join!(engine.apply_page(page, cursor), engine.fetch_page(&self.provider, next_cursor));
+                    prefetched = Some(next);
+                    step
+                }
+                Ok(page) => engine.apply_page(page, cursor).await,
                 Err(SyncError::CursorExpired(_)) => {
                     self.set_phase("rescanning");
-                    self.engine.rescan(&self.provider).await
+                    engine.rescan(&self.provider).await
                 }
-                other => other,
+                Err(e) => Err(e),
             };
             match step {
+                Ok(step) if step.stale => {
+                    prefetched = None;
+                    match engine.cursor_state().await {
+                        Ok((c, _)) => cursor = c,
+                        Err(e) => return self.pull_failed(e),
+                    }
+                }
                 Ok(step) => {
                     report.pulled += step.received;
                     report.conflicts += step.conflicts;
+                    cursor = step.cursor;
                     if !step.has_more {
                         break;
                     }

@@ -5,6 +5,7 @@
 //! tests and the simulator. The wasm layer only adapts types.
 
 pub mod apply;
+pub mod apply_blind;
 pub mod capture;
 pub mod config;
 pub mod conflicts;
@@ -38,6 +39,10 @@ pub use platform::{Platform, TestPlatform};
 /// `sync_state` keys.
 pub const STATE_DEVICE_ID: &str = "deviceId";
 pub const STATE_HLC: &str = "hlc";
+/// The HLC as remote applies advanced it. Kept apart from [`STATE_HLC`],
+/// which only local writes set, so that "no `hlc` row" means this database
+/// has never captured a write (see [`apply_blind`]).
+pub const STATE_HLC_REMOTE: &str = "hlcRemote";
 pub const STATE_SCHEMA: &str = "schema";
 /// The seqs of the batch being pushed (see [`outbox`]).
 pub const STATE_IN_FLIGHT: &str = "inFlight";
@@ -67,6 +72,10 @@ pub struct Engine<S: Store, P: Platform> {
     closed: Cell<bool>,
     fault: Cell<Option<Fault>>,
     resolvers: RefCell<HashMap<String, Resolver<S::Rec>>>,
+    /// `(cursor, bootstrapped)` as this engine last read or applied it.
+    cursor_hint: Cell<Option<(u64, bool)>>,
+    /// No write was ever captured in this database, as far as this engine knows.
+    never_captured: Cell<bool>,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -75,15 +84,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
         let tx = store.begin(Access::System, None).await?;
         let stored_device = tx.get_state(STATE_DEVICE_ID).await?;
-        let stored_hlc = tx.get_state(STATE_HLC).await?;
+        let (hlc_state, captured) = load_hlc(&tx).await?;
         let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => d.to_string(),
             (None, None) => new_uuid(&platform),
-        };
-        let hlc_state = match stored_hlc.as_ref().and_then(Value::as_str) {
-            Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.hlc: {e}")))?,
-            None => HlcState::default(),
         };
         if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
             tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
@@ -100,6 +105,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
             closed: Cell::new(false),
             fault: Cell::new(None),
             resolvers: RefCell::new(HashMap::new()),
+            cursor_hint: Cell::new(None),
+            never_captured: Cell::new(!captured),
         })
     }
 
@@ -229,6 +236,20 @@ impl<S: Store, P: Platform> Engine<S, P> {
             self.platform.emit(e);
         }
     }
+}
+
+/// The persisted HLC (the greater of the local and remote rows), and
+/// whether this database ever captured a write.
+pub(crate) async fn load_hlc<T: StoreTx>(tx: &T) -> Result<(HlcState, bool)> {
+    let (local, remote) = futures::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_HLC_REMOTE))?;
+    let decode = |v: &Option<Value>, key: &str| -> Result<HlcState> {
+        match v.as_ref().and_then(Value::as_str) {
+            Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.{key}: {e}"))),
+            None => Ok(HlcState::default()),
+        }
+    };
+    let state = decode(&local, STATE_HLC)?.max(decode(&remote, STATE_HLC_REMOTE)?);
+    Ok((state, local.is_some()))
 }
 
 /// A fresh UUID v4 from the platform's random source.

@@ -28,6 +28,8 @@ pub struct PullStep {
     /// More pages wait (or the page was applied by someone else: pull again).
     pub has_more: bool,
     pub cursor: u64,
+    /// The stored cursor had moved: nothing was applied.
+    pub stale: bool,
 }
 
 /// Checks a batch of changes (typed, from any provider): only known tables,
@@ -80,24 +82,45 @@ impl<S: Store, P: Platform> Engine<S, P> {
         self.config.tables.iter().map(|t| t.name.clone()).collect()
     }
 
-    /// The applied cursor and whether bootstrap has completed.
+    /// The applied cursor and whether bootstrap has completed, as stored.
     pub async fn cursor_state(&self) -> Result<(u64, bool)> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
         let (cursor, boot) = futures::try_join!(tx.get_state(STATE_CURSOR), tx.get_state(STATE_BOOTSTRAPPED))?;
         tx.commit().await?;
-        Ok((cursor.as_ref().and_then(Value::as_u64).unwrap_or(0), boot.as_ref().and_then(Value::as_bool) == Some(true)))
+        let state = (
+            cursor.as_ref().and_then(Value::as_u64).unwrap_or(0),
+            boot.as_ref().and_then(Value::as_bool) == Some(true),
+        );
+        self.cursor_hint.set(Some(state));
+        Ok(state)
+    }
+
+    /// The cursor as this engine last applied it, without a transaction. A
+    /// stale value is harmless: applying checks the stored cursor.
+    pub async fn pull_cursor(&self) -> Result<(u64, bool)> {
+        match self.cursor_hint.get() {
+            Some(state) => Ok(state),
+            None => self.cursor_state().await,
+        }
     }
 
     pub(crate) async fn mark_bootstrapped(&self) -> Result<()> {
         let tx = self.store.begin(Access::System, None).await?;
         tx.put_state(STATE_BOOTSTRAPPED, Value::Bool(true)).await?;
-        tx.commit().await
+        tx.commit().await?;
+        if let Some((cursor, _)) = self.cursor_hint.get() {
+            self.cursor_hint.set(Some((cursor, true)));
+        }
+        Ok(())
     }
 
-    /// Pulls and applies one page.
-    pub async fn pull_step<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<PullStep> {
-        let (cursor, bootstrapped) = self.cursor_state().await?;
+    /// Asks for the page after `cursor` and checks it.
+    pub async fn fetch_page<V: Provider<Rec = S::Rec>>(
+        &self,
+        provider: &V,
+        cursor: u64,
+    ) -> Result<PullResponse<S::Rec>> {
         let tables = self.table_names();
         let req = PullRequest {
             scope: self.scope(),
@@ -108,9 +131,25 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         let page = provider.pull(req).await?;
         check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;
+        Ok(page)
+    }
+
+    /// Pulls and applies one page.
+    pub async fn pull_step<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<PullStep> {
+        let (cursor, _) = self.pull_cursor().await?;
+        let page = self.fetch_page(provider, cursor).await?;
+        self.apply_page(page, cursor).await
+    }
+
+    /// Applies a page fetched from `cursor`. When the stored cursor has moved
+    /// meanwhile (another engine applied it), nothing is applied and the step
+    /// says to pull again.
+    pub async fn apply_page(&self, page: PullResponse<S::Rec>, cursor: u64) -> Result<PullStep> {
+        let (_, bootstrapped) = self.pull_cursor().await?;
         let received = page.changes.len() as u64;
         let Some(applied) = self.apply_batch(&page.changes, cursor, page.next_cursor).await? else {
-            return Ok(PullStep { received, has_more: true, cursor, ..Default::default() });
+            self.cursor_hint.set(None);
+            return Ok(PullStep { received, has_more: true, cursor, stale: true, ..Default::default() });
         };
         if !bootstrapped {
             self.emit_all(vec![Event::Progress(ProgressEvent {
@@ -128,6 +167,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             conflicts: applied.conflicts.len() as u64,
             has_more: page.has_more,
             cursor: page.next_cursor,
+            stale: false,
         };
         self.after_apply(applied, received, page.next_cursor, "pull").await;
         Ok(step)
@@ -136,7 +176,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// A subscription batch whose `fromCursor` is the cursor: applied as a
     /// page. `None` when it does not follow the cursor (the caller pulls).
     pub async fn apply_subscription(&self, changes: &[SyncChange<S::Rec>], from: u64) -> Result<Option<PullStep>> {
-        let (cursor, _) = self.cursor_state().await?;
+        let (cursor, _) = self.pull_cursor().await?;
         if from != cursor {
             return Ok(None);
         }
@@ -144,6 +184,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let to = changes.last().map_or(from, |c| c.server_version);
         let received = changes.len() as u64;
         let Some(applied) = self.apply_batch(changes, from, to).await? else {
+            self.cursor_hint.set(None);
             return Ok(None);
         };
         let step = PullStep {
@@ -152,6 +193,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             conflicts: applied.conflicts.len() as u64,
             has_more: false,
             cursor: to,
+            stale: false,
         };
         self.after_apply(applied, received, to, "subscription").await;
         Ok(Some(step))

@@ -88,6 +88,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         tx.commit().await?;
         *self.hlc.borrow_mut() = clock;
+        self.cursor_hint.set(Some((cursor, false)));
         for (table, pks) in gone {
             applied.applied += pks.len() as u64;
             match applied.changed.iter_mut().find(|(t, _)| *t == table) {
@@ -102,6 +103,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             conflicts: applied.conflicts.len() as u64,
             has_more: false,
             cursor,
+            stale: false,
         };
         self.after_apply(applied, received, cursor, "rescan").await;
         Ok(step)

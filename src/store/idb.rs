@@ -236,13 +236,14 @@ fn pk_field(v: &JsValue) -> Option<Pk> {
 pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
     let v = to_js(&op_row(op))?;
     if let Some(p) = &op.payload {
-        Reflect::set(&v, &"payload".into(), p).map_err(|e| storage("op payload", e))?;
+        Reflect::set(&v, &crate::store::js_value::key("payload"), p).map_err(|e| storage("op payload", e))?;
     }
     Ok(v)
 }
 
 pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
-    let payload = Reflect::get(&v, &"payload".into()).ok().filter(|p| !p.is_undefined() && !p.is_null());
+    let payload =
+        Reflect::get(&v, &crate::store::js_value::key("payload")).ok().filter(|p| !p.is_undefined() && !p.is_null());
     Ok(op_from_row(from_js(v)?, payload))
 }
 
@@ -270,7 +271,7 @@ fn ops_from_js(rows: Vec<JsValue>) -> Result<Vec<PendingOp<JsValue>>> {
         .into_iter()
         .zip(rows)
         .map(|(p, js)| {
-            let payload = p.payload.and_then(|_| Reflect::get(&js, &"payload".into()).ok());
+            let payload = p.payload.and_then(|_| Reflect::get(&js, &crate::store::js_value::key("payload")).ok());
             op_from_row(p.row, payload)
         })
         .collect())
@@ -405,7 +406,7 @@ impl StoreTx for IdbTx {
         let rows = json_rows(&ops.iter().map(op_row).collect::<Vec<_>>())?;
         for (row, op) in rows.iter().zip(&ops) {
             if let Some(p) = &op.payload {
-                Reflect::set(row, &"payload".into(), p).map_err(|e| storage("op payload", e))?;
+                Reflect::set(row, &crate::store::js_value::key("payload"), p).map_err(|e| storage("op payload", e))?;
             }
         }
         let store = self.store(PENDING_OPS)?;

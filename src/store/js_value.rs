@@ -42,11 +42,48 @@ impl WireValue for JsValue {
         if !self.is_object() {
             return None;
         }
-        Reflect::get(self, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined())
+        Reflect::get(self, &key(name)).ok().filter(|v| !v.is_undefined())
     }
     fn elements(&self) -> Option<Vec<Self>> {
         Array::is_array(self).then(|| self.unchecked_ref::<Array>().iter().collect())
     }
+}
+
+/// Slots of the field-name cache (a power of two).
+const KEY_SLOTS: usize = 64;
+
+thread_local! {
+    /// Field names as JS strings, made once: decoding a page reads the same
+    /// dozen names thousands of times, and each fresh string costs a UTF-8
+    /// decode across the boundary. A tiny direct-mapped table: a slot is
+    /// picked from the name's length and end bytes, and a clash just makes a
+    /// fresh string.
+    static KEYS: std::cell::RefCell<Vec<Option<(String, JsValue)>>> =
+        std::cell::RefCell::new(vec![None; KEY_SLOTS]);
+}
+
+/// The JS string for a field name (cached for short names).
+pub fn key(name: &str) -> JsValue {
+    let bytes = name.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return JsValue::from_str(name);
+    };
+    if bytes.len() > 32 {
+        return JsValue::from_str(name);
+    }
+    let slot = (bytes.len() * 31 + first as usize * 7 + last as usize) % KEY_SLOTS;
+    KEYS.with(|k| {
+        let mut table = k.borrow_mut();
+        match &table[slot] {
+            Some((n, v)) if n == name => v.clone(),
+            Some(_) => JsValue::from_str(name),
+            None => {
+                let v = JsValue::from_str(name);
+                table[slot] = Some((name.to_string(), v.clone()));
+                v
+            }
+        }
+    })
 }
 
 /// A primary key as IndexedDB holds it.
@@ -99,10 +136,10 @@ impl Record for JsValue {
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {
         let out = Object::assign(&Object::new(), self.unchecked_ref::<Object>());
         // Setting a data property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&out, &JsValue::from_str(CLOCK_FIELD), &JsValue::from_f64(clock as f64));
-        let _ = Reflect::set(&out, &JsValue::from_str(HLC_FIELD), &JsValue::from_str(hlc));
+        let _ = Reflect::set(&out, &key(CLOCK_FIELD), &JsValue::from_f64(clock as f64));
+        let _ = Reflect::set(&out, &key(HLC_FIELD), &JsValue::from_str(hlc));
         if let Some(k) = order_key {
-            let _ = Reflect::set(&out, &JsValue::from_str(ORDER_KEY), &JsValue::from_str(k));
+            let _ = Reflect::set(&out, &key(ORDER_KEY), &JsValue::from_str(k));
         }
         out.into()
     }

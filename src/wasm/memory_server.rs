@@ -174,7 +174,7 @@ impl MemoryServer {
             }))
             .map_err(|e| to_js_error(&e))?;
             if let Some(p) = &r.payload {
-                let _ = js_sys::Reflect::set(&row, &"payload".into(), p);
+                let _ = js_sys::Reflect::set(&row, &crate::store::js_value::key("payload"), p);
             }
             out.push(&row);
         }

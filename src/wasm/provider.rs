@@ -100,7 +100,7 @@ fn batch_to_js(batch: &PushBatch<JsValue>) -> Result<JsValue> {
     let ops = js_sys::Array::from(&Reflect::get(&v, &"ops".into()).unwrap_or(JsValue::UNDEFINED));
     for (i, op) in batch.ops.iter().enumerate() {
         if let Some(p) = &op.payload {
-            let _ = Reflect::set(&ops.get(i as u32), &"payload".into(), p);
+            let _ = Reflect::set(&ops.get(i as u32), &crate::store::js_value::key("payload"), p);
         }
     }
     Ok(v)

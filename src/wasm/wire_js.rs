@@ -30,7 +30,7 @@ pub fn changes_to_js(changes: &[SyncChange<JsValue>]) -> Result<Array> {
     let out = Array::from(&json_to_js(&bare)?);
     for (i, c) in changes.iter().enumerate() {
         if let Some(p) = &c.payload {
-            let _ = Reflect::set(&out.get(i as u32), &"payload".into(), p);
+            let _ = Reflect::set(&out.get(i as u32), &crate::store::js_value::key("payload"), p);
         }
     }
     Ok(out)
