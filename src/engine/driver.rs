@@ -254,6 +254,10 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         let mut run =
             SyncRun { started_at: started, finished_at: 0, pushed: 0, failed: 0, retried: 0, batches: 0, error: None };
         let end = loop {
+            // Going offline stops a run between batches.
+            if !self.engine.platform().is_online() {
+                break Ok(RunEnd::Drained);
+            }
             let step = match self.engine.push_step(&self.provider).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -346,6 +350,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     /// Handles the subscription's inbox, then pulls until caught up if a pull
     /// is due, the bootstrap is not done, or no subscription is live.
     async fn pull_all(&self, report: &mut SyncReport) -> RunEnd {
+        if !self.engine.platform().is_online() {
+            return RunEnd::Drained;
+        }
         for event in self.subscription.drain() {
             match event {
                 SubscriptionEvent::Changes(Ok(changes), Some(from)) => {

@@ -1,0 +1,33 @@
+//! The convergence simulator's quick set, run by `./scripts/test`: a few
+//! hundred seeds of 3 devices, plus every seed that ever failed (fixtures).
+//! `./scripts/fuzz --seeds N` runs long ones (see `sim_long`).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod sim;
+
+use sim::{run_seeds, Shape};
+
+/// Seeds that once broke an invariant; each names the fix in its comment.
+const FIXTURES: &[u64] = &[];
+
+fn report(failed: &[(u64, String, Vec<String>)]) -> String {
+    failed
+        .iter()
+        .map(|(seed, why, trace)| format!("seed {seed}: {why}\n    {}", trace.join("\n    ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn quick_seeds_converge() {
+    let shape = Shape { devices: 3, steps: 120, keys: 6 };
+    let failed = run_seeds(0..300, shape);
+    assert!(failed.is_empty(), "{} of 300 seeds failed:\n{}", failed.len(), report(&failed));
+}
+
+#[test]
+fn fixture_seeds_converge() {
+    let shape = Shape { devices: 5, steps: 300, keys: 8 };
+    let failed = run_seeds(FIXTURES.iter().copied(), shape);
+    assert!(failed.is_empty(), "{}", report(&failed));
+}
