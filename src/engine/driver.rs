@@ -167,7 +167,14 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     pub async fn run(&self) {
         while !self.stopped.get() && !self.engine.is_closed() {
             if !self.may_push() {
-                self.set_phase(if !self.engine.platform().is_online() { "offline" } else { "idle" });
+                let phase = if !self.engine.platform().is_online() {
+                    "offline"
+                } else if self.state.borrow().paused.is_some() {
+                    "paused"
+                } else {
+                    "idle"
+                };
+                self.set_phase(phase);
                 self.wait_for_trigger().await;
                 continue;
             }

@@ -20,6 +20,8 @@ use wasm_bindgen::JsValue;
 
 use super::idb_batch::{read_many, Keys, Source};
 use super::idb_logs;
+pub use super::idb_watch::Lost;
+use super::idb_watch::Watch;
 use super::js_value::{pk_from_js, pk_to_js};
 use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD, OPS_FAILED};
 use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
@@ -33,10 +35,20 @@ pub struct IdbStore {
     db: Rc<RefCell<Option<Rexie>>>,
     name: String,
     schema: Rc<Schema>,
+    watch: Rc<RefCell<Option<Watch>>>,
+    /// Told when another tab upgrades or deletes the database.
+    on_lost: Rc<RefCell<Option<LostHook>>>,
 }
 
+/// What runs when another tab upgrades or deletes the database.
+pub type LostHook = Rc<dyn Fn(Lost)>;
+
 pub(super) fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
-    SyncError::Storage(format!("{context}: {e:?}"))
+    let text = format!("{e:?}");
+    if text.contains("QuotaExceededError") {
+        return SyncError::Quota(format!("IndexedDB {context}: the browser's storage quota is used up"));
+    }
+    SyncError::Storage(format!("{context}: {text}"))
 }
 
 fn ser() -> serde_wasm_bindgen::Serializer {
@@ -83,11 +95,7 @@ impl IdbStore {
             let _ = tx.done().await;
         }
         if !upgrade {
-            return Ok(IdbStore {
-                db: Rc::new(RefCell::new(Some(db))),
-                name: name.to_string(),
-                schema: Rc::new(schema),
-            });
+            return IdbStore::watched(db, name, schema).await;
         }
         let version = db.version().map_err(|e| storage("version", e))? + 1;
         db.close();
@@ -100,7 +108,36 @@ impl IdbStore {
             builder = builder.add_object_store(ObjectStore::new(other));
         }
         let db = builder.build().await.map_err(|e| storage("upgrade", e))?;
-        Ok(IdbStore { db: Rc::new(RefCell::new(Some(db))), name: name.to_string(), schema: Rc::new(schema) })
+        IdbStore::watched(db, name, schema).await
+    }
+
+    /// The store over an opened database, listening for `versionchange`.
+    async fn watched(db: Rexie, name: &str, schema: Schema) -> Result<IdbStore> {
+        let store = IdbStore {
+            db: Rc::new(RefCell::new(Some(db))),
+            name: name.to_string(),
+            schema: Rc::new(schema),
+            watch: Rc::default(),
+            on_lost: Rc::default(),
+        };
+        let (db, on_lost) = (store.db.clone(), store.on_lost.clone());
+        let lost = Rc::new(move |why: Lost| {
+            if let Some(db) = db.borrow_mut().take() {
+                db.close();
+            }
+            let hook = on_lost.borrow().clone();
+            if let Some(hook) = hook {
+                hook(why);
+            }
+        });
+        *store.watch.borrow_mut() = Some(Watch::open(name, lost).await?);
+        Ok(store)
+    }
+
+    /// Sets what runs when another tab upgrades or deletes the database
+    /// (after the store has closed itself).
+    pub fn on_lost(&self, hook: LostHook) {
+        *self.on_lost.borrow_mut() = Some(hook);
     }
 
     pub fn name(&self) -> &str {
@@ -162,6 +199,9 @@ impl Store for IdbStore {
     fn close(&self) {
         if let Some(db) = self.db.borrow_mut().take() {
             db.close();
+        }
+        if let Some(w) = self.watch.borrow_mut().take() {
+            w.close();
         }
     }
 }

@@ -17,6 +17,8 @@ mod idb_batch;
 #[cfg(target_arch = "wasm32")]
 mod idb_logs;
 #[cfg(target_arch = "wasm32")]
+mod idb_watch;
+#[cfg(target_arch = "wasm32")]
 pub mod js_value;
 
 use serde::{Deserialize, Serialize};

@@ -18,9 +18,9 @@ use super::types::{GetAllOptionsArg, LimitArg};
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Pk, SyncError};
 use crate::engine::driver::Driver;
-use crate::engine::events::is_event_name;
-use crate::engine::{decode_config, Engine};
-use crate::store::idb::IdbStore;
+use crate::engine::events::{is_event_name, ErrorEvent, Event};
+use crate::engine::{decode_config, Engine, Platform};
+use crate::store::idb::{IdbStore, Lost};
 use crate::store::js_value::pk_from_js;
 use crate::store::{PendingOp, Query};
 
@@ -31,7 +31,7 @@ pub(super) type WebEngine = Engine<IdbStore, WebPlatform>;
 pub struct SyncEngine {
     engine: Rc<WebEngine>,
     driver: Option<Rc<WebDriver>>,
-    runner: RefCell<Option<Runner>>,
+    runner: Rc<RefCell<Option<Runner>>>,
 }
 
 fn ser() -> serde_wasm_bindgen::Serializer {
@@ -85,8 +85,25 @@ impl SyncEngine {
             engine.set_resolver(&table, hook).map_err(|e| to_js_error(&e))?;
         }
         let driver = provider.map(|p| Rc::new(Driver::new(engine.clone(), p, auto_sync)));
-        let runner = driver.as_ref().map(|d| Runner::start(d.clone(), &platform, lock_name));
-        Ok(SyncEngine { engine, driver, runner: RefCell::new(runner) })
+        let runner = Rc::new(RefCell::new(driver.as_ref().map(|d| Runner::start(d.clone(), &platform, lock_name))));
+        // Another tab upgraded or deleted the database: stop, and say so.
+        let (e, d, r) = (Rc::downgrade(&engine), driver.as_ref().map(Rc::downgrade), Rc::downgrade(&runner));
+        engine.store().on_lost(Rc::new(move |why| {
+            let Some(engine) = e.upgrade() else { return };
+            let driver = d.as_ref().and_then(|d| d.upgrade());
+            shut_down(&engine, driver.as_deref(), r.upgrade().as_deref());
+            let what = match why {
+                Lost::Upgraded => "another tab opened a newer version of the database",
+                Lost::Deleted => "the database was deleted",
+            };
+            engine.platform().emit(Event::Error(ErrorEvent {
+                code: "CLOSED".into(),
+                message: format!("{what}; this engine closed its connection: open it again"),
+                retryable: false,
+                op_ids: None,
+            }));
+        }));
+        Ok(SyncEngine { engine, driver, runner })
     }
 
     /// Runs a write, then wakes the pusher.
@@ -254,15 +271,20 @@ impl SyncEngine {
     /// Closes the engine and its database. Later calls reject with `CLOSED`.
     /// An in-flight push is abandoned; its ops are sent again after reopen.
     pub fn close(&self) {
-        if let Some(d) = &self.driver {
-            d.shutdown();
-        }
-        if let Some(mut r) = self.runner.borrow_mut().take() {
-            r.stop();
-        }
-        self.engine.close();
-        self.engine.platform().shutdown();
+        shut_down(&self.engine, self.driver.as_deref(), Some(&self.runner));
     }
+}
+
+/// Stops the scheduler, releases the lock and listeners, closes the database.
+fn shut_down(engine: &WebEngine, driver: Option<&WebDriver>, runner: Option<&RefCell<Option<Runner>>>) {
+    if let Some(d) = driver {
+        d.shutdown();
+    }
+    if let Some(mut r) = runner.and_then(|r| r.borrow_mut().take()) {
+        r.stop();
+    }
+    engine.close();
+    engine.platform().shutdown();
 }
 
 fn to_js_sync<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
