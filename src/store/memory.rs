@@ -47,6 +47,20 @@ impl MemoryStore {
         MemoryStore { db: Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false })) }
     }
 
+    /// Everything committed, as text in a stable order: rows, tombstones,
+    /// ops, `sync_state` and the journals. Two equal dumps mean nothing
+    /// changed (the bad-input catalogue compares them).
+    pub fn dump(&self) -> String {
+        let db = self.db.borrow();
+        let d = &db.data;
+        let mut tables: Vec<_> = d.tables.iter().collect();
+        tables.sort_by(|a, b| a.0.cmp(b.0));
+        let mut logs: Vec<_> = d.logs.iter().collect();
+        logs.sort_by(|a, b| a.0.cmp(b.0));
+        let ops: Vec<String> = d.ops.iter().map(|(seq, op)| format!("{seq}:{op:?}")).collect();
+        format!("{tables:?}\n{:?}\n{ops:?}\n{:?}\n{logs:?}", d.tombstones, d.state)
+    }
+
     /// Another handle on the same data with a (possibly changed) schema, as a
     /// reopen after an upgrade: new tables appear empty, existing rows stay.
     pub fn reopen(&self, schema: Schema) -> Self {
