@@ -8,6 +8,7 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::wire_js::{attach_payloads, meta_json};
 use crate::core::decode::{self, optional, Path, Shape, WireValue};
 use crate::core::wire::{
     decode_changes, decode_pull_response, decode_push_result, PullRequest, PullResponse, PushBatch, PushResult,
@@ -130,8 +131,11 @@ fn subscription_batch(
         _ => return (Err(SyncError::invalid("subscription.meta", "must be an object")), None),
     };
     let known = |t: &str| tables.iter().any(|x| x == t);
-    let decoded = decode_changes(changes, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
-        .map_err(|e| located(e, "subscription"));
+    let decoded = meta_json(changes, "subscription.changes").and_then(|meta| {
+        decode_changes(&meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+            .map(|list| attach_payloads(changes, list))
+            .map_err(|e| located(e, "subscription"))
+    });
     (decoded, from)
 }
 
@@ -163,7 +167,15 @@ impl Provider for JsProvider {
         let answer = self.call("pull", &[arg]).await?;
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
-        decode_pull_response(&answer, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))
+        let meta = meta_json(&answer, "pullResponse")?;
+        let page = decode_pull_response(&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
+        let changes_js = Reflect::get(&answer, &crate::store::js_value::key("changes")).unwrap_or(JsValue::NULL);
+        Ok(PullResponse {
+            changes: attach_payloads(&changes_js, page.changes),
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+            remaining: page.remaining,
+        })
     }
 
     async fn subscribe(&self, scope: SyncScope, tables: Vec<String>, sink: Sink<JsValue>) -> Result<Unsubscribe> {

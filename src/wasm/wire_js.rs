@@ -54,3 +54,49 @@ pub fn deep_copy(v: &JsValue) -> JsValue {
 }
 
 use wasm_bindgen::JsCast;
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function wireMeta(value) {
+  return JSON.stringify(value, (k, v) =>
+    k === 'payload' && v !== null && typeof v === 'object' && !Array.isArray(v) ? {} : v);
+}
+")]
+extern "C" {
+    /// `JSON.stringify` of a provider's answer with every object payload
+    /// replaced by `{}`: one string crossing instead of a property read per
+    /// field per change. Throws on values JSON cannot hold (a BigInt).
+    #[wasm_bindgen::prelude::wasm_bindgen(catch, js_name = wireMeta)]
+    fn wire_meta(value: &JsValue) -> std::result::Result<String, JsValue>;
+}
+
+/// A provider's answer as JSON without its payloads, and a way to fetch each
+/// payload back: decode the JSON (the same validating decoders), then swap
+/// the real objects in by position.
+pub fn meta_json(value: &JsValue, what: &str) -> Result<serde_json::Value> {
+    let text = wire_meta(value)
+        .map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, format!("cannot be read as JSON: {e:?}"))))?;
+    // `undefined` (no answer at all) stringifies to nothing.
+    if text.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_str(&text).map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, e.to_string())))
+}
+
+/// The payload objects of `changes` (a JS array), for the changes that have one.
+pub fn attach_payloads(changes_js: &JsValue, changes: Vec<SyncChange<serde_json::Value>>) -> Vec<SyncChange<JsValue>> {
+    let array = Array::from(changes_js);
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| SyncChange {
+            payload: c.payload.map(|_| {
+                Reflect::get(&array.get(i as u32), &crate::store::js_value::key("payload")).unwrap_or(JsValue::NULL)
+            }),
+            table_name: c.table_name,
+            pk: c.pk,
+            op: c.op,
+            server_version: c.server_version,
+            stamp: c.stamp,
+        })
+        .collect()
+}

@@ -155,7 +155,7 @@ export async function runPush(n = 10000, runs = 5, batchSize = 100) {
 }
 
 // A server holding n records, written by one device (seeded once per scenario).
-async function seededServer(n) {
+export async function seededServer(n) {
   const server = new MemoryServer();
   const dbName = 'bench-seed';
   await deleteDb(dbName);
@@ -174,7 +174,7 @@ async function seededServer(n) {
 
 // Baseline: the same records written in transactions of pullLimit records,
 // one after the other (what any bootstrap must at least do locally).
-async function rawBootstrap(rows, pullLimit, run) {
+export async function rawBootstrap(rows, pullLimit, run) {
   const name = `bench-rawboot-${run}`;
   await deleteDb(name);
   const db = await openRaw(name);
@@ -194,7 +194,7 @@ async function rawBootstrap(rows, pullLimit, run) {
   return ms;
 }
 
-async function engineBootstrap(server, n, pullLimit, run) {
+export async function engineBootstrap(server, n, pullLimit, run) {
   const dbName = `bench-boot-${run}`;
   await deleteDb(dbName);
   const engine = await SyncEngine.open({
