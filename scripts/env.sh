@@ -48,7 +48,7 @@ export TIDESYNC_CHROMEDRIVER=/usr/bin/chromedriver
 export TIDESYNC_GECKODRIVER="$HOME/.cargo/bin/geckodriver"
 export TIDESYNC_WEBKITDRIVER=/usr/bin/WebKitWebDriver
 export CHROMIUM_BIN=/usr/bin/chromium
-export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-240}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
 
 tidesync_browser_test() {
   local browser="$1"; shift

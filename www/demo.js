@@ -1,119 +1,157 @@
-// The demo: one device (a SyncEngine on this browser's IndexedDB) pushing to
-// an in-page MemoryServer. Everything shown comes from the public API.
-import init, { MemoryServer, SyncEngine, version } from '/pkg/tidesync.js';
+// The demo: devices (separate databases and device ids) syncing through the
+// reference server with HttpProvider. Query parameters: `devices` (names,
+// comma separated; default "laptop,phone"), `token`, `workspace`.
+import init, { SyncEngine, HttpProvider } from '/pkg/index.js';
 
-const $ = (id) => document.getElementById(id);
-let server;
-let engine;
+const params = new URLSearchParams(location.search);
+const workspace = params.get('workspace') || 'demo';
+const token = params.get('token') || 'demo-token-change-me';
+const names = (params.get('devices') || 'laptop,phone').split(',').map((s) => s.trim()).filter(Boolean);
+const tables = [{ name: 'threads', orderKey: true }, { name: 'messages', indexes: ['thread_id'], orderKey: true }];
 
-function fail(e) {
-  $('error').hidden = false;
-  $('error').textContent = `${e.name ?? 'Error'} ${e.code ?? ''}: ${e.message ?? e}`;
-}
+document.getElementById('another').href = `?devices=window-${Math.floor(Math.random() * 1e4)}`;
 
-function log(name, payload) {
-  const li = document.createElement('li');
-  const brief = payload.opIds ? `${payload.opIds.length} op(s)` : payload.code ?? payload.source ?? '';
-  li.textContent = `${new Date().toLocaleTimeString()} ${name} ${brief}`;
-  $('events').prepend(li);
-  while ($('events').children.length > 40) $('events').lastChild.remove();
-}
-
-async function renderNotes() {
-  const notes = (await engine.getAll('notes', { index: 'order_key' })).reverse();
-  $('note-count').textContent = `${notes.length} note(s), newest first`;
-  $('notes').replaceChildren(...notes.slice(0, 8).map((n) => {
-    const li = document.createElement('li');
-    li.textContent = n.title;
-    const del = document.createElement('button');
-    del.textContent = 'delete';
-    del.onclick = () => engine.delete('notes', n.id).catch(fail);
-    li.append(del);
-    return li;
-  }));
-}
-
-async function renderStatus() {
-  const s = await engine.status();
-  const rows = {
-    online: s.online, phase: s.phase, pending: s.pendingOps, failed: s.failedOps, leader: s.leader,
-    'last sync': s.lastSyncAt ? new Date(s.lastSyncAt).toLocaleTimeString() : '–',
-    'last error': s.lastError ? `${s.lastError.code}: ${s.lastError.message}` : '–',
+// A provider that a device's switch can take offline: calls reject as a
+// network failure would, and subscription batches are not delivered.
+function switchable(provider) {
+  const state = { online: true, status: [] };
+  const gate = async (call) => {
+    if (!state.online) throw Object.assign(new Error('offline (demo switch)'), { code: 'UNAVAILABLE' });
+    return call();
   };
-  $('status').replaceChildren(...Object.entries(rows).flatMap(([k, v]) => {
-    const dt = document.createElement('dt');
-    const dd = document.createElement('dd');
-    dt.textContent = k;
-    dd.textContent = String(v);
-    return [dt, dd];
-  }));
-  const failed = await engine.failedOps();
-  $('failed').replaceChildren(...failed.map((op) => {
-    const li = document.createElement('li');
-    li.textContent = `${op.op} ${op.pk}: ${op.lastError ?? ''}`;
-    for (const [label, act] of [['retry', () => engine.retryFailed([op.opId])], ['discard', () => engine.discardFailed([op.opId])]]) {
-      const b = document.createElement('button');
-      b.textContent = label;
-      b.onclick = () => act().then(refresh).catch(fail);
-      li.append(b);
-    }
-    return li;
-  }));
+  return {
+    state,
+    id: provider.id, mode: provider.mode,
+    pull: (req) => gate(() => provider.pull(req)),
+    push: (batch) => gate(() => provider.push(batch)),
+    updateCursor: (...a) => gate(() => provider.updateCursor(...a)),
+    subscribe: async (scope, tbls, onChanges, onStatus) => {
+      state.status.push(onStatus);
+      return gate(() => provider.subscribe(scope, tbls, (c, m) => { if (state.online) onChanges(c, m); }, onStatus));
+    },
+  };
 }
 
-function renderServer() {
-  const rows = server.snapshot('demo').filter((r) => !r.deleted).sort((a, b) => b.version - a.version);
-  $('server-count').textContent = `${rows.length} record(s), latest first`;
-  $('server-version').textContent = server.serverVersion('demo');
-  $('applied').textContent = server.appliedOps('demo');
-  $('server-rows').replaceChildren(...rows.slice(0, 12).map((r) => {
-    const tr = document.createElement('tr');
-    for (const v of [String(r.pk).slice(0, 8), r.payload?.title ?? '', r.version]) {
-      const td = document.createElement('td');
-      td.textContent = String(v);
-      tr.append(td);
-    }
-    return tr;
-  }));
-}
+const el = (tag, { dataset, ...props } = {}, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props);
+  Object.assign(e.dataset, dataset);
+  e.append(...kids);
+  return e;
+};
+const time = (ms) => (ms ? new Date(ms).toLocaleTimeString() : '-');
 
-async function refresh() {
-  await Promise.all([renderNotes(), renderStatus()]);
-  renderServer();
-}
+async function device(name) {
+  const root = document.getElementById('device-template').content.firstElementChild.cloneNode(true);
+  root.dataset.device = name;
+  document.getElementById('devices').append(root);
+  const $ = (sel) => root.querySelector(sel);
+  $('.name').textContent = name;
 
-try {
-  await init();
-  server = new MemoryServer();
-  $('version').textContent = `v${version()}`;
-  engine = await SyncEngine.open({
-    workspaceId: 'demo',
-    tables: [{ name: 'notes', orderKey: true }],
-    provider: server.provider(),
-    backoffMs: [500, 1000, 2000],
+  const http = new HttpProvider({ url: location.origin, getToken: () => token });
+  const provider = switchable(http);
+  const engine = await SyncEngine.open({
+    workspaceId: workspace, dbName: `tidesync-demo-${workspace}-${name}`, tables, provider, backoffMs: [250, 1000, 2000],
   });
-  $('device-id').textContent = engine.deviceId.slice(0, 8);
-  for (const name of ['change', 'sync.push:action:after', 'sync.retry:action', 'sync.error:action', 'sync.queue:action:full']) {
-    engine.on(name, (p) => { log(name, p); refresh().catch(fail); });
+  let thread = null;
+  let progress = { applied: 0, total: 0 };
+
+  async function renderStatus() {
+    const s = await engine.status().catch(() => null);
+    if (!s) return;
+    const rows = [['online', provider.state.online ? 'yes' : 'no'], ['phase', s.phase], ['pending', s.pendingOps],
+      ['failed', s.failedOps], ['cursor', s.cursor], ['last sync', time(s.lastSyncAt)]];
+    $('.status').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { textContent: k }), el('dd', { textContent: String(v) })]));
+    const err = s.lastError;
+    if (err) $('.status').append(el('dt', { textContent: 'last error' }), el('dd', { className: 'error', textContent: `${err.code}: ${err.message}` }));
   }
-  $('add').onsubmit = (ev) => {
-    ev.preventDefault();
-    const title = $('title').value.trim();
-    $('title').value = '';
-    engine.put('notes', { id: crypto.randomUUID(), title }).catch(fail);
+
+  async function renderThreads() {
+    const list = await engine.getAll('threads', { index: 'order_key' });
+    $('.thread-list').replaceChildren(...list.map((t) => el('li', {}, el('button', {
+      type: 'button', textContent: t.title, className: thread === t.id ? 'selected' : '', onclick: () => select(t),
+    }))));
+  }
+
+  async function renderMessages() {
+    if (!thread) return;
+    const list = (await engine.getAll('messages', { index: 'thread_id', equals: thread }))
+      .sort((a, b) => (a.order_key < b.order_key ? -1 : a.order_key > b.order_key ? 1 : 0));
+    $('.message-list').replaceChildren(...list.map((m) => el('li', { dataset: { id: m.id } },
+      el('span', { className: 'text', textContent: m.text }), el('span', { className: 'by', textContent: m.by }),
+      el('button', { type: 'button', textContent: 'edit', onclick: () => edit(m) }),
+      el('button', { type: 'button', textContent: 'delete', onclick: () => engine.delete('messages', m.id) }))));
+  }
+
+  async function renderJournal() {
+    const conflicts = await engine.conflicts({ limit: 20 });
+    $('.conflict-count').textContent = conflicts.length;
+    $('.conflicts').replaceChildren(...conflicts.map((c) => el('li', {},
+      `${c.table} ${c.pk}: local "${c.local.payload?.text ?? c.local.payload?.title ?? '(deleted)'}" vs remote "${c.remote.payload?.text ?? c.remote.payload?.title ?? '(deleted)'}" → `,
+      el('span', { className: 'winner', textContent: c.winner }))));
+    const failed = await engine.failedOps();
+    $('.failed-count').textContent = failed.length;
+    $('.failed').replaceChildren(...failed.map((op) => el('li', {}, `${op.op} ${op.tableName} ${op.pk}: ${op.lastError ?? ''} `,
+      el('button', { type: 'button', textContent: 'retry', onclick: () => engine.retryFailed([op.opId]).then(renderJournal) }),
+      el('button', { type: 'button', textContent: 'discard', onclick: () => engine.discardFailed([op.opId]).then(renderJournal) }))));
+  }
+
+  function select(t) {
+    thread = t.id;
+    $('.thread-title').textContent = t.title;
+    for (const input of root.querySelectorAll('.new-message input, .new-message button')) input.disabled = false;
+    renderThreads();
+    renderMessages();
+  }
+
+  async function edit(m) {
+    const text = prompt('Edit message', m.text);
+    if (text !== null && text.trim()) await engine.put('messages', { ...m, text: text.trim(), by: name });
+  }
+
+  $('.new-thread').onsubmit = async (e) => {
+    e.preventDefault();
+    const title = e.target.title.value.trim();
+    e.target.reset();
+    const t = { id: crypto.randomUUID(), title, by: name };
+    await engine.put('threads', t);
+    select(t);
   };
-  $('burst').onclick = () => {
-    const batch = Array.from({ length: 100 }, (_, i) => ({ id: crypto.randomUUID(), title: `note ${i + 1} of a burst` }));
-    engine.bulkPut('notes', batch).catch(fail);
+  $('.new-message').onsubmit = async (e) => {
+    e.preventDefault();
+    const text = e.target.text.value.trim();
+    e.target.reset();
+    if (thread) await engine.put('messages', { id: crypto.randomUUID(), thread_id: thread, text, by: name });
   };
-  $('online').onchange = (ev) => {
-    server.setUnreachable(!ev.target.checked);
-    document.body.classList.toggle('offline', !ev.target.checked);
-    if (ev.target.checked) engine.syncNow().catch(() => {});
+  $('.online').onchange = async (e) => {
+    provider.state.online = e.target.checked;
+    root.classList.toggle('offline', !provider.state.online);
+    for (const report of provider.state.status) report?.(provider.state.online ? 'connected' : 'disconnected');
+    if (provider.state.online) await engine.syncNow().catch(() => {});
+    renderStatus();
   };
-  $('reject').onclick = () => server.failNextPushes(1, 'INVALID');
-  setInterval(() => refresh().catch(fail), 1000);
-  await refresh();
-} catch (e) {
-  fail(e);
+
+  engine.on('change', ({ table }) => {
+    if (table === 'threads') renderThreads();
+    else renderMessages();
+    renderStatus();
+  });
+  engine.on('sync.bootstrap:action:progress', ({ applied, remaining }) => {
+    progress = { applied: progress.applied + applied, total: progress.applied + applied + (remaining ?? 0) };
+    const bar = $('.bootstrap');
+    bar.hidden = !remaining;
+    bar.max = Math.max(progress.total, 1);
+    bar.value = progress.applied;
+  });
+  engine.on('sync.conflict:action:detected', renderJournal);
+  engine.on('sync.error:action', () => { renderStatus(); renderJournal(); });
+  for (const ev of ['sync.push:action:after', 'sync.pull:action:received', 'sync.stats:action']) engine.on(ev, renderStatus);
+
+  window.devices = Object.assign(window.devices || {}, { [name]: { engine, provider, select } });
+  await Promise.all([renderStatus(), renderThreads(), renderJournal()]);
+  setInterval(renderStatus, 1000);
 }
+
+await init();
+document.getElementById('version').textContent = 'offline-first sync for IndexedDB';
+for (const name of names) await device(name);
+window.demoReady = true;

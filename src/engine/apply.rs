@@ -220,48 +220,47 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 continue;
             }
             let foreign = c.stamp.device_id != self.device_id;
-            // An op of ours the server acknowledged without applying: this
-            // is the version that beat it, if the row still holds the op's.
+            // Which version of ours this change meets, if it is a conflict:
+            // an unsynced op; an op the server acknowledged without applying
+            // (this is the version that beat it, if the row still holds the
+            // op's); or a version this device wrote with the same record
+            // clock (written without knowing each other).
             let held_now =
                 Held::from_parts(live_stamp.as_ref(), local.tomb.as_ref().map(|t| &t.stamp)).stamp().cloned();
-            if let Some(i) = lost_ops.iter().position(|l| l.table == c.table_name && l.pk == c.pk) {
-                let l = lost_ops.remove(i);
-                let holds =
-                    held_now.as_ref().is_some_and(|h| h.clock == l.version.stamp.clock && h.hlc == l.version.stamp.hlc);
-                if foreign && holds && local.ops.is_empty() && decision == Decision::Apply {
-                    if self.resolvers.borrow().contains_key(&c.table_name) {
-                        out.merges.push(Merge {
-                            table: c.table_name.clone(),
-                            local: l.version.payload.as_ref().map(S::Rec::from_json),
-                            remote: c.payload.clone(),
-                        });
-                    }
-                    out.conflicts.push(Conflict {
-                        id: None,
+            let same_write = |s: &ChangeStamp| held_now.as_ref().is_some_and(|h| h.clock == s.clock && h.hlc == s.hlc);
+            let lost =
+                lost_ops.iter().position(|l| l.table == c.table_name && l.pk == c.pk).map(|i| lost_ops.remove(i));
+            let live_json = || local.live.as_ref().map(Record::to_json);
+            let mine: Option<Version> = if !foreign {
+                None
+            } else if let Some(newest) = local.ops.last() {
+                let payload = if newest.op == OpKind::Put { live_json() } else { None };
+                Some(Version { op: newest.op, payload, stamp: newest.stamp.clone() })
+            } else if let Some(l) = lost.filter(|l| same_write(&l.version.stamp) && decision == Decision::Apply) {
+                Some(l.version)
+            } else {
+                held_now.as_ref().filter(|h| h.device_id == self.device_id && h.clock == c.stamp.clock).map(|h| {
+                    let live = local.live.is_some() && live_stamp.as_ref() == Some(h);
+                    let op = if live { OpKind::Put } else { OpKind::Delete };
+                    Version { op, payload: if live { live_json() } else { None }, stamp: h.clone() }
+                })
+            };
+            if let Some(version) = mine {
+                let winner = if decision == Decision::Apply { Winner::Remote } else { Winner::Local };
+                // Only the side whose version lost merges, so two devices
+                // never answer each other's merges with merges.
+                if winner == Winner::Remote && self.resolvers.borrow().contains_key(&c.table_name) {
+                    out.merges.push(Merge {
                         table: c.table_name.clone(),
-                        pk: c.pk.clone(),
-                        local: l.version,
-                        remote: Version {
-                            op: c.op,
-                            payload: c.payload.as_ref().map(Record::to_json),
-                            stamp: c.stamp.clone(),
-                        },
-                        winner: Winner::Remote,
-                        at: now,
+                        local: version.payload.as_ref().map(S::Rec::from_json),
+                        remote: c.payload.clone(),
                     });
                 }
-            }
-            if let (true, Some(newest)) = (foreign, local.ops.last()) {
-                let winner = if decision == Decision::Apply { Winner::Remote } else { Winner::Local };
                 out.conflicts.push(Conflict {
                     id: None,
                     table: c.table_name.clone(),
                     pk: c.pk.clone(),
-                    local: Version {
-                        op: newest.op,
-                        payload: local.live.as_ref().filter(|_| newest.op == OpKind::Put).map(Record::to_json),
-                        stamp: newest.stamp.clone(),
-                    },
+                    local: version,
                     remote: Version {
                         op: c.op,
                         payload: c.payload.as_ref().map(Record::to_json),
@@ -270,13 +269,6 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     winner,
                     at: now,
                 });
-                if self.resolvers.borrow().contains_key(&c.table_name) {
-                    out.merges.push(Merge {
-                        table: c.table_name.clone(),
-                        local: local.live.clone().filter(|_| newest.op == OpKind::Put),
-                        remote: c.payload.clone(),
-                    });
-                }
             }
             if decision == Decision::Reject {
                 continue;

@@ -244,6 +244,10 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         }
         let end = self.pull_all(&mut report).await;
         if let RunEnd::Drained = end {
+            // Everything went through: the last error is history.
+            if self.pull_attempt.get() == 0 && report.failed == 0 {
+                self.state.borrow_mut().last_error = None;
+            }
             self.ensure_subscribed().await;
             self.report_cursor().await;
             self.maybe_collect().await;
