@@ -92,8 +92,10 @@ pub fn judge(live: Option<&ChangeStamp>, tomb: Option<&ChangeStamp>, incoming: &
 /// `order_key` is kept from the payload, else from the local row, else the HLC.
 pub fn remote_row<R: Record>(payload: &R, stamp: &ChangeStamp, local: Option<&R>, order_key: bool) -> R {
     let key = order_key.then(|| payload.str_field(ORDER_KEY)).flatten();
-    let stamped = payload.u64_field(CLOCK_FIELD) == Some(stamp.clock)
-        && payload.str_field(HLC_FIELD).as_deref() == Some(stamp.hlc.as_str());
+    // An HLC names one write, so a payload carrying the change's HLC was
+    // stored by that write, with its clock.
+    let stamped =
+        payload.str_field(HLC_FIELD).as_deref() == Some(stamp.hlc.as_str()) && payload.u64_field(CLOCK_FIELD).is_some();
     if stamped && (!order_key || key.is_some()) {
         return payload.clone();
     }

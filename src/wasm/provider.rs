@@ -132,7 +132,7 @@ fn subscription_batch(
     };
     let known = |t: &str| tables.iter().any(|x| x == t);
     let decoded = meta_json(changes, "subscription.changes").and_then(|meta| {
-        decode_changes(&meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+        decode_changes(&&meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
             .map(|list| attach_payloads(changes, list))
             .map_err(|e| located(e, "subscription"))
     });
@@ -168,7 +168,7 @@ impl Provider for JsProvider {
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
         let meta = meta_json(&answer, "pullResponse")?;
-        let page = decode_pull_response(&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
+        let page = decode_pull_response(&&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
         let changes_js = Reflect::get(&answer, &crate::store::js_value::key("changes")).unwrap_or(JsValue::NULL);
         Ok(PullResponse {
             changes: attach_payloads(&changes_js, page.changes),

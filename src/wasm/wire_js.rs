@@ -83,7 +83,7 @@ pub fn meta_json(value: &JsValue, what: &str) -> Result<serde_json::Value> {
 }
 
 /// The payload objects of `changes` (a JS array), for the changes that have one.
-pub fn attach_payloads(changes_js: &JsValue, changes: Vec<SyncChange<serde_json::Value>>) -> Vec<SyncChange<JsValue>> {
+pub fn attach_payloads<T>(changes_js: &JsValue, changes: Vec<SyncChange<T>>) -> Vec<SyncChange<JsValue>> {
     let array = Array::from(changes_js);
     changes
         .into_iter()
