@@ -121,13 +121,23 @@ impl<S: Store, P: Platform> Engine<S, P> {
         provider: &V,
         cursor: u64,
     ) -> Result<PullResponse<S::Rec>> {
+        self.fetch(provider, cursor, false).await
+    }
+
+    /// One page after `cursor` (of a rescan, when `rescan`), checked.
+    pub(crate) async fn fetch<V: Provider<Rec = S::Rec>>(
+        &self,
+        provider: &V,
+        cursor: u64,
+        rescan: bool,
+    ) -> Result<PullResponse<S::Rec>> {
         let tables = self.table_names();
         let req = PullRequest {
             scope: self.scope(),
             cursor,
             limit: self.config.pull_limit as u64,
             tables: Some(tables.clone()),
-            rescan: false,
+            rescan,
         };
         let page = provider.pull(req).await?;
         check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;

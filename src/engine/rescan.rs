@@ -18,9 +18,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::events::{Event, ProgressEvent};
 use super::provider::Provider;
-use super::pull::{check_page, PullStep};
+use super::pull::PullStep;
 use super::{Engine, Platform};
-use crate::core::wire::PullRequest;
 use crate::core::{Pk, Result, SyncError};
 use crate::store::{Access, Store, StoreTx};
 
@@ -32,15 +31,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut staged = Vec::new();
         let mut cursor = 0;
         loop {
-            let req = PullRequest {
-                scope: self.scope(),
-                cursor,
-                limit: self.config.pull_limit as u64,
-                tables: Some(tables.clone()),
-                rescan: true,
-            };
-            let page = provider.pull(req).await?;
-            check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;
+            let page = self.fetch(provider, cursor, true).await?;
             self.emit_all(vec![Event::Progress(ProgressEvent {
                 applied: page.changes.len() as u64,
                 remaining: page.remaining,
