@@ -180,3 +180,16 @@ test('a new device bootstraps everything', async () => {
   await fresh.screenshot({ path: join(shots, 'demo-new-device.png') });
   await fresh.context().close();
 });
+
+test('devices in separate windows sync with each other', async () => {
+  const ws = uniqueName('demo');
+  const token = createToken(db, ws);
+  const context = await browser.newContext({ viewport: { width: 800, height: 900 } });
+  const one = await demo(ws, token, 'window-one', context);
+  const two = await demo(ws, token, 'window-two', context);
+  await thread(one, 'window-one', 'Across');
+  await say(one, 'window-one', 'from the first window');
+  await open(two, 'window-two', 'Across');
+  await until(async () => (await texts(two, 'window-two')).includes('from the first window'), 10000, 'the second window');
+  await context.close();
+});
