@@ -28,6 +28,7 @@ try {
   await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
   const scenarios = {
     capture: () => page.evaluate(([n, runs]) => window.bench.runCapture(n, runs), [n, runs]),
+    singles: () => page.evaluate(([n, runs]) => window.bench.runSingles(n, runs), [quick ? 50 : 1000, runs]),
     push: () => page.evaluate(([n, runs]) => window.bench.runPush(n, runs), [n, runs]),
     bootstrap: () => page.evaluate(([n, runs]) => window.bench.runBootstrap(n, runs), [quick ? 500 : 100000, runs]),
   };
@@ -35,9 +36,10 @@ try {
   for (const [name, run] of Object.entries(scenarios)) {
     if (!only || only === name) results[name] = await run();
   }
-  console.log(`scenario           n       baseline(raw IDB)   tidesync    ratio`);
+  console.log(`scenario           n       baseline(raw IDB)   tidesync    ratio   Dexie-hooks  vs Dexie`);
   for (const r of Object.values(results).filter((r) => r && r.scenario)) {
-    console.log(`${r.scenario.padEnd(19)}${String(r.n).padEnd(8)}${r.rawMs.toFixed(1).padStart(10)} ms   ${r.engineMs.toFixed(1).padStart(8)} ms   ${r.ratio.toFixed(2)}`);
+    const dexie = r.dexieMs === undefined ? '' : `${r.dexieMs.toFixed(1).padStart(9)} ms   ${r.dexieRatio.toFixed(2)}`;
+    console.log(`${r.scenario.padEnd(19)}${String(r.n).padEnd(8)}${r.rawMs.toFixed(1).padStart(10)} ms   ${r.engineMs.toFixed(1).padStart(8)} ms   ${r.ratio.toFixed(2).padEnd(6)}  ${dexie}`);
   }
   if (results.bootstrap) console.log(`bootstrap: ${results.bootstrap.recordsPerSecond} records/s`);
   const out = quick ? '../target/bench-quick.json' : '../bench-results.json';

@@ -1,6 +1,7 @@
 // Benchmark scenarios, each next to its baseline in the same page and session.
 // ./scripts/bench drives this page with playwright-core and reads the results.
 import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
+import Dexie from '/node_modules/dexie/dist/dexie.mjs';
 
 const payload = 'x'.repeat(230);
 function records(n, tag) {
@@ -67,17 +68,116 @@ async function engineCapture(n, run) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// The design tidesync replaces: Dexie 4 with hooks that write a pending op,
+// carrying a copy of the record, in the same transaction as each write.
+async function openDexie(name) {
+  await Dexie.delete(name);
+  const db = new Dexie(name);
+  db.version(1).stores({ notes: 'id, thread_id', pending_ops: '++seq' });
+  const queue = (op) => (primKey, obj, tx) => {
+    tx.table('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: primKey ?? obj.id, op, payload: obj, createdAt: Date.now() });
+  };
+  db.notes.hook('creating', queue('put'));
+  db.notes.hook('updating', (mods, primKey, obj, tx) => queue('put')(primKey, { ...obj, ...mods }, tx));
+  await db.open();
+  return db;
+}
+
+async function dexieCapture(n, run) {
+  const name = `bench-dexie-${run}`;
+  const db = await openDexie(name);
+  const recs = records(n, 'd');
+  const t0 = performance.now();
+  await db.transaction('rw', db.notes, db.pending_ops, () => db.notes.bulkPut(recs));
+  const ms = performance.now() - t0;
+  db.close();
+  await Dexie.delete(name);
+  return ms;
+}
+
 export async function runCapture(n = 10000, runs = 5) {
   await init();
   await rawCapture(Math.min(n, 1000), 'warm');
+  await dexieCapture(Math.min(n, 1000), 'warm');
   await engineCapture(Math.min(n, 1000), 'warm');
   const raw = [];
+  const dexie = [];
   const eng = [];
   for (let i = 0; i < runs; i++) {
     raw.push(await rawCapture(n, i));
+    dexie.push(await dexieCapture(n, i));
     eng.push(await engineCapture(n, i));
   }
-  return { scenario: 'capture bulkPut', n, runs, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
+  return {
+    scenario: 'capture bulkPut', n, runs, rawMs: median(raw), dexieMs: median(dexie), engineMs: median(eng),
+    ratio: median(eng) / median(raw), dexieRatio: median(eng) / median(dexie), rawAll: raw, dexieAll: dexie, engineAll: eng,
+  };
+}
+
+// 1,000 sequential awaited single puts, one transaction each, on all three.
+async function rawSingles(n, run) {
+  const name = `bench-rawsingle-${run}`;
+  await deleteDb(name);
+  const db = await openRaw(name);
+  const recs = records(n, 's');
+  const t0 = performance.now();
+  for (const r of recs) {
+    await new Promise((ok, fail) => {
+      const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
+      tx.objectStore('notes').put(r);
+      tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
+      tx.oncomplete = ok;
+      tx.onerror = () => fail(tx.error);
+    });
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(name);
+  return ms;
+}
+
+async function dexieSingles(n, run) {
+  const name = `bench-dexiesingle-${run}`;
+  const db = await openDexie(name);
+  const recs = records(n, 's');
+  const t0 = performance.now();
+  for (const r of recs) await db.transaction('rw', db.notes, db.pending_ops, () => db.notes.put(r));
+  const ms = performance.now() - t0;
+  db.close();
+  await Dexie.delete(name);
+  return ms;
+}
+
+async function engineSingles(n, run) {
+  const dbName = `bench-single-${run}`;
+  await deleteDb(dbName);
+  const engine = await SyncEngine.open({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
+  const recs = records(n, 's');
+  const t0 = performance.now();
+  for (const r of recs) await engine.put('notes', r);
+  const ms = performance.now() - t0;
+  engine.close();
+  await deleteDb(dbName);
+  return ms;
+}
+
+export async function runSingles(n = 1000, runs = 5) {
+  await init();
+  await rawSingles(Math.min(n, 100), 'warm');
+  await dexieSingles(Math.min(n, 100), 'warm');
+  await engineSingles(Math.min(n, 100), 'warm');
+  const raw = [];
+  const dexie = [];
+  const eng = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(await rawSingles(n, i));
+    dexie.push(await dexieSingles(n, i));
+    eng.push(await engineSingles(n, i));
+  }
+  return {
+    scenario: 'single writes', n, runs, rawMs: median(raw), dexieMs: median(dexie), engineMs: median(eng),
+    ratio: median(eng) / median(raw), dexieRatio: median(eng) / median(dexie), rawAll: raw, dexieAll: dexie, engineAll: eng,
+  };
 }
 
 // Baseline: read the outbox rows and delete them, batchSize at a time, one
@@ -229,5 +329,5 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   };
 }
 
-window.bench = { runCapture, runPush, runBootstrap };
+window.bench = { runCapture, runSingles, runPush, runBootstrap };
 window.benchReady = true;
