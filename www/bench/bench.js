@@ -68,6 +68,21 @@ async function engineCapture(n, run) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// Runs each side once to warm up, then `runs` times interleaved, and reports
+// medians: `sides` maps raw / dexie / engine to (run) => ms.
+async function compare(scenario, n, runs, sides, warm, extra = {}) {
+  await init();
+  for (const side of Object.values(warm)) await side('warm');
+  const all = Object.fromEntries(Object.keys(sides).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [k, side] of Object.entries(sides)) all[k].push(await side(i));
+  }
+  const out = { scenario, n, runs, ...extra, rawMs: median(all.raw), engineMs: median(all.engine), rawAll: all.raw, engineAll: all.engine };
+  out.ratio = out.engineMs / out.rawMs;
+  if (all.dexie) Object.assign(out, { dexieMs: median(all.dexie), dexieAll: all.dexie, dexieRatio: out.engineMs / median(all.dexie) });
+  return out;
+}
+
 // The design tidesync replaces: Dexie 4 with hooks that write a pending op,
 // carrying a copy of the record, in the same transaction as each write.
 async function openDexie(name) {
@@ -96,22 +111,10 @@ async function dexieCapture(n, run) {
 }
 
 export async function runCapture(n = 10000, runs = 5) {
-  await init();
-  await rawCapture(Math.min(n, 1000), 'warm');
-  await dexieCapture(Math.min(n, 1000), 'warm');
-  await engineCapture(Math.min(n, 1000), 'warm');
-  const raw = [];
-  const dexie = [];
-  const eng = [];
-  for (let i = 0; i < runs; i++) {
-    raw.push(await rawCapture(n, i));
-    dexie.push(await dexieCapture(n, i));
-    eng.push(await engineCapture(n, i));
-  }
-  return {
-    scenario: 'capture bulkPut', n, runs, rawMs: median(raw), dexieMs: median(dexie), engineMs: median(eng),
-    ratio: median(eng) / median(raw), dexieRatio: median(eng) / median(dexie), rawAll: raw, dexieAll: dexie, engineAll: eng,
-  };
+  const w = Math.min(n, 1000);
+  return compare('capture bulkPut', n, runs,
+    { raw: (i) => rawCapture(n, i), dexie: (i) => dexieCapture(n, i), engine: (i) => engineCapture(n, i) },
+    { raw: (i) => rawCapture(w, i), dexie: (i) => dexieCapture(w, i), engine: (i) => engineCapture(w, i) });
 }
 
 // 1,000 sequential awaited single puts, one transaction each, on all three.
@@ -162,22 +165,10 @@ async function engineSingles(n, run) {
 }
 
 export async function runSingles(n = 1000, runs = 5) {
-  await init();
-  await rawSingles(Math.min(n, 100), 'warm');
-  await dexieSingles(Math.min(n, 100), 'warm');
-  await engineSingles(Math.min(n, 100), 'warm');
-  const raw = [];
-  const dexie = [];
-  const eng = [];
-  for (let i = 0; i < runs; i++) {
-    raw.push(await rawSingles(n, i));
-    dexie.push(await dexieSingles(n, i));
-    eng.push(await engineSingles(n, i));
-  }
-  return {
-    scenario: 'single writes', n, runs, rawMs: median(raw), dexieMs: median(dexie), engineMs: median(eng),
-    ratio: median(eng) / median(raw), dexieRatio: median(eng) / median(dexie), rawAll: raw, dexieAll: dexie, engineAll: eng,
-  };
+  const w = Math.min(n, 100);
+  return compare('single writes', n, runs,
+    { raw: (i) => rawSingles(n, i), dexie: (i) => dexieSingles(n, i), engine: (i) => engineSingles(n, i) },
+    { raw: (i) => rawSingles(w, i), dexie: (i) => dexieSingles(w, i), engine: (i) => engineSingles(w, i) });
 }
 
 // Baseline: read the outbox rows and delete them, batchSize at a time, one
@@ -242,16 +233,10 @@ async function enginePush(n, batchSize, run) {
 }
 
 export async function runPush(n = 10000, runs = 5, batchSize = 100) {
-  await init();
-  await rawPush(Math.min(n, 500), batchSize, 'warm');
-  await enginePush(Math.min(n, 500), batchSize, 'warm');
-  const raw = [];
-  const eng = [];
-  for (let i = 0; i < runs; i++) {
-    raw.push(await rawPush(n, batchSize, i));
-    eng.push(await enginePush(n, batchSize, i));
-  }
-  return { scenario: 'push flush', n, runs, batchSize, rawMs: median(raw), engineMs: median(eng), ratio: median(eng) / median(raw), rawAll: raw, engineAll: eng };
+  const w = Math.min(n, 500);
+  return compare('push flush', n, runs,
+    { raw: (i) => rawPush(n, batchSize, i), engine: (i) => enginePush(n, batchSize, i) },
+    { raw: (i) => rawPush(w, batchSize, i), engine: (i) => enginePush(w, batchSize, i) }, { batchSize });
 }
 
 // A server holding n records, written by one device (seeded once per scenario).
@@ -315,18 +300,10 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   await init();
   const server = await seededServer(n);
   const rows = server.snapshot('bench').map((r) => r.payload);
-  await rawBootstrap(rows.slice(0, 2000), pullLimit, 'warm');
-  const raw = [];
-  const eng = [];
-  for (let i = 0; i < runs; i++) {
-    raw.push(await rawBootstrap(rows, pullLimit, i));
-    eng.push(await engineBootstrap(server, n, pullLimit, i));
-  }
-  const engineMs = median(eng);
-  return {
-    scenario: 'bootstrap pull', n, runs, pullLimit, rawMs: median(raw), engineMs, ratio: engineMs / median(raw),
-    recordsPerSecond: Math.round(n / (engineMs / 1000)), rawAll: raw, engineAll: eng,
-  };
+  const out = await compare('bootstrap pull', n, runs,
+    { raw: (i) => rawBootstrap(rows, pullLimit, i), engine: (i) => engineBootstrap(server, n, pullLimit, i) },
+    { raw: (i) => rawBootstrap(rows.slice(0, 2000), pullLimit, i) }, { pullLimit });
+  return { ...out, recordsPerSecond: Math.round(n / (out.engineMs / 1000)) };
 }
 
 window.bench = { runCapture, runSingles, runPush, runBootstrap };
