@@ -15,7 +15,6 @@ use wasm_bindgen::JsCast;
 use crate::core::Pk;
 use crate::engine::events::{ChangeEvent, ChangeSource, ErrorEvent, Event};
 use crate::engine::Platform;
-use crate::store::js_value::pk_from_js;
 
 type Handlers = RefCell<HashMap<String, Vec<(u32, Function)>>>;
 type MessageListener = RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>;
@@ -131,11 +130,16 @@ impl WebPlatform {
     }
 }
 
+/// A change notice between engines on one database.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Notice {
+    table: String,
+    pks: Vec<Pk>,
+}
+
 fn decode_notice(data: &JsValue) -> Option<ChangeEvent> {
-    let table = Reflect::get(data, &"table".into()).ok()?.as_string()?;
-    let pks = Reflect::get(data, &"pks".into()).ok()?;
-    let pks: Vec<Pk> = js_sys::Array::from(&pks).iter().filter_map(|v| pk_from_js(&v, "pk").ok()).collect();
-    Some(ChangeEvent { table, pks, source: ChangeSource::Tab })
+    let notice: Notice = serde_json::from_str(&data.as_string()?).ok()?;
+    Some(ChangeEvent { table: notice.table, pks: notice.pks, source: ChangeSource::Tab })
 }
 
 impl Platform for WebPlatform {
@@ -177,13 +181,9 @@ impl Platform for WebPlatform {
 
     fn broadcast(&self, table: &str, pks: &[Pk]) {
         if let Some(ch) = &self.inner.channel {
-            #[derive(serde::Serialize)]
-            struct Notice<'a> {
-                table: &'a str,
-                pks: &'a [Pk],
-            }
-            if let Ok(msg) = serde::Serialize::serialize(&Notice { table, pks }, &ser()) {
-                let _ = ch.post_message(&msg);
+            // One JSON string: a page's keys cross once, not one by one.
+            if let Ok(text) = serde_json::to_string(&Notice { table: table.into(), pks: pks.to_vec() }) {
+                let _ = ch.post_message(&JsValue::from_str(&text));
             }
         }
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::wire_js::{attach_payloads, meta_json};
+use super::wire_js::{attach_payloads, split_payloads};
 use crate::core::decode::{self, optional, Path, Shape, WireValue};
 use crate::core::wire::{
     decode_changes, decode_pull_response, decode_push_result, PullRequest, PullResponse, PushBatch, PushResult,
@@ -131,9 +131,9 @@ fn subscription_batch(
         _ => return (Err(SyncError::invalid("subscription.meta", "must be an object")), None),
     };
     let known = |t: &str| tables.iter().any(|x| x == t);
-    let decoded = meta_json(changes, "subscription.changes").and_then(|meta| {
-        decode_changes(&&meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
-            .map(|list| attach_payloads(changes, list))
+    let decoded = split_payloads(changes, None, "subscription.changes").and_then(|split| {
+        decode_changes(&&split.meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+            .map(|list| attach_payloads(&split.payloads, list))
             .map_err(|e| located(e, "subscription"))
     });
     (decoded, from)
@@ -167,11 +167,11 @@ impl Provider for JsProvider {
         let answer = self.call("pull", &[arg]).await?;
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
-        let meta = meta_json(&answer, "pullResponse")?;
-        let page = decode_pull_response(&&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
-        let changes_js = Reflect::get(&answer, &crate::store::js_value::key("changes")).unwrap_or(JsValue::NULL);
+        let split = split_payloads(&answer, Some("changes"), "pullResponse")?;
+        let page =
+            decode_pull_response(&&split.meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
         Ok(PullResponse {
-            changes: attach_payloads(&changes_js, page.changes),
+            changes: attach_payloads(&split.payloads, page.changes),
             next_cursor: page.next_cursor,
             has_more: page.has_more,
             remaining: page.remaining,

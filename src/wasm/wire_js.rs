@@ -14,7 +14,8 @@ pub fn json_to_js<T: Serialize>(v: &T) -> Result<JsValue> {
     js_sys::JSON::parse(&text).map_err(|e| SyncError::Storage(format!("{e:?}")))
 }
 
-/// Changes as an array of plain objects, payloads included.
+/// Changes as an array of plain objects, payloads included: the JSON of
+/// everything else is parsed once, then the payloads are set in JS.
 pub fn changes_to_js(changes: &[SyncChange<JsValue>]) -> Result<Array> {
     let bare: Vec<SyncChange<()>> = changes
         .iter()
@@ -27,13 +28,14 @@ pub fn changes_to_js(changes: &[SyncChange<JsValue>]) -> Result<Array> {
             stamp: c.stamp.clone(),
         })
         .collect();
-    let out = Array::from(&json_to_js(&bare)?);
+    let text = serde_json::to_string(&bare).map_err(|e| SyncError::Storage(e.to_string()))?;
+    let payloads = Array::new_with_length(changes.len() as u32);
     for (i, c) in changes.iter().enumerate() {
         if let Some(p) = &c.payload {
-            let _ = Reflect::set(&out.get(i as u32), &crate::store::js_value::key("payload"), p);
+            payloads.set(i as u32, p.clone());
         }
     }
-    Ok(out)
+    wire_join(&text, &payloads).map_err(|e| SyncError::Storage(format!("{e:?}")))
 }
 
 /// A deep copy of a payload (`structuredClone`, else a JSON round trip), so
@@ -56,42 +58,74 @@ pub fn deep_copy(v: &JsValue) -> JsValue {
 use wasm_bindgen::JsCast;
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function wireMeta(value) {
-  return JSON.stringify(value, (k, v) =>
-    k === 'payload' && v !== null && typeof v === 'object' && !Array.isArray(v) ? {} : v);
+export function wireJoin(text, payloads) {
+  const list = JSON.parse(text);
+  payloads.forEach((p, i) => { if (p !== undefined) list[i].payload = p; });
+  return list;
+}
+export function wireSplit(value, key) {
+  const list = key === undefined ? value : value != null ? value[key] : undefined;
+  const payloads = [];
+  if (!Array.isArray(list)) return [JSON.stringify(value) ?? '', payloads];
+  const bare = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    const p = c !== null && typeof c === 'object' ? c.payload : undefined;
+    if (p !== null && typeof p === 'object' && !Array.isArray(p)) {
+      payloads[i] = p;
+      bare[i] = { ...c, payload: {} };
+    } else {
+      bare[i] = c;
+    }
+  }
+  return [JSON.stringify(key === undefined ? bare : { ...value, [key]: bare }), payloads];
 }
 ")]
 extern "C" {
-    /// `JSON.stringify` of a provider's answer with every object payload
-    /// replaced by `{}`: one string crossing instead of a property read per
-    /// field per change. Throws on values JSON cannot hold (a BigInt).
-    #[wasm_bindgen::prelude::wasm_bindgen(catch, js_name = wireMeta)]
-    fn wire_meta(value: &JsValue) -> std::result::Result<String, JsValue>;
+    /// `JSON.stringify` of a provider's answer with the object payloads of
+    /// its change list (`value[key]`, or `value` itself) replaced by `{}`,
+    /// and those payloads by position: one string and one array cross,
+    /// instead of a property read per field per change. Each payload is read
+    /// once. Throws on values JSON cannot hold (a BigInt).
+    #[wasm_bindgen::prelude::wasm_bindgen(catch, js_name = wireSplit)]
+    fn wire_split(value: &JsValue, key: Option<&str>) -> std::result::Result<Array, JsValue>;
+
+    /// The inverse for answers built here: `JSON.parse(text)`, a list, with
+    /// `payloads[i]` set as item i's payload where there is one.
+    #[wasm_bindgen::prelude::wasm_bindgen(catch, js_name = wireJoin)]
+    fn wire_join(text: &str, payloads: &Array) -> std::result::Result<Array, JsValue>;
 }
 
-/// A provider's answer as JSON without its payloads, and a way to fetch each
-/// payload back: decode the JSON (the same validating decoders), then swap
-/// the real objects in by position.
-pub fn meta_json(value: &JsValue, what: &str) -> Result<serde_json::Value> {
-    let text = wire_meta(value)
-        .map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, format!("cannot be read as JSON: {e:?}"))))?;
+/// A provider's answer split for decoding: its JSON without the payloads
+/// (for the same validating decoders), and the payload objects by position,
+/// to swap back in with [`attach_payloads`].
+pub struct WireSplit {
+    pub meta: serde_json::Value,
+    pub payloads: Array,
+}
+
+/// Splits `value` (an answer whose change list is `value[key]`, or a bare
+/// list when `key` is `None`).
+pub fn split_payloads(value: &JsValue, key: Option<&str>, what: &str) -> Result<WireSplit> {
+    let invalid = |why: String| SyncError::Invalid(crate::core::Invalid::rule(what, why));
+    let parts = wire_split(value, key).map_err(|e| invalid(format!("cannot be read as JSON: {e:?}")))?;
+    let text = parts.get(0).as_string().unwrap_or_default();
     // `undefined` (no answer at all) stringifies to nothing.
-    if text.is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_str(&text).map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, e.to_string())))
+    let meta = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?
+    };
+    Ok(WireSplit { meta, payloads: parts.get(1).into() })
 }
 
-/// The payload objects of `changes` (a JS array), for the changes that have one.
-pub fn attach_payloads<T>(changes_js: &JsValue, changes: Vec<SyncChange<T>>) -> Vec<SyncChange<JsValue>> {
-    let array = Array::from(changes_js);
+/// The decoded `changes` with their payload objects put back.
+pub fn attach_payloads<T>(payloads: &Array, changes: Vec<SyncChange<T>>) -> Vec<SyncChange<JsValue>> {
     changes
         .into_iter()
         .enumerate()
         .map(|(i, c)| SyncChange {
-            payload: c.payload.map(|_| {
-                Reflect::get(&array.get(i as u32), &crate::store::js_value::key("payload")).unwrap_or(JsValue::NULL)
-            }),
+            payload: c.payload.map(|_| payloads.get(i as u32)),
             table_name: c.table_name,
             pk: c.pk,
             op: c.op,

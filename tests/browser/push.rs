@@ -2,7 +2,8 @@
 //! acceptance): offline writes arrive exactly once, retries follow the backoff
 //! schedule, partial rejections dead-letter and can be retried, RATE_LIMIT is
 //! waited out, a push cut off by close is re-sent once, and one engine per
-//! database pushes, with hand-over on close.
+//! database pushes, with hand-over on close; the others hear of its
+//! writes and pulls.
 
 use js_sys::Array;
 use serde_json::{json, Value};
@@ -164,6 +165,48 @@ async fn one_engine_per_database_pushes_and_hands_over_on_close() {
     wait_for(5000.0, "the new leader's push", || async { server.snapshot("w1").unwrap().length() == 3 }).await;
     assert_eq!(server.applied_ops("w1"), 3.0);
     follower.close();
+}
+
+#[wasm_bindgen_test]
+async fn other_engines_on_the_database_hear_of_local_writes_and_pulled_pages() {
+    let server = MemoryServer::new();
+    let db = unique("notices");
+    let a = open_synced(&db, &server, json!({ "autoSync": false })).await;
+    let b = open_synced(&db, &server, json!({ "autoSync": false })).await;
+    wait_for(5000.0, "a leader", || async { status(&a, "leader").await == true || status(&b, "leader").await == true })
+        .await;
+    let (leader, follower) = if status(&a, "leader").await == true { (&a, &b) } else { (&b, &a) };
+    let (heard, handler) = recorder();
+    follower.on("change".into(), handler).unwrap();
+    let from_tab = || -> Vec<Value> {
+        heard
+            .borrow()
+            .iter()
+            .filter(|c| get(c, "source") == "tab")
+            .map(|c| serde_wasm_bindgen::from_value(get(c, "pks")).unwrap())
+            .collect()
+    };
+    await_js(leader.bulk_put("notes".into(), js(&json!([{ "id": "n1" }, { "id": 7 }])))).await.unwrap();
+    wait_for(3000.0, "the local write's notice", || {
+        let n = from_tab().len();
+        async move { n == 1 }
+    })
+    .await;
+    assert_eq!(from_tab(), vec![json!(["n1", 7])], "keys keep their types");
+    // A page the leader pulls (written by another device) is announced too.
+    let other = open_synced(&unique("notices-other"), &server, json!({ "autoSync": false })).await;
+    await_js(other.put("notes".into(), js(&json!({ "id": "remote" })))).await.unwrap();
+    await_js(other.sync_now()).await.unwrap();
+    await_js(leader.sync_now()).await.unwrap();
+    wait_for(3000.0, "the pulled page's notice", || {
+        let n = from_tab().len();
+        async move { n >= 2 }
+    })
+    .await;
+    assert!(from_tab()[1..].iter().any(|pks| pks.as_array().unwrap().contains(&json!("remote"))), "{:?}", from_tab());
+    a.close();
+    b.close();
+    other.close();
 }
 
 #[wasm_bindgen_test]
