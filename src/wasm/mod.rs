@@ -5,6 +5,7 @@
 mod engine;
 mod error;
 mod memory_server;
+mod notices;
 mod platform;
 mod provider;
 mod resolve;

@@ -1,7 +1,6 @@
 //! The browser [`Platform`]: `Date.now`, `crypto.getRandomValues`, timers, the
 //! app's event handlers, and a BroadcastChannel that carries change notices
-//! between engines on the same database (other tabs, or other engines in the
-//! same page).
+//! (batched, see [`super::notices`]) between engines on the same database.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -12,8 +11,9 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use super::notices::{self, Outgoing};
 use crate::core::Pk;
-use crate::engine::events::{ChangeEvent, ChangeSource, ErrorEvent, Event};
+use crate::engine::events::{ErrorEvent, Event};
 use crate::engine::Platform;
 
 type Handlers = RefCell<HashMap<String, Vec<(u32, Function)>>>;
@@ -25,6 +25,8 @@ struct Inner {
     on_message: RefCell<Option<Box<dyn Fn()>>>,
     next_id: Cell<u32>,
     channel: Option<web_sys::BroadcastChannel>,
+    /// Change notices batched for `channel`.
+    outgoing: Option<Rc<Outgoing>>,
     listener: MessageListener,
 }
 
@@ -46,6 +48,7 @@ impl WebPlatform {
             handlers: RefCell::new(HashMap::new()),
             on_message: RefCell::new(None),
             next_id: Cell::new(1),
+            outgoing: channel.clone().map(Outgoing::new),
             channel,
             listener: RefCell::new(None),
         });
@@ -53,8 +56,9 @@ impl WebPlatform {
             let weak = Rc::downgrade(&inner);
             let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
                 if let Some(inner) = weak.upgrade() {
-                    if let Some(ev) = decode_notice(&msg.data()) {
-                        WebPlatform { inner }.emit(Event::Change(ev));
+                    let platform = WebPlatform { inner };
+                    for ev in notices::decode(&msg.data()) {
+                        platform.emit(Event::Change(ev));
                     }
                 }
             });
@@ -95,6 +99,9 @@ impl WebPlatform {
 
     /// Stops listening to other engines.
     pub fn shutdown(&self) {
+        if let Some(out) = &self.inner.outgoing {
+            out.flush();
+        }
         if let Some(ch) = &self.inner.channel {
             ch.set_onmessage(None);
             ch.close();
@@ -128,18 +135,6 @@ impl WebPlatform {
             }
         }
     }
-}
-
-/// A change notice between engines on one database.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Notice {
-    table: String,
-    pks: Vec<Pk>,
-}
-
-fn decode_notice(data: &JsValue) -> Option<ChangeEvent> {
-    let notice: Notice = serde_json::from_str(&data.as_string()?).ok()?;
-    Some(ChangeEvent { table: notice.table, pks: notice.pks, source: ChangeSource::Tab })
 }
 
 impl Platform for WebPlatform {
@@ -180,11 +175,8 @@ impl Platform for WebPlatform {
     }
 
     fn broadcast(&self, table: &str, pks: &[Pk]) {
-        if let Some(ch) = &self.inner.channel {
-            // One JSON string: a page's keys cross once, not one by one.
-            if let Ok(text) = serde_json::to_string(&Notice { table: table.into(), pks: pks.to_vec() }) {
-                let _ = ch.post_message(&JsValue::from_str(&text));
-            }
+        if let Some(out) = &self.inner.outgoing {
+            out.add(table, pks);
         }
     }
 }
