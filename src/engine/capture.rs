@@ -171,13 +171,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
         pks: &[Pk],
     ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
         let schema = self.table(table)?;
-        let (rows, tombs, mut ops, stored_hlc, pending, in_flight) = futures::try_join!(
+        let (rows, tombs, mut ops, (stored_hlc, in_flight), pending) = futures::try_join!(
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
-            super::load_hlc(tx),
+            super::load_hlc_and_in_flight(tx),
             tx.count_ops(),
-            super::outbox::in_flight(tx),
         )?;
         // Decide with the in-flight batch marked; store rows keep their own state.
         for list in &mut ops {

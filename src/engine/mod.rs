@@ -23,7 +23,7 @@ pub mod signal;
 pub mod subscription;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -241,7 +241,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
 /// The persisted HLC (the greater of the local and remote rows), and
 /// whether this database ever captured a write.
 pub(crate) async fn load_hlc<T: StoreTx>(tx: &T) -> Result<(HlcState, bool)> {
-    let (local, remote) = futures::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_HLC_REMOTE))?;
+    let mut rows = tx.get_states(&[STATE_HLC, STATE_HLC_REMOTE]).await?.into_iter();
+    hlc_from_rows(rows.next().flatten(), rows.next().flatten())
+}
+
+/// [`load_hlc`] and the seqs of the batch in flight, in one read: what
+/// every local write needs from `sync_state`.
+pub(crate) async fn load_hlc_and_in_flight<T: StoreTx>(tx: &T) -> Result<((HlcState, bool), HashSet<u64>)> {
+    let mut rows = tx.get_states(&[STATE_HLC, STATE_HLC_REMOTE, STATE_IN_FLIGHT]).await?.into_iter();
+    let hlc = hlc_from_rows(rows.next().flatten(), rows.next().flatten())?;
+    Ok((hlc, outbox::in_flight_from(rows.next().flatten())))
+}
+
+fn hlc_from_rows(local: Option<Value>, remote: Option<Value>) -> Result<(HlcState, bool)> {
     let decode = |v: &Option<Value>, key: &str| -> Result<HlcState> {
         match v.as_ref().and_then(Value::as_str) {
             Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.{key}: {e}"))),

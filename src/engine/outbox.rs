@@ -45,8 +45,12 @@ pub struct SyncRun {
 
 /// The seqs of the batch in flight.
 pub async fn in_flight<T: StoreTx>(tx: &T) -> Result<HashSet<u64>> {
-    let v = tx.get_state(STATE_IN_FLIGHT).await?;
-    Ok(v.and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok()).unwrap_or_default().into_iter().collect())
+    Ok(in_flight_from(tx.get_state(STATE_IN_FLIGHT).await?))
+}
+
+/// The seqs of the batch in flight, from its `sync_state` row.
+pub fn in_flight_from(row: Option<serde_json::Value>) -> HashSet<u64> {
+    row.and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok()).unwrap_or_default().into_iter().collect()
 }
 
 /// Records the seqs of the batch in flight (empty: none).

@@ -11,6 +11,7 @@
 //! commit is aborted.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Reflect};
@@ -546,6 +547,26 @@ impl StoreTx for IdbTx {
             }
             None => Ok(None),
         }
+    }
+
+    /// One `getAll` over the keys' range instead of a `get` per key (the
+    /// state rows are few and small).
+    async fn get_states(&self, keys: &[&str]) -> Result<Vec<Option<serde_json::Value>>> {
+        let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let range = KeyRange::bound(&JsValue::from_str(lo), &JsValue::from_str(hi), None, None)
+            .map_err(|e| storage("state range", e))?;
+        let rows = self.store(SYNC_STATE)?.get_all(Some(range), None).await.map_err(|e| storage("get states", e))?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let key = Reflect::get(&row, &"key".into()).ok().and_then(|k| k.as_string());
+            if let Some(key) = key.filter(|k| keys.contains(&k.as_str())) {
+                let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
+                found.insert(key, from_js(v)?);
+            }
+        }
+        Ok(keys.iter().map(|k| found.remove(*k)).collect())
     }
 
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()> {
