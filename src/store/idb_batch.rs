@@ -3,10 +3,12 @@
 //! A batch write must know, for every key it touches, the live row, the
 //! tombstone and the queued ops. One `get` per key per store costs three
 //! requests per record. Instead, for a batch of more than a few keys, the
-//! reader counts the rows in the key range the batch spans; when the range is
-//! empty (the common case for new records) that one request answers every
-//! key, and when it holds few rows one `getAll` fetches them all. Only a range
-//! crowded with unrelated rows falls back to one request per key.
+//! reader lists the keys in the range the batch spans, at most a few per
+//! wanted key; when the range is empty (the common case for new records) that
+//! one request answers every key, and when it holds few rows one `getAll`
+//! fetches them all. Only a range crowded with unrelated rows falls back to
+//! one request per key. (Listing at most a few keys, unlike `count`, stays
+//! cheap however many rows the range holds.)
 
 use std::collections::HashMap;
 
@@ -27,12 +29,14 @@ pub enum Source {
 }
 
 impl Source {
-    async fn count(&self, range: KeyRange) -> Result<u32> {
+    /// How many rows `range` holds, counting no further than `limit`.
+    async fn count_upto(&self, range: KeyRange, limit: u32) -> Result<u32> {
         match self {
-            Source::Store(s) => s.count(Some(range)).await,
-            Source::Index(i) => i.count(Some(range)).await,
+            Source::Store(s) => s.get_all_keys(Some(range), Some(limit)).await,
+            Source::Index(i) => i.get_all_keys(Some(range), Some(limit)).await,
         }
-        .map_err(|e| SyncError::Storage(format!("count: {e:?}")))
+        .map(|keys| keys.len() as u32)
+        .map_err(|e| SyncError::Storage(format!("getAllKeys: {e:?}")))
     }
 
     async fn get_all(&self, range: KeyRange) -> Result<Vec<JsValue>> {
@@ -63,11 +67,12 @@ pub async fn read_many(source: &Source, pks: &[Pk], keys: Keys<'_>) -> Result<Ha
         return Ok(out);
     };
     if pks.len() > SMALL_BATCH {
-        let n = source.count(range((keys.key)(lo), (keys.key)(hi))?).await?;
+        let few = CROWDED_FACTOR.saturating_mul(pks.len() as u32);
+        let n = source.count_upto(range((keys.key)(lo), (keys.key)(hi))?, few.saturating_add(1)).await?;
         if n == 0 {
             return Ok(out);
         }
-        if n <= CROWDED_FACTOR.saturating_mul(pks.len() as u32) {
+        if n <= few {
             let wanted: std::collections::HashSet<&Pk> = pks.iter().collect();
             for v in source.get_all(range((keys.key)(lo), (keys.key)(hi))?).await? {
                 if let Some(pk) = (keys.pk_of)(&v).filter(|pk| wanted.contains(pk)) {
