@@ -21,10 +21,10 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::to_js_error;
 use super::types::ProviderOptionsArg;
-use super::wire_js::{changes_to_js, deep_copy, json_to_js};
+use super::wire_js::{changes_to_js, deep_copy, json_to_js, split_payloads};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::server::{PushOutcome, ServerState};
-use crate::core::wire::{decode_pull_request, decode_push_batch, decode_scope, OpResult, PushBatch, SyncScope};
+use crate::core::wire::{decode_pull_request, decode_push_batch, decode_scope, OpResult, PushBatch, PushOp, SyncScope};
 use crate::core::{Result, SyncError};
 
 /// Most ops one push may carry.
@@ -342,6 +342,27 @@ impl Inner {
     }
 }
 
+/// A push batch from JS: its JSON without payloads through the shared
+/// decoder, then each op's payload object put back.
+fn decode_batch(batch: &JsValue) -> Result<PushBatch<JsValue>, SyncError> {
+    let split = split_payloads(batch, Some("ops"), "pushBatch")?;
+    let meta = decode_push_batch(&&split.meta, MAX_BATCH)?;
+    let ops = meta
+        .ops
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| PushOp {
+            payload: op.payload.map(|_| split.payloads.get(i as u32)),
+            op_id: op.op_id,
+            table_name: op.table_name,
+            op: op.op,
+            pk: op.pk,
+            stamp: op.stamp,
+        })
+        .collect();
+    Ok(PushBatch { scope: meta.scope, device_id: meta.device_id, ops })
+}
+
 fn reject(e: SyncError) -> JsValue {
     to_js_error(&e)
 }
@@ -364,7 +385,7 @@ impl MemoryProvider {
         let token = self.token.clone();
         future_to_promise(async move {
             inner.push_calls.borrow_mut().push(perf_now());
-            let batch = decode_push_batch(&batch, MAX_BATCH).map_err(|e| reject(e.into()))?;
+            let batch = decode_batch(&batch).map_err(reject)?;
             inner.gate(&token, Some(&batch.scope)).await.map_err(reject)?;
             inner.push(batch).map_err(reject)
         })

@@ -156,7 +156,8 @@ impl Provider for JsProvider {
         let arg = batch_to_js(&batch)?;
         let answer = self.call("push", &[arg]).await?;
         let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
-        decode_push_result(&answer, &ids).map_err(|mut e| {
+        let split = split_payloads(&answer, Some("results"), "pushResult")?;
+        decode_push_result(&&split.meta, &ids).map_err(|mut e| {
             e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
             SyncError::Invalid(e)
         })
