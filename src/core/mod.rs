@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod decode;
 pub mod error;
 pub mod hlc;
+pub mod json_tree;
 pub mod lww;
 pub mod pk;
 pub mod rng;

@@ -3,12 +3,12 @@
 //! A batch write must know, for every key it touches, the live row, the
 //! tombstone and the queued ops. One `get` per key per store costs three
 //! requests per record. Instead, for a batch of more than a few keys, the
-//! reader lists the keys in the range the batch spans, at most a few per
-//! wanted key; when the range is empty (the common case for new records) that
-//! one request answers every key, and when it holds few rows one `getAll`
-//! fetches them all. Only a range crowded with unrelated rows falls back to
-//! one request per key. (Listing at most a few keys, unlike `count`, stays
-//! cheap however many rows the range holds.)
+//! reader lists the keys in the range the batch spans, at most one more than
+//! it wants; when the range is empty (the common case for new records) that
+//! one request answers every key, and when it holds no more rows than wanted
+//! keys one `getAll` fetches them all. Only a range crowded with unrelated
+//! rows falls back to one request per key. (A bounded listing, unlike
+//! `count`, stays cheap however many rows the range holds.)
 
 use std::collections::HashMap;
 
@@ -19,8 +19,9 @@ use crate::core::{Pk, Result, SyncError};
 
 /// Batches up to this size read key by key.
 const SMALL_BATCH: usize = 8;
-/// A range with more rows than this many per key is read key by key.
-const CROWDED_FACTOR: u32 = 4;
+/// A range with more rows than this many per key is read key by key (the
+/// probe lists at most this many keys per wanted key, plus one).
+const CROWDED_FACTOR: u32 = 1;
 
 /// A store or an index to read from.
 pub enum Source {

@@ -346,7 +346,8 @@ impl Inner {
 /// decoder, then each op's payload object put back.
 fn decode_batch(batch: &JsValue) -> Result<PushBatch<JsValue>, SyncError> {
     let split = split_payloads(batch, Some("ops"), "pushBatch")?;
-    let meta = decode_push_batch(&&split.meta, MAX_BATCH)?;
+    let tree = split.meta()?;
+    let meta = decode_push_batch(&&tree, MAX_BATCH)?;
     let ops = meta
         .ops
         .into_iter()

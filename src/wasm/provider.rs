@@ -132,7 +132,7 @@ fn subscription_batch(
     };
     let known = |t: &str| tables.iter().any(|x| x == t);
     let decoded = split_payloads(changes, None, "subscription.changes").and_then(|split| {
-        decode_changes(&&split.meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+        decode_changes(&&split.meta()?, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
             .map(|list| attach_payloads(&split.payloads, list))
             .map_err(|e| located(e, "subscription"))
     });
@@ -157,7 +157,7 @@ impl Provider for JsProvider {
         let answer = self.call("push", &[arg]).await?;
         let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
         let split = split_payloads(&answer, Some("results"), "pushResult")?;
-        decode_push_result(&&split.meta, &ids).map_err(|mut e| {
+        decode_push_result(&&split.meta()?, &ids).map_err(|mut e| {
             e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
             SyncError::Invalid(e)
         })
@@ -169,8 +169,8 @@ impl Provider for JsProvider {
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
         let split = split_payloads(&answer, Some("changes"), "pullResponse")?;
-        let page =
-            decode_pull_response(&&split.meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
+        let meta = split.meta()?;
+        let page = decode_pull_response(&&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
         Ok(PullResponse {
             changes: attach_payloads(&split.payloads, page.changes),
             next_cursor: page.next_cursor,

@@ -5,6 +5,7 @@ use js_sys::{Array, Reflect};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
+use crate::core::json_tree::Json;
 use crate::core::wire::SyncChange;
 use crate::core::{Result, SyncError};
 
@@ -96,27 +97,35 @@ extern "C" {
     fn wire_join(text: &str, payloads: &Array) -> std::result::Result<Array, JsValue>;
 }
 
-/// A provider's answer split for decoding: its JSON without the payloads
-/// (for the same validating decoders), and the payload objects by position,
-/// to swap back in with [`attach_payloads`].
+/// A provider's answer split for decoding: its JSON text without the
+/// payloads (parsed in place by [`WireSplit::meta`] for the same validating
+/// decoders), and the payload objects by position, to swap back in with
+/// [`attach_payloads`].
 pub struct WireSplit {
-    pub meta: serde_json::Value,
+    text: String,
+    what: String,
     pub payloads: Array,
+}
+
+impl WireSplit {
+    /// The answer without its payloads, borrowing from the text.
+    pub fn meta(&self) -> Result<Json<'_>> {
+        // `undefined` (no answer at all) stringifies to nothing.
+        if self.text.is_empty() {
+            return Ok(Json::Null);
+        }
+        Json::parse(&self.text)
+            .map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(self.what.as_str(), e.to_string())))
+    }
 }
 
 /// Splits `value` (an answer whose change list is `value[key]`, or a bare
 /// list when `key` is `None`).
 pub fn split_payloads(value: &JsValue, key: Option<&str>, what: &str) -> Result<WireSplit> {
-    let invalid = |why: String| SyncError::Invalid(crate::core::Invalid::rule(what, why));
-    let parts = wire_split(value, key).map_err(|e| invalid(format!("cannot be read as JSON: {e:?}")))?;
+    let parts = wire_split(value, key)
+        .map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, format!("cannot be read as JSON: {e:?}"))))?;
     let text = parts.get(0).as_string().unwrap_or_default();
-    // `undefined` (no answer at all) stringifies to nothing.
-    let meta = if text.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?
-    };
-    Ok(WireSplit { meta, payloads: parts.get(1).into() })
+    Ok(WireSplit { text, what: what.to_string(), payloads: parts.get(1).into() })
 }
 
 /// The decoded `changes` with their payload objects put back.
