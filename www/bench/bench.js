@@ -3,6 +3,8 @@
 import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
 import { compare, deleteDb, leader, openRaw, records } from './common.js';
+import { runLatency } from './latency.js';
+import { runScale } from './scale.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
 // copies it, in one readwrite transaction.
@@ -266,5 +268,5 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   return { ...out, recordsPerSecond: Math.round(n / (out.engineMs / 1000)) };
 }
 
-window.bench = { runCapture, runSingles, runPush, runBootstrap };
+window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale };
 window.benchReady = true;
