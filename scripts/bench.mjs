@@ -15,12 +15,17 @@ import { checkGoals, printTable } from './bench-report.mjs';
 const require = createRequire(new URL('../tests/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
+const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale'];
 function option(name) {
   const at = process.argv.indexOf(name);
-  return at > 0 ? process.argv[at + 1] : undefined;
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`bench: ${name} needs a value`);
+  return value;
 }
 const quick = process.argv.includes('--quick');
 const only = option('--only');
+if (only && !NAMES.includes(only)) throw new Error(`bench: unknown scenario ${only} (${NAMES.join(', ')})`);
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
 const size = quick
@@ -87,7 +92,6 @@ const scenarios = {
   size: async () => runSize(quick),
   scale,
 };
-if (only && !scenarios[only]) throw new Error(`bench: unknown scenario ${only} (${Object.keys(scenarios).join(', ')})`);
 
 const out = new URL(quick ? '../target/bench-quick.json' : '../bench-results.json', import.meta.url);
 // With --only, the other scenarios keep their last results.
@@ -107,6 +111,6 @@ try {
 }
 checkGoals(results);
 // The table shows this session's figures only.
-printTable(Object.fromEntries(Object.entries(results).filter(([name]) => !only || name === only)));
+printTable(only ? { quick, [only]: results[only] } : results);
 mkdirSync(new URL('.', out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2) + '\n');

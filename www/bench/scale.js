@@ -1,46 +1,17 @@
 // Scale: a new device bootstrapping 1,000,000 records of the bootstrap
 // scenario's shape, against the same raw baseline (the records put in
-// transactions of pullLimit), with the page's peak JS heap during the
-// engine's bootstrap and the wasm memory the engine and the MemoryServer use.
+// transactions of pullLimit) at the same size, with the page's peak JS heap
+// and its wasm memory during the engine's bootstrap.
 //
-// Nothing here holds all n records in JS: the server is seeded by pushing
-// well-formed batches straight to its provider (a writer engine would first
-// have to store and capture every record: minutes at 1M), and the baseline
-// builds each transaction's rows when it needs them. Both produce, for index
-// i, the very row the server holds (a writer engine's stored row: the record
-// plus its clock and hlc fields).
-import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
-import { compare, deleteDb, leader, median, openRaw, record } from './common.js';
-
-// The most ops one MemoryServer push accepts.
-const PUSH_BATCH = 10000;
-
-// The seeded records, as a function of their index. HLC counters stay within
-// their five digits by moving to the next millisecond every 10,000 records.
-function corpus(n, tag) {
-  const deviceId = crypto.randomUUID();
-  const base = Date.now();
-  const hlc = (i) => `${String(base + Math.floor(i / 10000)).padStart(15, '0')}:${String(i % 10000).padStart(5, '0')}:${deviceId}`;
-  return { n, deviceId, row: (i) => ({ ...record(i, tag), clock: 1, hlc: hlc(i) }) };
-}
-
-async function seed(c) {
-  const server = new MemoryServer();
-  const provider = server.provider({});
-  for (let i = 0; i < c.n; i += PUSH_BATCH) {
-    const ops = [];
-    for (let j = i; j < Math.min(i + PUSH_BATCH, c.n); j++) {
-      const payload = c.row(j);
-      const opId = crypto.randomUUID();
-      ops.push({ opId, tableName: 'notes', op: 'put', pk: payload.id, payload, stamp: { clock: 1, hlc: payload.hlc, deviceId: c.deviceId, opId } });
-    }
-    const res = await provider.push({ scope: { workspaceId: 'bench' }, deviceId: c.deviceId, ops });
-    const bad = res.results.find((r) => !r.success || r.serverVersion === undefined);
-    if (bad) throw new Error(`scale: seeding push was not applied: ${JSON.stringify(bad)}`);
-  }
-  if (server.serverVersion('bench') !== c.n) throw new Error(`scale: seeded ${server.serverVersion('bench')} of ${c.n}`);
-  return server;
-}
+// The engine pulls from a provider that generates each page when asked, like
+// a server outside the page, so the time, heap and wasm figures are the
+// engine's own. Once after the runs, the same bootstrap from a seeded
+// MemoryServer (the bootstrap scenario's backend, in the page) shows what an
+// in-page server adds and how much memory it takes. The scenario runs in a
+// page of its own (scripts/bench.mjs).
+import init, { SyncEngine } from '/pkg/tidesync.js';
+import { compare, deleteDb, leader, median, openRaw } from './common.js';
+import { corpus, generatedProvider, memoryServerPullMs, seedMemoryServer } from './scale-corpus.js';
 
 // Baseline: the same rows written in transactions of pullLimit, one after the
 // other (what any bootstrap must at least do locally).
@@ -97,84 +68,80 @@ async function wasmBytes() {
   return (await init()).memory.buffer.byteLength;
 }
 
-async function engineScale(server, n, pullLimit, run, heaps) {
+// One bootstrap of `n` records from `provider` into a new database: its
+// time, the JS heap during it and the wasm memory around it.
+async function bootstrap(provider, n, pullLimit, run) {
   const dbName = `bench-scale-${run}`;
   await deleteDb(dbName);
   const engine = await SyncEngine.open({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
-    provider: server.provider({}), autoSync: false, pullLimit,
+    provider, autoSync: false, pullLimit,
   });
   await leader(engine);
+  const wasmBefore = await wasmBytes();
   const stop = heapSampler(engine);
   const t0 = performance.now();
   const report = await engine.syncNow();
   const ms = performance.now() - t0;
   const heap = stop();
+  const wasmAfter = await wasmBytes();
   if (report.pulled !== n || (await engine.count('notes')) !== n) throw new Error(`scale: bootstrapped ${report.pulled} of ${n}`);
   engine.close();
   await deleteDb(dbName);
-  if (run !== 'warm') heaps.push({ ...heap, wasmBytesAfter: await wasmBytes() });
-  return ms;
+  return { ms, ...heap, wasmBefore, wasmAfter };
 }
 
-// The MemoryServer answers the engine's pulls in this page, on the engine's
-// clock, and each page it serves counts the changes left after it (a walk of
-// the rest of its log): early pages of a large bootstrap cost it the most.
-// Replaying every tenth page of the engine's requests alone estimates that
-// share, which a device syncing with a real server does not pay.
-async function serverPullMs(server, n, pullLimit) {
-  const provider = server.provider({});
-  const pages = Math.ceil(n / pullLimit);
-  const step = Math.min(10, pages);
-  let ms = 0;
-  let sampled = 0;
-  for (let page = 0; page < pages; page += step) {
-    const t0 = performance.now();
-    await provider.pull({ scope: { workspaceId: 'bench' }, cursor: page * pullLimit, limit: pullLimit, tables: ['notes'] });
-    ms += performance.now() - t0;
-    sampled += 1;
-  }
-  return (ms / sampled) * pages;
+// The same bootstrap from a MemoryServer holding the corpus, once: what the
+// server takes to seed and to hold, and what serving pulls in the page adds.
+async function viaMemoryServer(c, pullLimit, rawMs) {
+  collect();
+  const before = { wasm: await wasmBytes(), heap: heapUsed() };
+  const t0 = performance.now();
+  const server = await seedMemoryServer(c);
+  const seedMs = performance.now() - t0;
+  collect();
+  const seeded = { wasm: await wasmBytes(), heap: heapUsed() };
+  const run = await bootstrap(server.provider({}), c.n, pullLimit, 'memory');
+  const pullMs = await memoryServerPullMs(server, c.n, pullLimit);
+  return {
+    seedMs: Math.round(seedMs),
+    // Its payloads live as JS objects, the rest (keys, stamps, log) in wasm.
+    wasmBytes: seeded.wasm - before.wasm,
+    jsHeapBytes: seeded.heap - before.heap,
+    engineMs: run.ms,
+    ratio: run.ms / rawMs,
+    heapPeakBytes: run.peakBytes,
+    heapGrowthBytes: run.growthBytes,
+    serverPullMs: Math.round(pullMs),
+    ratioWithoutServerPulls: (run.ms - pullMs) / rawMs,
+  };
 }
 
 export async function runScale(n = 1000000, runs = 5, pullLimit = 500) {
   await init();
-  const warmN = Math.min(n, 5000);
-  const warm = corpus(warmN, 'w');
-  const warmServer = await seed(warm);
-  collect();
-  const before = { wasm: await wasmBytes(), heap: heapUsed() };
+  const wasmStart = await wasmBytes();
   const c = corpus(n, 's');
-  const t0 = performance.now();
-  const server = await seed(c);
-  const seedMs = performance.now() - t0;
-  collect();
-  const seeded = { wasm: await wasmBytes(), heap: heapUsed() };
-  const heaps = [];
+  const warm = corpus(Math.min(n, 5000), 'w');
+  const engineRuns = [];
+  const engine = async (source, run) => {
+    const r = await bootstrap(generatedProvider(source), source.n, pullLimit, run);
+    if (run !== 'warm') engineRuns.push(r);
+    return r.ms;
+  };
   const out = await compare('scale bootstrap', n, runs,
-    { raw: (i) => rawScale(c, pullLimit, i), engine: (i) => engineScale(server, n, pullLimit, i, heaps) },
-    { raw: (i) => rawScale(warm, pullLimit, i), engine: (i) => engineScale(warmServer, warmN, pullLimit, i, heaps) },
-    { pullLimit });
-  const serverMs = await serverPullMs(server, n, pullLimit);
-  const peaks = heaps.map((h) => h.peakBytes);
-  const growths = heaps.map((h) => h.growthBytes);
+    { raw: (i) => rawScale(c, pullLimit, i), engine: (i) => engine(c, i) },
+    { raw: (i) => rawScale(warm, pullLimit, i), engine: (i) => engine(warm, i) }, { pullLimit });
+  const peaks = engineRuns.map((r) => r.peakBytes);
   return {
     ...out,
     recordsPerSecond: Math.round(n / (out.engineMs / 1000)),
-    seedMs: Math.round(seedMs),
-    serverPullMs: Math.round(serverMs),
-    ratioWithoutServerPulls: (out.engineMs - serverMs) / out.rawMs,
-    // What the seeded MemoryServer holds: its payloads live as JS objects,
-    // the rest (keys, stamps, log) in wasm memory.
-    server: { wasmBytes: seeded.wasm - before.wasm, jsHeapBytes: seeded.heap - before.heap },
-    wasmBytesBeforeSeed: before.wasm,
-    wasmBytesSeeded: seeded.wasm,
-    wasmBytesAfter: heaps.at(-1).wasmBytesAfter,
-    // The engine's share: heap growth above the page's state before syncNow
-    // (which holds the MemoryServer's payloads), the highest over the runs.
-    heapGrowthBytes: Math.max(...growths),
-    heapGrowthMedianBytes: median(growths),
+    // The highest over the runs: the page holds the engine and the bench.
     heapPeakBytes: Math.max(...peaks),
-    heapRuns: heaps,
+    heapPeakMedianBytes: median(peaks),
+    heapBaseBytes: median(engineRuns.map((r) => r.baseBytes)),
+    wasmBytesStart: wasmStart,
+    wasmBytesAfter: Math.max(...engineRuns.map((r) => r.wasmAfter)),
+    engineRuns,
+    memoryServer: await viaMemoryServer(c, pullLimit, out.rawMs),
   };
 }
