@@ -1,50 +1,116 @@
 // Drives www/bench/ in headless Chromium and prints each figure next to its
-// baseline from the same browser session. Writes bench-results.json.
-//   node scripts/bench.mjs [--quick] [--only capture|push|bootstrap]
-//   (--quick: tiny sizes, results in target/)
-import { writeFileSync } from 'node:fs';
+// baseline from the same browser session, and its goal. Writes
+// bench-results.json (with --only, the other scenarios' earlier results stay).
+//   node scripts/bench.mjs [--quick] [--only NAME] [--runs N]
+//   NAME: capture singles push bootstrap latency size scale
+//   --quick: tiny sizes, one run, results in target/bench-quick.json
+//   --runs N: runs per figure after the warm-up (default 5)
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { serve } from './serve.mjs';
+import { serverBinary, startSyncServer } from './bench-sync-server.mjs';
+import { runSize } from './bench-size.mjs';
+import { checkGoals, printTable } from './bench-report.mjs';
 
 const require = createRequire(new URL('../tests/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
-const quick = process.argv.includes('--quick');
-const n = quick ? 200 : 10000;
-const runs = quick ? 1 : 5;
-const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt > 0 ? process.argv[onlyAt + 1] : null;
 
-const server = await serve(0);
-const port = server.address().port;
+const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale'];
+function option(name) {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`bench: ${name} needs a value`);
+  return value;
+}
+const quick = process.argv.includes('--quick');
+const only = option('--only');
+if (only && !NAMES.includes(only)) throw new Error(`bench: unknown scenario ${only} (${NAMES.join(', ')})`);
+const runs = Number(option('--runs') ?? (quick ? 1 : 5));
+if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
+const size = quick
+  ? { capture: 200, singles: 50, push: 200, bootstrap: 500, latency: 30, latencyWarm: 5, scale: 2000 }
+  : { capture: 10000, singles: 1000, push: 10000, bootstrap: 100000, latency: 500, latencyWarm: 20, scale: 1000000 };
+
+// The latency scenario's server, built (when stale) before anything is timed.
+const serverBin = !only || only === 'latency' ? serverBinary(!quick) : null;
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+    // For the scale scenario's heap figures: gc() before sampling, and
+    // performance.memory figures that are neither rounded nor cached.
+    '--js-flags=--expose-gc', '--enable-precise-memory-info'],
 });
-try {
-  const page = await browser.newPage();
+const pageServer = await serve(0);
+
+/** A fresh page of the bench at `origin`, ready to run. */
+async function benchPage(origin) {
+  const page = await (await browser.newContext()).newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
-  await page.goto(`http://127.0.0.1:${port}/bench/`);
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${origin}/bench/`);
   await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
-  const scenarios = {
-    capture: () => page.evaluate(([n, runs]) => window.bench.runCapture(n, runs), [n, runs]),
-    singles: () => page.evaluate(([n, runs]) => window.bench.runSingles(n, runs), [quick ? 50 : 1000, runs]),
-    push: () => page.evaluate(([n, runs]) => window.bench.runPush(n, runs), [n, runs]),
-    bootstrap: () => page.evaluate(([n, runs]) => window.bench.runBootstrap(n, runs), [quick ? 500 : 100000, runs]),
-  };
-  const results = { date: new Date().toISOString(), browser: browser.version(), quick };
+  return page;
+}
+
+let shared;
+const sharedPage = async () => (shared ??= await benchPage(`http://127.0.0.1:${pageServer.address().port}`));
+
+// Latency: the page is served by the sync server itself, so HttpProvider
+// calls its own origin.
+async function latency() {
+  const server = await startSyncServer(serverBin);
+  try {
+    const page = await benchPage(server.url);
+    const r = await page.evaluate(([w, t, n, warm]) => window.bench.runLatency(w, t, n, warm),
+      [server.workspace, server.token, size.latency, size.latencyWarm]);
+    await page.context().close();
+    return { ...r, server: server.bin };
+  } finally {
+    await server.stop();
+  }
+}
+
+// Scale gets a page of its own: its heap figures must not carry what other
+// scenarios left behind, and its million-record server goes with the page.
+async function scale() {
+  const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
+  const r = await page.evaluate(([n, runs]) => window.bench.runScale(n, runs), [size.scale, runs]);
+  await page.context().close();
+  return r;
+}
+
+const inPage = (fn, n) => async () => (await sharedPage()).evaluate(([fn, n, runs]) => window.bench[fn](n, runs), [fn, n, runs]);
+const scenarios = {
+  capture: inPage('runCapture', size.capture),
+  singles: inPage('runSingles', size.singles),
+  push: inPage('runPush', size.push),
+  bootstrap: inPage('runBootstrap', size.bootstrap),
+  latency,
+  size: async () => runSize(quick),
+  scale,
+};
+
+const out = new URL(quick ? '../target/bench-quick.json' : '../bench-results.json', import.meta.url);
+// With --only, the other scenarios keep their last results.
+const previous = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
+const results = { ...previous, date: new Date().toISOString(), browser: browser.version(), quick };
+try {
   for (const [name, run] of Object.entries(scenarios)) {
-    if (!only || only === name) results[name] = await run();
+    if (only && only !== name) continue;
+    const t0 = Date.now();
+    results[name] = { ...(await run()), date: new Date().toISOString() };
+    results[name].wallMs = Date.now() - t0;
+    console.error(`bench: ${name} done in ${(results[name].wallMs / 1000).toFixed(1)} s`);
   }
-  console.log(`scenario           n       baseline(raw IDB)   tidesync    ratio   Dexie-hooks  vs Dexie`);
-  for (const r of Object.values(results).filter((r) => r && r.scenario)) {
-    const dexie = r.dexieMs === undefined ? '' : `${r.dexieMs.toFixed(1).padStart(9)} ms   ${r.dexieRatio.toFixed(2)}`;
-    console.log(`${r.scenario.padEnd(19)}${String(r.n).padEnd(8)}${r.rawMs.toFixed(1).padStart(10)} ms   ${r.engineMs.toFixed(1).padStart(8)} ms   ${r.ratio.toFixed(2).padEnd(6)}  ${dexie}`);
-  }
-  if (results.bootstrap) console.log(`bootstrap: ${results.bootstrap.recordsPerSecond} records/s`);
-  const out = quick ? '../target/bench-quick.json' : '../bench-results.json';
-  writeFileSync(new URL(out, import.meta.url), JSON.stringify(results, null, 2) + '\n');
 } finally {
   await browser.close();
-  server.close();
+  pageServer.close();
 }
+checkGoals(results);
+// The table shows this session's figures only.
+printTable(only ? { quick, [only]: results[only] } : results);
+mkdirSync(new URL('.', out), { recursive: true });
+writeFileSync(out, JSON.stringify(results, null, 2) + '\n');

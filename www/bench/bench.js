@@ -2,30 +2,9 @@
 // ./scripts/bench drives this page with playwright-core and reads the results.
 import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
-
-const payload = 'x'.repeat(230);
-function records(n, tag) {
-  const out = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = { id: `${tag}-${i}`, thread_id: `t${i % 50}`, title: `note ${i}`, body: payload };
-  return out;
-}
-
-function openRaw(name) {
-  return new Promise((ok, fail) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      db.createObjectStore('notes', { keyPath: 'id' }).createIndex('thread_id', 'thread_id');
-      db.createObjectStore('pending_ops', { keyPath: 'seq', autoIncrement: true });
-    };
-    req.onsuccess = () => ok(req.result);
-    req.onerror = () => fail(req.error);
-  });
-}
-
-function deleteDb(name) {
-  return new Promise((ok) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = r.onerror = r.onblocked = () => ok(); });
-}
+import { compare, deleteDb, leader, openRaw, records } from './common.js';
+import { runLatency } from './latency.js';
+import { runScale } from './scale.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
 // copies it, in one readwrite transaction.
@@ -64,23 +43,6 @@ async function engineCapture(n, run) {
   engine.close();
   await deleteDb(dbName);
   return ms;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-// Runs each side once to warm up, then `runs` times interleaved, and reports
-// medians: `sides` maps raw / dexie / engine to (run) => ms.
-async function compare(scenario, n, runs, sides, warm, extra = {}) {
-  await init();
-  for (const side of Object.values(warm)) await side('warm');
-  const all = Object.fromEntries(Object.keys(sides).map((k) => [k, []]));
-  for (let i = 0; i < runs; i++) {
-    for (const [k, side] of Object.entries(sides)) all[k].push(await side(i));
-  }
-  const out = { scenario, n, runs, ...extra, rawMs: median(all.raw), engineMs: median(all.engine), rawAll: all.raw, engineAll: all.engine };
-  out.ratio = out.engineMs / out.rawMs;
-  if (all.dexie) Object.assign(out, { dexieMs: median(all.dexie), dexieAll: all.dexie, dexieRatio: out.engineMs / median(all.dexie) });
-  return out;
 }
 
 // The design tidesync replaces: Dexie 4 with hooks that write a pending op,
@@ -217,7 +179,7 @@ async function enginePush(n, batchSize, run) {
     provider: server.provider({}), autoSync: false, batchSize,
   });
   await engine.bulkPut('notes', records(n, 'p'));
-  while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  await leader(engine);
   // Timed until the last batch is acknowledged (syncNow would also pull the
   // echo of all n changes back, which is the bootstrap scenario's business).
   let pushed = 0;
@@ -249,7 +211,7 @@ export async function seededServer(n) {
     provider: server.provider({}), autoSync: false, batchSize: 1000, maxPendingOps: n + 1,
   });
   for (let i = 0; i < n; i += 10000) await writer.bulkPut('notes', records(Math.min(10000, n - i), `b${i}`));
-  while (!(await writer.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  await leader(writer);
   await writer.syncNow();
   writer.close();
   await deleteDb(dbName);
@@ -286,7 +248,7 @@ export async function engineBootstrap(server, n, pullLimit, run) {
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
     provider: server.provider({}), autoSync: false, pullLimit,
   });
-  while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
+  await leader(engine);
   const t0 = performance.now();
   const report = await engine.syncNow();
   const ms = performance.now() - t0;
@@ -306,5 +268,5 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   return { ...out, recordsPerSecond: Math.round(n / (out.engineMs / 1000)) };
 }
 
-window.bench = { runCapture, runSingles, runPush, runBootstrap };
+window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale };
 window.benchReady = true;

@@ -1,0 +1,51 @@
+// Size: what a page downloads for the built package (pkg/), each file
+// compressed on its own as a web server would send it, with gzip level 9 and
+// brotli quality 11 (the largest window; --quick takes quality 9, since 11
+// spends seconds on the wasm and ./scripts/test only needs the path to
+// work). Two totals: the engine (the wasm,
+// wasm-bindgen's glue tidesync.js and its inline snippets) and the package
+// entry (index.js, which also loads HttpProvider's http_provider.js).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+
+const pkg = resolve(new URL('../pkg', import.meta.url).pathname);
+
+function snippets(dir = join(pkg, 'snippets')) {
+  let out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out = out.concat(snippets(p));
+    else if (name.endsWith('.js')) out.push(relative(pkg, p));
+  }
+  return out;
+}
+
+function measure(file, quality) {
+  const bytes = readFileSync(join(pkg, file));
+  const gzip = gzipSync(bytes, { level: 9 }).length;
+  const brotli = brotliCompressSync(bytes, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: quality,
+      [constants.BROTLI_PARAM_LGWIN]: constants.BROTLI_MAX_WINDOW_BITS,
+      [constants.BROTLI_PARAM_MODE]: file.endsWith('.wasm') ? constants.BROTLI_MODE_GENERIC : constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+    },
+  }).length;
+  return { file, bytes: bytes.length, gzip, brotli };
+}
+
+function total(files) {
+  const sum = (k) => files.reduce((s, f) => s + f[k], 0);
+  return { files: files.map((f) => f.file), bytes: sum('bytes'), gzip: sum('gzip'), brotli: sum('brotli') };
+}
+
+export function runSize(quick) {
+  const brotliQuality = quick ? 9 : constants.BROTLI_MAX_QUALITY;
+  const engine = ['tidesync_bg.wasm', 'tidesync.js', ...snippets()].map((f) => measure(f, brotliQuality));
+  const entry = ['index.js', 'http_provider.js'].map((f) => measure(f, brotliQuality));
+  return {
+    scenario: 'size', gzipLevel: 9, brotliQuality,
+    perFile: [...engine, ...entry], engine: total(engine), entry: total([...engine, ...entry]),
+  };
+}

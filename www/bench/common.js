@@ -1,0 +1,57 @@
+// Helpers shared by the benchmark scenarios: the record shape, a raw
+// IndexedDB database of the same layout, and the warm-up + interleaved-runs
+// comparison every scenario with a baseline uses.
+import init from '/pkg/tidesync.js';
+
+// ~300 bytes per record once stored (the body dominates).
+export const payload = 'x'.repeat(230);
+
+export function record(i, tag) {
+  return { id: `${tag}-${i}`, thread_id: `t${i % 50}`, title: `note ${i}`, body: payload };
+}
+
+export function records(n, tag) {
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = record(i, tag);
+  return out;
+}
+
+export function openRaw(name) {
+  return new Promise((ok, fail) => {
+    const req = indexedDB.open(name, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('notes', { keyPath: 'id' }).createIndex('thread_id', 'thread_id');
+      db.createObjectStore('pending_ops', { keyPath: 'seq', autoIncrement: true });
+    };
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+  });
+}
+
+export function deleteDb(name) {
+  return new Promise((ok) => { const r = indexedDB.deleteDatabase(name); r.onsuccess = r.onerror = r.onblocked = () => ok(); });
+}
+
+// Resolves once the engine holds its database's Web Lock (only the holder
+// syncs), so no scenario times the lock acquisition.
+export async function leader(engine) {
+  while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// Runs each side once to warm up, then `runs` times interleaved, and reports
+// medians: `sides` maps raw / dexie / engine to (run) => ms.
+export async function compare(scenario, n, runs, sides, warm, extra = {}) {
+  await init();
+  for (const side of Object.values(warm)) await side('warm');
+  const all = Object.fromEntries(Object.keys(sides).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [k, side] of Object.entries(sides)) all[k].push(await side(i));
+  }
+  const out = { scenario, n, runs, ...extra, rawMs: median(all.raw), engineMs: median(all.engine), rawAll: all.raw, engineAll: all.engine };
+  out.ratio = out.engineMs / out.rawMs;
+  if (all.dexie) Object.assign(out, { dexieMs: median(all.dexie), dexieAll: all.dexie, dexieRatio: out.engineMs / median(all.dexie) });
+  return out;
+}
