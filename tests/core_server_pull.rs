@@ -219,3 +219,43 @@ fn gc_purges_only_tombstones_older_than_retention_and_below_every_device_cursor(
     let rec = record(&server.snapshot("w1"), "t", "a").clone();
     assert_eq!((rec.payload, rec.stamp.op_id), (None, "da".to_string()));
 }
+
+#[test]
+fn remaining_stays_exact_while_paging_with_writes_filters_and_projects_in_between() {
+    let mut server = Server::new();
+    let tables = ["a", "b", "c"];
+    let mut op = 0u64;
+    let mut write = |server: &mut Server, project: Option<&str>, n: u64| {
+        let ops = (0..n)
+            .map(|_| {
+                op += 1;
+                let (t, k) = (tables[(op % 3) as usize], format!("k{}", op % 40));
+                simple_put(t, &k, &format!("op{op}"), T0 + op)
+            })
+            .collect();
+        server.push(&batch("w1", project, ops), T0);
+    };
+    write(&mut server, None, 60);
+    write(&mut server, Some("p1"), 30);
+    for (tables, project) in [(None, None), (Some(vec!["a".to_string(), "c".to_string()]), None), (None, Some("p1"))] {
+        let mut cursor = 0;
+        for step in 0.. {
+            let mut req = request("w1", project, cursor, 7);
+            req.tables = tables.clone();
+            let page = server.pull(&req).unwrap();
+            // The truth: the changes of a whole pull from the page's end, on a
+            // copy (so this server's own scans stay a chain of pages).
+            let mut all = request("w1", project, page.changes.last().map_or(cursor, |c| c.server_version), 1000);
+            all.tables = tables.clone();
+            let fresh = server.clone().pull(&all).unwrap().changes.len() as u64;
+            assert_eq!(page.remaining, Some(fresh), "step {step} from {cursor} ({tables:?}, {project:?})");
+            if step % 3 == 1 {
+                write(&mut server, if step % 2 == 0 { project } else { None }, 4);
+            }
+            cursor = page.next_cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+    }
+}

@@ -8,12 +8,16 @@
 //! returns the full current state, one change per record, and the log never
 //! holds more entries than there are records. The log is a
 //! `BTreeMap<version, record key>`, so a pull is a range scan; each record
-//! knows the version of its log entry, so replacing it is O(log n).
+//! knows the version of its log entry, so replacing it is O(log n). A page
+//! also reports how many matching changes remain; paging on through an
+//! unchanged log takes that from the page before instead of walking the
+//! rest of the log each time (a bootstrap would be quadratic otherwise).
 //!
 //! Records are kept after their tombstone change is purged by GC (only the
 //! stamp, no payload): a late put with an older stamp must still lose to the
 //! delete (no resurrection, PROTOCOL.md section 1).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
@@ -72,6 +76,35 @@ pub(crate) struct Workspace<P> {
     cursors: HashMap<String, u64>,
     /// Cursors in `1..watermark` are expired.
     watermark: u64,
+    /// What the last scan left to count, so that paging on through an
+    /// unchanged log does not walk the rest of it again for every page.
+    memo: RefCell<Option<ScanMemo>>,
+}
+
+/// A scan's count of the matching entries after its page.
+#[derive(Debug, Clone, PartialEq)]
+struct ScanMemo {
+    tables: Option<Vec<String>>,
+    project: Option<String>,
+    /// The version of the page's last entry: where the next page starts.
+    end: u64,
+    remaining: u64,
+}
+
+impl ScanMemo {
+    fn of(filter: &ScanFilter<'_>, end: u64, remaining: u64) -> ScanMemo {
+        ScanMemo {
+            tables: filter.tables.map(<[String]>::to_vec),
+            project: filter.project.map(str::to_string),
+            end,
+            remaining,
+        }
+    }
+
+    /// Whether this memo counts what follows a scan from `after` with `filter`.
+    fn continues(&self, filter: &ScanFilter<'_>, after: u64) -> bool {
+        self.end == after && self.tables.as_deref() == filter.tables && self.project.as_deref() == filter.project
+    }
 }
 
 impl<P> Default for Workspace<P> {
@@ -84,6 +117,7 @@ impl<P> Default for Workspace<P> {
             applied: 0,
             cursors: HashMap::new(),
             watermark: 0,
+            memo: RefCell::new(None),
         }
     }
 }
@@ -118,23 +152,23 @@ impl<P: Clone> LogRead<P> for &Workspace<P> {
 
     fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
         let log = self.log.range((Bound::Excluded(after), Bound::Unbounded));
-        if filter.project.is_none() {
-            // The log names each entry's table: no record lookup is needed to
-            // filter, and counting what remains stays a walk of the log.
-            let mut matching = log.filter(|(_, key)| filter.keeps(&key.0, None));
-            let changes: Vec<SyncChange<P>> = matching
-                .by_ref()
-                .take(limit)
-                .filter_map(|(_, key)| self.records.get(key).map(|r| r.to_change(key)))
-                .collect();
-            let remaining = matching.count() as u64;
-            return Ok(Scan { changes, remaining });
-        }
-        let mut matching = log
-            .filter_map(|(_, key)| self.records.get(key).map(|r| (key, r)))
-            .filter(|(key, r)| filter.keeps(&key.0, r.project_id.as_deref()));
-        let changes: Vec<SyncChange<P>> = matching.by_ref().take(limit).map(|(key, r)| r.to_change(key)).collect();
-        let remaining = matching.count() as u64;
+        let records = &self.records;
+        // The log names each entry's table: without a project filter no
+        // record lookup is needed to filter.
+        let keeps = |key: &RecordKey| match filter.project {
+            None => filter.keeps(&key.0, None),
+            Some(_) => records.get(key).is_some_and(|r| filter.keeps(&key.0, r.project_id.as_deref())),
+        };
+        let mut matching = log.filter(|(_, key)| keeps(key));
+        let page: Vec<(&u64, &RecordKey)> = matching.by_ref().take(limit).collect();
+        let changes = page.iter().filter_map(|(_, key)| records.get(*key).map(|r| r.to_change(key))).collect();
+        let end = page.last().map_or(after, |(v, _)| **v);
+        let mut memo = self.memo.borrow_mut();
+        let remaining = match memo.as_ref().filter(|m| m.continues(&filter, after)) {
+            Some(m) => m.remaining.saturating_sub(page.len() as u64),
+            None => matching.count() as u64,
+        };
+        *memo = Some(ScanMemo::of(&filter, end, remaining));
         Ok(Scan { changes, remaining })
     }
 }
@@ -178,6 +212,7 @@ impl<P: Clone> WorkspaceStore<P> for Workspace<P> {
             project_id: project_id.map(str::to_string),
             applied_at_ms,
         };
+        self.memo.get_mut().take();
         if let Some(old) = self.records.insert(key.clone(), record) {
             self.log.remove(&old.version);
         }
@@ -211,6 +246,7 @@ impl<P: Clone> WorkspaceStore<P> for Workspace<P> {
             })
             .map(|(version, _)| *version)
             .collect();
+        self.memo.get_mut().take();
         for version in &purged {
             self.log.remove(version);
         }
