@@ -77,6 +77,6 @@ export function printTable(results) {
   if (scale) {
     const m = scale.memoryServer;
     console.log(`scale: ${scale.recordsPerSecond} records/s from a provider generating the pages; JS heap during the bootstrap: peak ${mb(scale.heapPeakBytes)} (median ${mb(scale.heapPeakMedianBytes)}) over ${mb(scale.heapBaseBytes)} before it; wasm memory ${mb(scale.wasmBytesStart)} before the scenario, ${mb(scale.wasmBytesAfter)} after the bootstraps`);
-    console.log(`scale: from a MemoryServer (one run): seeding took ${m.seedMs} ms; it holds ${mb(m.wasmBytes)} of wasm memory and ${mb(m.jsHeapBytes)} of JS heap; the bootstrap's JS heap peaked at ${mb(m.heapPeakBytes)} (+${mb(m.heapGrowthBytes)}); answering the engine's pulls takes it ~${m.serverPullMs} ms of the page's main thread (replayed alone; every page counts the rest of its log)`);
+    console.log(`scale: from a MemoryServer (one run): seeding took ${m.seedMs} ms; it holds ${mb(m.wasmBytes)} of wasm memory and ${mb(m.jsHeapBytes)} of JS heap; the bootstrap's JS heap peaked at ${mb(m.heapPeakBytes)} (+${mb(m.heapGrowthBytes)}); answering the engine's pulls takes it ~${m.serverPullMs} ms of the page's main thread (replayed alone)`);
   }
 }

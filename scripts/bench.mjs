@@ -55,8 +55,6 @@ async function benchPage(origin) {
   return page;
 }
 
-let shared;
-const sharedPage = async () => (shared ??= await benchPage(`http://127.0.0.1:${pageServer.address().port}`));
 
 // Latency: the page is served by the sync server itself, so HttpProvider
 // calls its own origin.
@@ -82,7 +80,15 @@ async function scale() {
   return r;
 }
 
-const inPage = (fn, n) => async () => (await sharedPage()).evaluate(([fn, n, runs]) => window.bench[fn](n, runs), [fn, n, runs]);
+// Each scenario runs in a fresh page of the same browser: what one leaves
+// behind (wasm memory, garbage, open databases) does not weigh on the next.
+// Its baseline runs in the same page, interleaved with it.
+const inPage = (fn, n) => async () => {
+  const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
+  const r = await page.evaluate(([fn, n, runs]) => window.bench[fn](n, runs), [fn, n, runs]);
+  await page.context().close();
+  return r;
+};
 const scenarios = {
   capture: inPage('runCapture', size.capture),
   singles: inPage('runSingles', size.singles),
