@@ -314,17 +314,16 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         };
         run.finished_at = self.engine.platform().now_ms();
         if run.batches > 0 || run.error.is_some() {
-            let _ = self.engine.record_run(&run).await;
+            let counts = self.engine.record_run(&run).await.unwrap_or_default();
             if run.error.is_none() {
                 self.state.borrow_mut().last_sync_at = Some(run.finished_at);
             }
-            let counts = self.engine.outbox_counts().await.unwrap_or_default();
             self.engine.emit_all(vec![Event::Stats(StatsEvent {
                 pending: counts.pending + counts.in_flight,
                 failed: counts.failed,
                 pushed: run.pushed,
                 run_ms: run.finished_at.saturating_sub(run.started_at),
-                cursor: self.engine.cursor_state().await.map(|c| c.0).unwrap_or(0),
+                cursor: self.engine.pull_cursor().await.map(|c| c.0).unwrap_or(0),
             })]);
         }
         let report = SyncReport { pushed: run.pushed, failed: run.failed, ..Default::default() };

@@ -60,6 +60,13 @@ pub async fn set_in_flight<T: StoreTx>(tx: &T, seqs: &HashSet<u64>) -> Result<()
     tx.put_state(STATE_IN_FLIGHT, serde_json::json!(list)).await
 }
 
+/// Counts of pending, in-flight and failed ops, read in `tx`.
+async fn counts_in<T: StoreTx>(tx: &T) -> Result<OutboxCounts> {
+    let (total, failed, in_flight) = futures::try_join!(tx.count_ops(), tx.count_failed(), in_flight(tx))?;
+    let in_flight = in_flight.len() as u64;
+    Ok(OutboxCounts { pending: total.saturating_sub(failed + in_flight), in_flight, failed })
+}
+
 /// Shows ops of the in-flight batch as `InFlight`.
 pub fn mark_in_flight<R>(ops: &mut [PendingOp<R>], in_flight: &HashSet<u64>) {
     for op in ops {
@@ -74,10 +81,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn outbox_counts(&self) -> Result<OutboxCounts> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let (total, failed, in_flight) = futures::try_join!(tx.count_ops(), tx.count_failed(), in_flight(&tx))?;
+        let counts = counts_in(&tx).await?;
         tx.commit().await?;
-        let in_flight = in_flight.len() as u64;
-        Ok(OutboxCounts { pending: total.saturating_sub(failed + in_flight), in_flight, failed })
+        Ok(counts)
     }
 
     /// The dead-letter list: ops rejected permanently or past `maxAttempts`,
@@ -143,12 +149,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
         Ok(stuck.len() as u64)
     }
 
-    /// Appends one row to `sync_runs`.
-    pub async fn record_run(&self, run: &SyncRun) -> Result<()> {
+    /// Appends one row to `sync_runs`; returns the outbox counts after the
+    /// run (read in the same transaction).
+    pub async fn record_run(&self, run: &SyncRun) -> Result<OutboxCounts> {
         let tx = self.store.begin(Access::System, None).await?;
         tx.log_append(Log::Runs, vec![serde_json::to_value(run).unwrap_or(Value::Null)]).await?;
-        tx.log_trim(Log::Runs, RUNS_KEPT).await?;
-        tx.commit().await
+        let (_, counts) = futures::try_join!(tx.log_trim(Log::Runs, RUNS_KEPT), counts_in(&tx))?;
+        tx.commit().await?;
+        Ok(counts)
     }
 
     /// The most recent `sync_runs` rows, newest first.
