@@ -2,19 +2,15 @@
 // ./scripts/bench drives this page with playwright-core and reads the results.
 import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
-import { compare, deleteDb, leader, openRaw, records } from './common.js';
+import { compare, deleteDb, leader, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
 import { runLatency } from './latency.js';
 import { runScale } from './scale.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
 // copies it, in one readwrite transaction.
-async function rawCapture(n, run) {
-  const name = `bench-raw-${run}`;
-  await deleteDb(name);
-  const db = await openRaw(name);
+function rawCapture(n, run) {
   const recs = records(n, 'r');
-  const t0 = performance.now();
-  await new Promise((ok, fail) => {
+  return timedOnRaw(`bench-raw-${run}`, (db) => {
     const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
     const notes = tx.objectStore('notes');
     const ops = tx.objectStore('pending_ops');
@@ -23,13 +19,8 @@ async function rawCapture(n, run) {
       notes.put(r);
       ops.add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: now });
     }
-    tx.oncomplete = ok;
-    tx.onerror = () => fail(tx.error);
+    return txDone(tx);
   });
-  const ms = performance.now() - t0;
-  db.close();
-  await deleteDb(name);
-  return ms;
 }
 
 async function engineCapture(n, run) {
@@ -80,25 +71,16 @@ export async function runCapture(n = 10000, runs = 5) {
 }
 
 // 1,000 sequential awaited single puts, one transaction each, on all three.
-async function rawSingles(n, run) {
-  const name = `bench-rawsingle-${run}`;
-  await deleteDb(name);
-  const db = await openRaw(name);
+function rawSingles(n, run) {
   const recs = records(n, 's');
-  const t0 = performance.now();
-  for (const r of recs) {
-    await new Promise((ok, fail) => {
+  return timedOnRaw(`bench-rawsingle-${run}`, async (db) => {
+    for (const r of recs) {
       const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
       tx.objectStore('notes').put(r);
       tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
-      tx.oncomplete = ok;
-      tx.onerror = () => fail(tx.error);
-    });
-  }
-  const ms = performance.now() - t0;
-  db.close();
-  await deleteDb(name);
-  return ms;
+      await txDone(tx);
+    }
+  });
 }
 
 async function dexieSingles(n, run) {
@@ -135,22 +117,17 @@ export async function runSingles(n = 1000, runs = 5) {
 
 // Baseline: read the outbox rows and delete them, batchSize at a time, one
 // transaction per batch (what any push loop must at least do locally).
-async function rawPush(n, batchSize, run) {
-  const name = `bench-rawpush-${run}`;
-  await deleteDb(name);
-  const db = await openRaw(name);
-  await new Promise((ok, fail) => {
+function rawPush(n, batchSize, run) {
+  const fill = (db) => {
     const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
     for (const r of records(n, 'p')) {
       tx.objectStore('notes').put(r);
       tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r });
     }
-    tx.oncomplete = ok;
-    tx.onerror = () => fail(tx.error);
-  });
-  const t0 = performance.now();
-  for (;;) {
-    const got = await new Promise((ok, fail) => {
+    return txDone(tx);
+  };
+  return timedOnRaw(`bench-rawpush-${run}`, async (db) => {
+    for (;;) {
       const tx = db.transaction(['pending_ops'], 'readwrite');
       const store = tx.objectStore('pending_ops');
       const req = store.getAll(null, batchSize);
@@ -159,15 +136,10 @@ async function rawPush(n, batchSize, run) {
         rows = req.result;
         for (const row of rows) store.delete(row.seq);
       };
-      tx.oncomplete = () => ok(rows.length);
-      tx.onerror = () => fail(tx.error);
-    });
-    if (got === 0) break;
-  }
-  const ms = performance.now() - t0;
-  db.close();
-  await deleteDb(name);
-  return ms;
+      await txDone(tx);
+      if (rows.length === 0) break;
+    }
+  }, fill);
 }
 
 async function enginePush(n, batchSize, run) {
@@ -219,27 +191,9 @@ export async function seededServer(n) {
   return server;
 }
 
-// Baseline: the same records written in transactions of pullLimit records,
-// one after the other (what any bootstrap must at least do locally).
-export async function rawBootstrap(rows, pullLimit, run) {
-  const name = `bench-rawboot-${run}`;
-  await deleteDb(name);
-  const db = await openRaw(name);
-  const t0 = performance.now();
-  for (let i = 0; i < rows.length; i += pullLimit) {
-    await new Promise((ok, fail) => {
-      const tx = db.transaction(['notes'], 'readwrite');
-      const notes = tx.objectStore('notes');
-      for (const r of rows.slice(i, i + pullLimit)) notes.put(r);
-      tx.oncomplete = ok;
-      tx.onerror = () => fail(tx.error);
-    });
-  }
-  const ms = performance.now() - t0;
-  db.close();
-  await deleteDb(name);
-  return ms;
-}
+// Baseline: the same records written in transactions of pullLimit records.
+export const rawBootstrap = (rows, pullLimit, run) =>
+  rawPagedWrite(`bench-rawboot-${run}`, rows.length, (i) => rows[i], pullLimit);
 
 export async function engineBootstrap(server, n, pullLimit, run) {
   const dbName = `bench-boot-${run}`;

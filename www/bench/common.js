@@ -39,6 +39,42 @@ export async function leader(engine) {
   while (!(await engine.status()).leader) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** Resolves when `tx` commits; rejects with its error. */
+export function txDone(tx) {
+  return new Promise((ok, fail) => {
+    tx.oncomplete = ok;
+    tx.onerror = () => fail(tx.error);
+  });
+}
+
+// A raw baseline's frame: a fresh raw database `name`, `prepare(db)` untimed,
+// then `body(db)` timed; the database is deleted after. Returns the ms taken.
+export async function timedOnRaw(name, body, prepare = async () => {}) {
+  await deleteDb(name);
+  const db = await openRaw(name);
+  await prepare(db);
+  const t0 = performance.now();
+  await body(db);
+  const ms = performance.now() - t0;
+  db.close();
+  await deleteDb(name);
+  return ms;
+}
+
+// The bootstrap baseline: n rows (row(i) builds row i) written in
+// transactions of pullLimit, one after the other (what any bootstrap must at
+// least do locally).
+export function rawPagedWrite(name, n, row, pullLimit) {
+  return timedOnRaw(name, async (db) => {
+    for (let i = 0; i < n; i += pullLimit) {
+      const tx = db.transaction(['notes'], 'readwrite');
+      const notes = tx.objectStore('notes');
+      for (let j = i; j < Math.min(i + pullLimit, n); j++) notes.put(row(j));
+      await txDone(tx);
+    }
+  });
+}
+
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Runs each side once to warm up, then `runs` times interleaved, and reports

@@ -10,30 +10,11 @@
 // in-page server adds and how much memory it takes. The scenario runs in a
 // page of its own (scripts/bench.mjs).
 import init, { SyncEngine } from '/pkg/tidesync.js';
-import { compare, deleteDb, leader, median, openRaw } from './common.js';
+import { compare, deleteDb, leader, median, rawPagedWrite } from './common.js';
 import { corpus, generatedProvider, memoryServerPullMs, seedMemoryServer } from './scale-corpus.js';
 
-// Baseline: the same rows written in transactions of pullLimit, one after the
-// other (what any bootstrap must at least do locally).
-async function rawScale(c, pullLimit, run) {
-  const name = `bench-rawscale-${run}`;
-  await deleteDb(name);
-  const db = await openRaw(name);
-  const t0 = performance.now();
-  for (let i = 0; i < c.n; i += pullLimit) {
-    await new Promise((ok, fail) => {
-      const tx = db.transaction(['notes'], 'readwrite');
-      const notes = tx.objectStore('notes');
-      for (let j = i; j < Math.min(i + pullLimit, c.n); j++) notes.put(c.row(j));
-      tx.oncomplete = ok;
-      tx.onerror = () => fail(tx.error);
-    });
-  }
-  const ms = performance.now() - t0;
-  db.close();
-  await deleteDb(name);
-  return ms;
-}
+// Baseline: the same rows written in transactions of pullLimit.
+const rawScale = (c, pullLimit, run) => rawPagedWrite(`bench-rawscale-${run}`, c.n, c.row, pullLimit);
 
 function heapUsed() {
   if (!performance.memory) throw new Error('scale: performance.memory is missing (Chromium only)');
