@@ -14,7 +14,8 @@
 //!   "nextCursor": t }`: exactly what a pull from `f` with the watch's
 //!   filters returns (a page of at most 500), so a client whose cursor is
 //!   `f` may apply it directly (PROTOCOL.md section 3); pages with no
-//!   matching change are not sent.
+//!   matching change are not sent, and `f` is where the previous batch left
+//!   the client, so changes the filters skip never look like a gap.
 //!
 //! On every wake of its workspace (see [`crate::hub`]) a watch pulls from
 //! its own cursor through the core's algorithm, so batches are gapless and
@@ -101,10 +102,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
         Ok(v) => v,
         Err(e) => return close(socket, &e).await,
     };
-    let mut cursor = start.filter(|c| *c <= version).unwrap_or(version);
+    let cursor = start.filter(|c| *c <= version).unwrap_or(version);
     if send(&mut socket, json!({ "type": "ready", "cursor": cursor })).await.is_err() {
         return;
     }
+    let mut cursor = Position { scanned: cursor, sent: cursor };
     if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
         return close(socket, &e).await;
     }
@@ -134,14 +136,22 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
     }
 }
 
-/// Sends every matching change above `cursor`, page by page, and moves
-/// `cursor` to the end. A cursor GC has purged past restarts at the current
-/// version: the client learns of the gap from its next pull (410).
-async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, cursor: &mut u64) -> Result<(), SyncError> {
+/// How far a watch has read the log, and where its last batch left the
+/// client (the two differ after changes its filters skip).
+struct Position {
+    scanned: u64,
+    sent: u64,
+}
+
+/// Sends every matching change above the scanned position, page by page,
+/// and moves it to the end. A cursor GC has purged past restarts at the
+/// current version, and so does `sent`: the next batch then does not follow
+/// on from the client's cursor, and its next pull learns of the gap (410).
+async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position) -> Result<(), SyncError> {
     loop {
         let req = PullRequest {
             scope: w.scope.clone(),
-            cursor: *cursor,
+            cursor: at.scanned,
             limit: PAGE,
             tables: w.tables.clone(),
             rescan: false,
@@ -150,16 +160,19 @@ async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, cursor: &mut u64)
             Ok(p) => p,
             Err(SyncError::CursorExpired(_)) => {
                 let ws = w.scope.workspace_id.clone();
-                *cursor = app.blocking(move |db| db.version(&ws)).await?;
+                at.scanned = app.blocking(move |db| db.version(&ws)).await?;
+                at.sent = at.scanned;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let from = *cursor;
-        *cursor = page.next_cursor;
+        at.scanned = page.next_cursor;
         if !page.changes.is_empty() {
-            let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": from, "nextCursor": page.next_cursor });
+            // Nothing matched between `sent` and this page's start, so a pull
+            // from `sent` returns exactly this page.
+            let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": at.sent, "nextCursor": page.next_cursor });
             send(socket, msg).await.map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
+            at.sent = page.next_cursor;
         }
         if !page.has_more {
             return Ok(());

@@ -339,7 +339,9 @@ fn watch_resumes_from_a_cursor_and_filters_tables(b: &Backend) {
     assert_eq!((versions(&msg), &msg["fromCursor"], &msg["nextCursor"]), (vec![3], &json!(1), &json!(3)));
     s.push(&t, &batch(&ws, "d", vec![put("b", json!(2), 1, 4, "d", "o4", json!({}))])).ok();
     s.push(&t, &batch(&ws, "d", vec![put("a", json!(3), 1, 5, "d", "o5", json!({}))])).ok();
+    // The skipped change of table b is no gap: the batch follows on from 3,
+    // whether the watch woke for version 4 on its own or not.
     let msg = w.next();
-    assert_eq!((versions(&msg), &msg["fromCursor"]), (vec![5], &json!(4)));
+    assert_eq!((versions(&msg), &msg["fromCursor"], &msg["nextCursor"]), (vec![5], &json!(3), &json!(5)));
     assert_eq!(s.watch(&t, &ws, "&tables=notjson").err(), Some(400));
 }
