@@ -170,7 +170,7 @@ mod tests {
         let tree = Json::parse(text).unwrap();
         let value: serde_json::Value = serde_json::from_str(text).unwrap();
         let a = decode_pull_response(&&tree, 0, None).unwrap();
-        let b = decode_pull_response(&&value, 0, None).unwrap();
+        let b = decode_pull_response(&value, 0, None).unwrap();
         assert_eq!((a.next_cursor, a.has_more, a.changes.len()), (b.next_cursor, b.has_more, b.changes.len()));
         assert_eq!(a.changes[0].stamp, b.changes[0].stamp);
         assert_eq!(a.changes[0].pk, b.changes[0].pk);
@@ -178,7 +178,7 @@ mod tests {
         let (tree, value) = (Json::parse(bad).unwrap(), serde_json::from_str::<serde_json::Value>(bad).unwrap());
         assert_eq!(
             decode_pull_response(&&tree, 0, None).unwrap_err(),
-            decode_pull_response(&&value, 0, None).unwrap_err()
+            decode_pull_response(&value, 0, None).unwrap_err()
         );
     }
 }
