@@ -151,13 +151,15 @@ fn rescan_pages_may_start_below_the_watermark_and_page_to_the_end() {
 }
 
 #[test]
-fn pull_with_cursor_above_server_version_is_invalid() {
+fn pull_with_cursor_above_server_version_must_rescan() {
+    // The server lost history the device has (restored from a backup): the
+    // device rebuilds from what the server has, instead of INVALID forever.
     let mut server = Server::new();
     server.push(&batch("w1", None, vec![simple_put("t", "a", "o", T0)]), T0);
     let err = server.pull(&request("w1", None, 2, 10)).unwrap_err();
-    assert_eq!(err.code(), "INVALID");
+    assert_eq!(err.code(), "CURSOR_EXPIRED");
     let err = server.pull(&request("nowhere", None, 1, 10)).unwrap_err();
-    assert_eq!(err.code(), "INVALID");
+    assert_eq!(err.code(), "CURSOR_EXPIRED");
     let empty = server.pull(&request("nowhere", None, 0, 10)).unwrap();
     assert_eq!((empty.changes.len(), empty.next_cursor, empty.has_more), (0, 0, false));
 }

@@ -153,6 +153,7 @@ fn valid_push_result_decodes() {
                 error: None,
                 code: None,
                 retryable: None,
+                current: None,
             },
             OpResult {
                 op_id: "op-2".into(),
@@ -161,6 +162,7 @@ fn valid_push_result_decodes() {
                 error: Some("too big".into()),
                 code: Some("INVALID".into()),
                 retryable: Some(false),
+                current: None,
             },
         ],
         server_version: Some(7),

@@ -99,9 +99,16 @@ pub struct PushBatch<P> {
     pub ops: Vec<PushOp<P>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer for one pushed op.
+///
+/// `current` is the server's version of the record when the op did not
+/// become the record's state: an op that lost LWW (`success: true` without
+/// `serverVersion`), and optionally a rejection. The engine applies it, so a
+/// device never keeps a version that no other replica has (see
+/// docs/PROTOCOL.md section 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OpResult {
+pub struct OpResult<P> {
     pub op_id: String,
     pub success: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,12 +119,70 @@ pub struct OpResult {
     pub code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<SyncChange<P>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl<P> OpResult<P> {
+    /// `success: true`, applied at `server_version` (or, without one,
+    /// acknowledged and not applied: `current` says what the server holds).
+    pub fn acknowledged(op_id: &str, server_version: Option<u64>, current: Option<SyncChange<P>>) -> Self {
+        OpResult {
+            op_id: op_id.to_string(),
+            success: true,
+            server_version,
+            error: None,
+            code: None,
+            retryable: None,
+            current,
+        }
+    }
+
+    /// `success: false`: a rejection, permanent unless `retryable`.
+    pub fn rejected(op_id: &str, error: String, code: Option<String>, retryable: bool) -> Self {
+        OpResult {
+            op_id: op_id.to_string(),
+            success: false,
+            server_version: None,
+            error: Some(error),
+            code,
+            retryable: Some(retryable),
+            current: None,
+        }
+    }
+
+    /// The same answer with another payload type.
+    pub fn map_payload<Q>(self, f: impl FnMut(P) -> Q) -> OpResult<Q> {
+        OpResult {
+            op_id: self.op_id,
+            success: self.success,
+            server_version: self.server_version,
+            error: self.error,
+            code: self.code,
+            retryable: self.retryable,
+            current: self.current.map(|c| c.map_payload(f)),
+        }
+    }
+}
+
+impl<P> SyncChange<P> {
+    /// The same change with another payload type.
+    pub fn map_payload<Q>(self, f: impl FnMut(P) -> Q) -> SyncChange<Q> {
+        SyncChange {
+            table_name: self.table_name,
+            pk: self.pk,
+            op: self.op,
+            payload: self.payload.map(f),
+            server_version: self.server_version,
+            stamp: self.stamp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PushResult {
-    pub results: Vec<OpResult>,
+pub struct PushResult<P> {
+    pub results: Vec<OpResult<P>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<u64>,
 }
@@ -322,7 +387,7 @@ pub fn decode_push_batch<V: WireValue>(v: &V, max_ops: usize) -> Result<PushBatc
 /// Decodes a push result and checks it answers the batch: every result names
 /// an op that was sent (`sent_op_ids`), and no op is answered twice. Ops the
 /// result does not mention stay pending.
-pub fn decode_push_result<V: WireValue>(v: &V, sent_op_ids: &[&str]) -> Result<PushResult, Invalid> {
+pub fn decode_push_result<V: WireValue>(v: &V, sent_op_ids: &[&str]) -> Result<PushResult<V>, Invalid> {
     let root = Path::Root("");
     decode::expect_object(v, &root)?;
     let results_path = Path::Field(&root, "results");
@@ -354,7 +419,11 @@ pub fn decode_push_result<V: WireValue>(v: &V, sent_op_ids: &[&str]) -> Result<P
             Some(x) => Some(decode::boolean(&x, &Path::Field(&p, "retryable"))?),
             None => None,
         };
-        results.push(OpResult { op_id, success, server_version, error, code, retryable });
+        let current = match optional(item, "current") {
+            Some(c) => Some(decode_change(&c, &Path::Field(&p, "current"))?),
+            None => None,
+        };
+        results.push(OpResult { op_id, success, server_version, error, code, retryable, current });
     }
     let server_version = match optional(v, "serverVersion") {
         Some(x) => Some(decode::integer(&x, &Path::Field(&root, "serverVersion"), 0)?),

@@ -54,7 +54,7 @@ pub trait Provider {
     /// `RATE_LIMIT` waits `retryAfterMs`, `AUTH`/`FORBIDDEN` pause pushing,
     /// `INVALID` dead-letters the batch, anything else is retried with backoff.
     /// The result is validated by the adapter against the ops that were sent.
-    async fn push(&self, batch: PushBatch<Self::Rec>) -> Result<PushResult>;
+    async fn push(&self, batch: PushBatch<Self::Rec>) -> Result<PushResult<Self::Rec>>;
 
     /// Fetches the changes after `req.cursor`. The adapter validates the page
     /// against the request (versions ascending and above the cursor, a cursor

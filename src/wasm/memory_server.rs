@@ -21,10 +21,12 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::error::to_js_error;
 use super::types::ProviderOptionsArg;
-use super::wire_js::{changes_to_js, deep_copy, json_to_js, split_payloads};
+use super::wire_js::{changes_to_js, deep_copy, json_to_js, push_result_to_js, split_payloads};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::server::{PushOutcome, ServerState};
-use crate::core::wire::{decode_pull_request, decode_push_batch, decode_scope, OpResult, PushBatch, PushOp, SyncScope};
+use crate::core::wire::{
+    decode_pull_request, decode_push_batch, decode_scope, OpResult, PushBatch, PushOp, PushResult, SyncScope,
+};
 use crate::core::{Result, SyncError};
 
 /// Most ops one push may carry.
@@ -266,34 +268,27 @@ impl Inner {
             op.payload = op.payload.as_ref().map(deep_copy);
         }
         let outcome = self.state.borrow_mut().push(&kept, now() as u64);
-        let mut by_id: HashMap<String, OpResult> =
+        let mut by_id: HashMap<String, OpResult<JsValue>> =
             outcome.result.results.iter().map(|r| (r.op_id.clone(), r.clone())).collect();
-        let results: Vec<OpResult> = batch
+        let results: Vec<OpResult<JsValue>> = batch
             .ops
             .iter()
             .map(|o| match rejected.get(&o.op_id) {
-                Some(&retryable) => OpResult {
-                    op_id: o.op_id.clone(),
-                    success: false,
-                    server_version: None,
-                    error: Some("rejected by the test switch".into()),
-                    code: Some("REJECTED".into()),
-                    retryable: Some(retryable),
-                },
-                None => by_id.remove(&o.op_id).unwrap_or(OpResult {
-                    op_id: o.op_id.clone(),
-                    success: false,
-                    server_version: None,
-                    error: Some("not processed".into()),
-                    code: None,
-                    retryable: Some(true),
-                }),
+                Some(&retryable) => OpResult::rejected(
+                    &o.op_id,
+                    "rejected by the test switch".into(),
+                    Some("REJECTED".into()),
+                    retryable,
+                ),
+                None => by_id
+                    .remove(&o.op_id)
+                    .unwrap_or_else(|| OpResult::rejected(&o.op_id, "not processed".into(), None, true)),
             })
             .collect();
         if !outcome.applied.is_empty() {
             self.fan_out(&batch.scope, &outcome);
         }
-        json_to_js(&serde_json::json!({ "results": results, "serverVersion": outcome.result.server_version }))
+        push_result_to_js(&PushResult { results, server_version: outcome.result.server_version })
     }
 
     /// Delivers applied changes to subscribers, after the current task, with

@@ -8,7 +8,7 @@ use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::wire_js::{attach_payloads, split_payloads};
+use super::wire_js::{attach_payloads, split_nested, split_payloads};
 use crate::core::decode::{self, optional, Path, Shape, WireValue};
 use crate::core::wire::{
     decode_changes, decode_pull_response, decode_push_result, PullRequest, PullResponse, PushBatch, PushResult,
@@ -151,16 +151,25 @@ fn status_of(v: &JsValue) -> Option<SubscriptionStatus> {
 impl Provider for JsProvider {
     type Rec = JsValue;
 
-    async fn push(&self, batch: PushBatch<JsValue>) -> Result<PushResult> {
+    async fn push(&self, batch: PushBatch<JsValue>) -> Result<PushResult<JsValue>> {
         let sent: Vec<String> = batch.ops.iter().map(|o| o.op_id.clone()).collect();
         let arg = batch_to_js(&batch)?;
         let answer = self.call("push", &[arg]).await?;
         let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
-        let split = split_payloads(&answer, Some("results"), "pushResult")?;
-        decode_push_result(&&split.meta()?, &ids).map_err(|mut e| {
+        let split = split_nested(&answer, Some("results"), Some("current"), "pushResult")?;
+        let meta = split.meta()?;
+        let decoded = decode_push_result(&&meta, &ids).map_err(|mut e| {
             e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
             SyncError::Invalid(e)
-        })
+        })?;
+        // Each `current` payload is the object the provider gave.
+        let results = decoded
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map_payload(|_| split.payloads.get(i as u32)))
+            .collect();
+        Ok(PushResult { results, server_version: decoded.server_version })
     }
 
     async fn pull(&self, req: PullRequest) -> Result<PullResponse<JsValue>> {

@@ -39,6 +39,34 @@ pub fn changes_to_js(changes: &[SyncChange<JsValue>]) -> Result<Array> {
     wire_join(&text, &payloads).map_err(|e| SyncError::Storage(format!("{e:?}")))
 }
 
+/// Push results as a JS answer: `{ results, serverVersion }`, each
+/// `current` change with its payload object (a deep copy) set in JS.
+pub fn push_result_to_js(result: &crate::core::wire::PushResult<JsValue>) -> Result<JsValue> {
+    let mut payloads = Vec::new();
+    let bare: Vec<crate::core::wire::OpResult<()>> = result
+        .results
+        .iter()
+        .cloned()
+        .map(|r| {
+            r.map_payload(|p| {
+                payloads.push(deep_copy(&p));
+            })
+        })
+        .collect();
+    let answer = json_to_js(&serde_json::json!({ "results": bare, "serverVersion": result.server_version }))?;
+    let mut next = payloads.into_iter();
+    let list = Reflect::get(&answer, &"results".into()).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+    for (i, r) in result.results.iter().enumerate() {
+        if r.current.as_ref().is_some_and(|c| c.payload.is_some()) {
+            let item = Reflect::get_u32(&list, i as u32).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+            let current = Reflect::get(&item, &"current".into()).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+            let p = next.next().unwrap_or(JsValue::UNDEFINED);
+            Reflect::set(&current, &"payload".into(), &p).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+        }
+    }
+    Ok(answer)
+}
+
 /// A deep copy of a payload (`structuredClone`, else a JSON round trip), so
 /// that neither side can change the other's object later.
 pub fn deep_copy(v: &JsValue) -> JsValue {
@@ -64,19 +92,21 @@ export function wireJoin(text, payloads) {
   payloads.forEach((p, i) => { if (p !== undefined) list[i].payload = p; });
   return list;
 }
-export function wireSplit(value, key) {
+export function wireSplit(value, key, inner) {
   const list = key === undefined ? value : value != null ? value[key] : undefined;
   const payloads = [];
   if (!Array.isArray(list)) return [JSON.stringify(value) ?? '', payloads];
   const bare = new Array(list.length);
   for (let i = 0; i < list.length; i++) {
-    const c = list[i];
+    const item = list[i];
+    const c = inner === undefined ? item : item !== null && typeof item === 'object' ? item[inner] : undefined;
     const p = c !== null && typeof c === 'object' ? c.payload : undefined;
     if (p !== null && typeof p === 'object' && !Array.isArray(p)) {
       payloads[i] = p;
-      bare[i] = { ...c, payload: {} };
+      const without = { ...c, payload: {} };
+      bare[i] = inner === undefined ? without : { ...item, [inner]: without };
     } else {
-      bare[i] = c;
+      bare[i] = item;
     }
   }
   return [JSON.stringify(key === undefined ? bare : { ...value, [key]: bare }), payloads];
@@ -89,7 +119,7 @@ extern "C" {
     /// instead of a property read per field per change. Each payload is read
     /// once. Throws on values JSON cannot hold (a BigInt).
     #[wasm_bindgen::prelude::wasm_bindgen(catch, js_name = wireSplit)]
-    fn wire_split(value: &JsValue, key: Option<&str>) -> std::result::Result<Array, JsValue>;
+    fn wire_split(value: &JsValue, key: Option<&str>, inner: Option<&str>) -> std::result::Result<Array, JsValue>;
 
     /// The inverse for answers built here: `JSON.parse(text)`, a list, with
     /// `payloads[i]` set as item i's payload where there is one.
@@ -122,7 +152,13 @@ impl WireSplit {
 /// Splits `value` (an answer whose change list is `value[key]`, or a bare
 /// list when `key` is `None`).
 pub fn split_payloads(value: &JsValue, key: Option<&str>, what: &str) -> Result<WireSplit> {
-    let parts = wire_split(value, key)
+    split_nested(value, key, None, what)
+}
+
+/// [`split_payloads`] for a list whose items hold their change at
+/// `item[inner]` (a push result's `current`).
+pub fn split_nested(value: &JsValue, key: Option<&str>, inner: Option<&str>, what: &str) -> Result<WireSplit> {
+    let parts = wire_split(value, key, inner)
         .map_err(|e| SyncError::Invalid(crate::core::Invalid::rule(what, format!("cannot be read as JSON: {e:?}"))))?;
     let text = parts.get(0).as_string().unwrap_or_default();
     Ok(WireSplit { text, what: what.to_string(), payloads: parts.get(1).into() })

@@ -82,7 +82,7 @@ impl Provider for DiesMidPush {
     async fn push(
         &self,
         batch: tidesync::core::wire::PushBatch<Value>,
-    ) -> tidesync::core::Result<tidesync::core::wire::PushResult> {
+    ) -> tidesync::core::Result<tidesync::core::wire::PushResult<serde_json::Value>> {
         let _ = self.0.push(batch).await;
         futures::future::pending().await
     }

@@ -82,7 +82,7 @@ pub struct Net {
 impl Provider for Net {
     type Rec = Value;
 
-    async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult> {
+    async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult<Value>> {
         let w = &self.world;
         let f = w.faults.get();
         if w.roll(f.push_lost) {
@@ -129,6 +129,7 @@ impl Provider for Net {
                 error: Some("rejected".into()),
                 code: Some("INVALID".into()),
                 retryable: Some(false),
+                current: None,
             });
         }
         Ok(result)

@@ -50,7 +50,7 @@ impl Server {
 impl Provider for Server {
     type Rec = Value;
 
-    async fn push(&self, mut batch: PushBatch<Value>) -> Result<PushResult> {
+    async fn push(&self, mut batch: PushBatch<Value>) -> Result<PushResult<Value>> {
         *self.pushes.borrow_mut() += 1;
         if let Some(e) = self.failures.borrow_mut().pop_front() {
             return Err(e);
@@ -68,6 +68,7 @@ impl Provider for Server {
                 error: Some("no".into()),
                 code: None,
                 retryable: Some(false),
+                current: None,
             });
         }
         let subs: Vec<_> = self.subscribers.borrow().iter().map(|(_, s, t)| (s.clone(), t.clone())).collect();

@@ -204,18 +204,7 @@ impl LogRead<Value> for PgWorkspace<'_, '_> {
         let rows = self.tx.query(&st, &[&self.ws, &row::to_i64(after)?, &tables, &project, &limit]).map_err(storage)?;
         let mut changes = Vec::with_capacity(rows.len());
         for r in rows {
-            let cr = ChangeRow {
-                table_name: r.get(0),
-                pk: r.get(1),
-                op: r.get(2),
-                payload: r.get(3),
-                version: r.get(4),
-                clock: r.get(5),
-                hlc: r.get(6),
-                device_id: r.get(7),
-                op_id: r.get(8),
-            };
-            changes.push(cr.into_change()?);
+            changes.push(change_row(&r).into_change()?);
         }
         let remaining = match changes.last() {
             None => 0,
@@ -254,6 +243,14 @@ impl WorkspaceStore<Value> for PgWorkspace<'_, '_> {
         };
         let op: String = r.get(0);
         Ok(Some((row::decode_op(&op)?, row::stamp(r.get(1), r.get(2), r.get(3), r.get(4))?)))
+    }
+
+    fn current(&mut self, table: &str, pk: &Pk) -> Result<Option<SyncChange<Value>>, SyncError> {
+        let pk = row::encode_pk(pk)?;
+        debug_assert!(CHANGE_COLUMNS.split(", ").all(|c| CURRENT_SQL.contains(c)));
+        let st = self.stmt(CURRENT_SQL)?;
+        let found = self.tx.query_opt(&st, &[&self.ws, &table, &pk]).map_err(storage)?;
+        found.map(|r| change_row(&r).into_change()).transpose()
     }
 
     fn write(
@@ -435,5 +432,24 @@ impl Db for PgDb {
             }
             tx.commit().map_err(storage)
         })
+    }
+}
+
+/// One record's state, by key.
+const CURRENT_SQL: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
+                           FROM records WHERE workspace = $1 AND table_name = $2 AND pk = $3";
+
+/// A row read with [`CHANGE_COLUMNS`], in that order.
+fn change_row(r: &postgres::Row) -> ChangeRow {
+    ChangeRow {
+        table_name: r.get(0),
+        pk: r.get(1),
+        op: r.get(2),
+        payload: r.get(3),
+        version: r.get(4),
+        clock: r.get(5),
+        hlc: r.get(6),
+        device_id: r.get(7),
+        op_id: r.get(8),
     }
 }

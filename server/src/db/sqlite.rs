@@ -201,6 +201,17 @@ impl WorkspaceStore<Value> for SqliteWorkspace<'_> {
             .transpose()
     }
 
+    fn current(&mut self, table: &str, pk: &Pk) -> Result<Option<SyncChange<Value>>, SyncError> {
+        let pk = row::encode_pk(pk)?;
+        let sql = format!("SELECT {CHANGE_COLUMNS} FROM records WHERE workspace = ?1 AND table_name = ?2 AND pk = ?3");
+        let found = self
+            .tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params![self.ws, table, pk], change_row).optional())
+            .map_err(storage)?;
+        found.map(ChangeRow::into_change).transpose()
+    }
+
     fn write(
         &mut self,
         change: &SyncChange<Value>,

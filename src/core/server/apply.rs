@@ -49,9 +49,13 @@ fn apply_op<P: Clone, S: WorkspaceStore<P> + ?Sized>(
     project: Option<&str>,
     now_ms: u64,
     version: &mut u64,
-) -> Result<(OpResult, Option<SyncChange<P>>), SyncError> {
+) -> Result<(OpResult<P>, Option<SyncChange<P>>), SyncError> {
     if let Some(got) = store.seen_op(&op.op_id)? {
-        return Ok((acknowledged(&op.op_id, got), None));
+        let current = match got {
+            Some(_) => None,
+            None => store.current(&op.table_name, &op.pk)?,
+        };
+        return Ok((OpResult::acknowledged(&op.op_id, got, current), None));
     }
     let head = store.head(&op.table_name, &op.pk)?;
     let held = match &head {
@@ -80,7 +84,12 @@ fn apply_op<P: Clone, S: WorkspaceStore<P> + ?Sized>(
     };
     let got = change.as_ref().map(|c| c.server_version);
     store.remember_op(&op.op_id, got)?;
-    Ok((acknowledged(&op.op_id, got), change))
+    // Not applied: the device must learn what the record is on the server.
+    let current = match got {
+        Some(_) => None,
+        None => store.current(&op.table_name, &op.pk)?,
+    };
+    Ok((OpResult::acknowledged(&op.op_id, got, current), change))
 }
 
 /// A page of changes above `req.cursor` (see `ServerState::pull`).
@@ -88,7 +97,11 @@ pub fn pull<P, S: LogRead<P> + ?Sized>(store: &mut S, req: &PullRequest) -> Resu
     let cursor = req.cursor;
     let version = store.version()?;
     if cursor > version {
-        return Err(SyncError::invalid("cursor", format!("{cursor} is above the server's version {version}")));
+        // The server lost history the device has (restored from a backup):
+        // the device must rebuild from what the server has now.
+        return Err(SyncError::CursorExpired(format!(
+            "cursor {cursor} is above the server's version {version}; rescan from 0"
+        )));
     }
     let watermark = store.watermark()?;
     if cursor > 0 && cursor < watermark && !req.rescan {
@@ -149,8 +162,4 @@ pub fn gc<P, S: WorkspaceStore<P> + ?Sized>(store: &mut S, now_ms: u64, retentio
         store.raise_watermark(highest)?;
     }
     Ok(purged)
-}
-
-fn acknowledged(op_id: &str, server_version: Option<u64>) -> OpResult {
-    OpResult { op_id: op_id.to_string(), success: true, server_version, error: None, code: None, retryable: None }
 }

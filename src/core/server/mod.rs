@@ -92,7 +92,7 @@ fn infallible<T>(r: Result<T, SyncError>) -> T {
 pub struct PushOutcome<P> {
     /// The answer to the provider: one result per op, in order, and the
     /// workspace's serverVersion after the batch.
-    pub result: PushResult,
+    pub result: PushResult<P>,
     /// The changes the batch applied (ops that won LWW), in version order.
     pub applied: Vec<SyncChange<P>>,
     /// The workspace's serverVersion before the batch: a subscriber whose
@@ -222,8 +222,10 @@ impl<P: Clone> ServerState<P> {
     /// - `remaining`: how many matching changes remain after this page.
     ///
     /// Errors: `CURSOR_EXPIRED` when `0 < cursor < watermark` (cursor 0, a
-    /// full snapshot, is always valid); `INVALID` for a cursor above the
-    /// current serverVersion or a limit of 0.
+    /// full snapshot, is always valid) and for a cursor above the current
+    /// serverVersion (the server lost history the device has, e.g. it was
+    /// restored from a backup: the device rescans); `INVALID` for a limit
+    /// of 0.
     pub fn pull(&self, req: &PullRequest) -> Result<PullResponse<P>, SyncError> {
         let empty = Workspace::default();
         let mut ws = self.workspaces.get(&req.scope.workspace_id).unwrap_or(&empty);

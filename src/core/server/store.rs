@@ -62,6 +62,10 @@ pub trait WorkspaceStore<P>: LogRead<P> {
     /// The op and stamp of the write a record currently holds (a live row or
     /// a tombstone), even after GC purged its log entry.
     fn head(&mut self, table: &str, pk: &Pk) -> Result<Option<(OpKind, ChangeStamp)>, SyncError>;
+    /// The record's current state as a change (its op, payload, stamp and
+    /// version), even after GC purged its log entry. Read only for ops that
+    /// did not become the record's state, to tell the device what did.
+    fn current(&mut self, table: &str, pk: &Pk) -> Result<Option<SyncChange<P>>, SyncError>;
     /// Makes `change` the record's state: its payload (none for a delete),
     /// stamp, version, `project_id` and `applied_at_ms`. The record's log
     /// entry moves to `change.server_version`, which becomes the workspace's

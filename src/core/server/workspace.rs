@@ -202,6 +202,11 @@ impl<P: Clone> WorkspaceStore<P> for Workspace<P> {
         Ok(self.records.get(&key).map(|r| (r.op, r.stamp.clone())))
     }
 
+    fn current(&mut self, table: &str, pk: &Pk) -> Result<Option<SyncChange<P>>, SyncError> {
+        let key: RecordKey = (table.to_string(), pk.clone());
+        Ok(self.records.get(&key).map(|r| r.to_change(&key)))
+    }
+
     fn write(&mut self, change: &SyncChange<P>, project_id: Option<&str>, applied_at_ms: u64) -> Result<(), SyncError> {
         let key: RecordKey = (change.table_name.clone(), change.pk.clone());
         let record = Record {
