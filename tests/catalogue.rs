@@ -252,7 +252,7 @@ fn push_result_and_server_request_cases_are_refused() {
     assert_eq!(server.authorize(Some("nope"), &scope).unwrap_err().code(), "AUTH");
     assert_eq!(server.authorize(Some("t1"), &other).unwrap_err().code(), "FORBIDDEN");
     assert_eq!(server.authorize(None, &scope).unwrap_err().code(), "AUTH");
-    assert_eq!(server.pull(&pull(&scope, 99, 10)).unwrap_err().code(), "INVALID", "a cursor above the version");
+    assert_eq!(server.pull(&pull(&scope, 99, 10)).unwrap_err().code(), "CURSOR_EXPIRED", "a cursor above the version");
     assert_eq!(server.pull(&pull(&scope, 0, 0)).unwrap_err().code(), "INVALID", "limit 0");
     assert_eq!(format!("{:?}", server.snapshot("w1")), before);
     assert_eq!(results.len() + batches.len() + 5, 15);

@@ -211,7 +211,7 @@ fn a_malformed_page_is_rejected_whole_and_the_cursor_stays() {
     let err = tidesync::engine::pull::check_page(&page, 0, &b.engine.table_names()).unwrap_err();
     assert!(err.path.contains("tableName"), "{err}");
     // Applied through the engine's own path, nothing moves.
-    assert!(block_on(b.engine.apply_batch(&page.changes, 0, 99)).is_err());
+    assert!(block_on(b.engine.apply_batch(&page.changes, &b.engine.table_names(), 0, 99)).is_err());
     assert_eq!(block_on(b.engine.cursor_state()).unwrap().0, 0);
     assert!(rows(&b).is_empty());
 }

@@ -62,18 +62,44 @@ fn steps_push_fifo_batches_and_remove_acknowledged_ops() {
 }
 
 #[test]
-fn a_failed_push_keeps_ops_and_counts_attempts_then_dead_letters_past_max() {
+fn transport_failures_never_dead_letter_and_back_off_on_a_capped_schedule() {
     let (_s, _p, e, server) = setup(10);
     put(&e, "a", 1);
-    for attempt in 1..=4 {
+    // Far more failures than maxAttempts (5): an outage of any length.
+    for attempt in 1..=20 {
         server.failures.borrow_mut().push_back(SyncError::Unavailable("down".into()));
         match block_on(e.push_step(&server)).unwrap() {
+            Step::Retry { attempt: a, .. } => assert_eq!(a, attempt, "the backoff step grows"),
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+    let ops = block_on(e.pending_ops(10)).unwrap();
+    assert_eq!((ops.len(), ops[0].attempts), (1, 0), "no attempt counted for a transport failure");
+    assert!(block_on(e.failed_ops()).unwrap().is_empty());
+    assert!(matches!(block_on(e.push_step(&server)).unwrap(), Step::Sent(_)));
+    assert_eq!(server.state.borrow().applied_ops("w1"), 1);
+}
+
+#[test]
+fn op_level_failures_count_attempts_then_dead_letter_past_max() {
+    let (_s, _p, e, server) = setup(10);
+    put(&e, "a", 1);
+    // A provider that answers the call but acknowledges nothing.
+    struct Silent;
+    impl Provider for Silent {
+        type Rec = Value;
+        async fn push(&self, _batch: PushBatch<Value>) -> Result<PushResult<Value>> {
+            Ok(PushResult { results: Vec::new(), server_version: None })
+        }
+        push_only_provider!();
+    }
+    for attempt in 1..=4 {
+        match block_on(e.push_step(&Silent)).unwrap() {
             Step::Retry { attempt: a, .. } => assert_eq!(a, attempt),
             other => panic!("expected a retry, got {other:?}"),
         }
     }
-    server.failures.borrow_mut().push_back(SyncError::Unavailable("down".into()));
-    block_on(e.push_step(&server)).unwrap();
+    block_on(e.push_step(&Silent)).unwrap();
     let failed = block_on(e.failed_ops()).unwrap();
     assert_eq!(failed.len(), 1, "past maxAttempts the op is dead-lettered, not dropped");
     assert!(failed[0].last_error.as_deref().unwrap().contains("gave up after 5 attempts"));
@@ -113,7 +139,7 @@ fn a_write_during_a_push_is_not_lost_and_the_sent_op_keeps_its_payload() {
     struct Slow<'a>(&'a TestEngine);
     impl Provider for Slow<'_> {
         type Rec = Value;
-        async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult> {
+        async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult<Value>> {
             assert_eq!(batch.ops[0].payload.as_ref().unwrap()["v"], 1);
             self.0.put("notes", json!({ "id": "a", "v": 2 })).await.unwrap();
             Err(SyncError::Unavailable("cut".into()))
@@ -139,7 +165,7 @@ fn an_op_in_flight_at_a_crash_is_sent_again_and_applied_once() {
     struct DiesAfterSend(Server);
     impl Provider for DiesAfterSend {
         type Rec = Value;
-        async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult> {
+        async fn push(&self, batch: PushBatch<Value>) -> Result<PushResult<Value>> {
             self.0.push(batch).await?;
             futures::future::pending().await
         }

@@ -14,6 +14,7 @@ pub mod lww;
 pub mod pk;
 pub mod rng;
 pub mod server;
+pub mod settle;
 pub mod stamp;
 pub mod wire;
 

@@ -20,8 +20,9 @@ use serde_json::Value;
 
 use super::apply_blind::Blind;
 use super::conflicts::{self, Conflict, Version, Winner};
-use super::lost;
-use super::{Engine, Platform, STATE_CURSOR, STATE_HLC_REMOTE};
+use super::cursors::{Cursors, STATE_CURSORS};
+use super::lost::{self, LostOp};
+use super::{Engine, Platform, STATE_HLC_REMOTE};
 use crate::core::hlc::{Hlc, Receive};
 use crate::core::lww::{decide, Decision, Held};
 use crate::core::wire::{OpKind, SyncChange};
@@ -56,6 +57,18 @@ pub struct Merge<R> {
     pub table: String,
     pub local: Option<R>,
     pub remote: Option<R>,
+}
+
+/// How applying a batch moves the cursors (see [`super::cursors`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Advance<'a> {
+    /// A page or subscription batch: only if every one of `tables` is still
+    /// at `from` (else someone else applied it), then they move to `to`.
+    Check { tables: &'a [String], from: u64, to: u64 },
+    /// A rescan: `tables` move to `to` whatever they were.
+    Set { tables: &'a [String], to: u64 },
+    /// The server's current versions from a push answer: no cursor moves.
+    Keep,
 }
 
 /// What the device holds for one record while a batch is judged.
@@ -108,22 +121,23 @@ pub fn remote_row<R: Record>(payload: &R, stamp: &ChangeStamp, local: Option<&R>
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
-    /// Applies `changes` and moves the cursor from `from` to `to`, in one
-    /// transaction. `None` (nothing applied) when the stored cursor is not
-    /// `from`: someone else applied this range already.
+    /// Applies `changes` and moves the cursors of `tables` from `from` to
+    /// `to`, in one transaction. `None` (nothing applied) when a stored
+    /// cursor of `tables` is not `from`: someone else applied this range.
     pub async fn apply_batch(
         &self,
         changes: &[SyncChange<S::Rec>],
+        tables: &[String],
         from: u64,
         to: u64,
     ) -> Result<Option<Applied<S::Rec>>> {
         self.check_open()?;
         if self.may_apply_blind(changes) {
             let tx = self.store.begin(Access::All, None).await?;
-            match self.apply_blind(&tx, changes, from, to).await {
-                Ok(Blind::Applied(applied, clock)) => {
+            match self.apply_blind(&tx, changes, tables, from, to).await {
+                Ok(Blind::Applied(applied, clock, cursors)) => {
                     tx.commit().await?;
-                    return Ok(Some(self.applied(applied, clock, to)));
+                    return Ok(Some(self.applied(applied, clock, cursors)));
                 }
                 Ok(Blind::CursorMoved) => {
                     tx.abort().await?;
@@ -137,10 +151,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         let tx = self.store.begin(Access::All, None).await?;
-        match self.apply_in(&tx, changes, Some(from), to).await {
-            Ok(Some((applied, clock))) => {
+        match self.apply_in(&tx, changes, Advance::Check { tables, from, to }, Vec::new()).await {
+            Ok(Some((applied, clock, cursors))) => {
                 tx.commit().await?;
-                Ok(Some(self.applied(applied, clock, to)))
+                Ok(Some(self.applied(applied, clock, cursors)))
             }
             Ok(None) => {
                 tx.abort().await?;
@@ -154,22 +168,24 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     /// After a commit: the clock and the cursor hint move on.
-    fn applied(&self, applied: Applied<S::Rec>, clock: HlcClock, to: u64) -> Applied<S::Rec> {
+    pub(crate) fn applied(&self, applied: Applied<S::Rec>, clock: HlcClock, cursors: Cursors) -> Applied<S::Rec> {
         *self.hlc.borrow_mut() = clock;
-        let bootstrapped = self.cursor_hint.get().is_some_and(|(_, b)| b);
-        self.cursor_hint.set(Some((to, bootstrapped)));
+        self.set_cursor_hint(cursors, None);
         applied
     }
 
-    /// The body of [`Engine::apply_batch`] in the caller's transaction;
-    /// `from: None` skips the cursor check (a rescan replaces the state).
+    /// The body of [`Engine::apply_batch`] in the caller's transaction.
+    /// `lost` are ops this device just learned lost on the server: a change
+    /// of their record is journalled as their conflict. Returns the cursors
+    /// as they are after the batch.
+    #[allow(clippy::type_complexity)]
     pub(crate) async fn apply_in(
         &self,
         tx: &S::Tx,
         changes: &[SyncChange<S::Rec>],
-        from: Option<u64>,
-        to: u64,
-    ) -> Result<Option<(Applied<S::Rec>, HlcClock)>> {
+        advance: Advance<'_>,
+        lost: Vec<LostOp>,
+    ) -> Result<Option<(Applied<S::Rec>, HlcClock, Cursors)>> {
         let mut tables: Vec<(String, Vec<Pk>)> = Vec::new();
         let mut seen: HashMap<(&str, &Pk), ()> = HashMap::with_capacity(changes.len());
         for c in changes {
@@ -184,16 +200,30 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let reads = tables.iter().map(|(t, pks)| async move {
             futures::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
         });
-        let (per_table, stored_cursor, stored_hlc, mut lost_ops) = futures::try_join!(
+        let (per_table, stored_cursors, stored_hlc, mut lost_ops) = futures::try_join!(
             futures::future::try_join_all(reads),
-            tx.get_state(STATE_CURSOR),
+            tx.get_state(STATE_CURSORS),
             super::load_hlc(tx),
             lost::load(tx),
         )?;
         let lost_before = lost_ops.len();
-        if from.is_some_and(|f| stored_cursor.as_ref().and_then(Value::as_u64).unwrap_or(0) != f) {
-            return Ok(None);
-        }
+        let fresh_lost = !lost.is_empty();
+        lost_ops.extend(lost);
+        let mut cursors = Cursors::decode(stored_cursors.as_ref()).unwrap_or_default();
+        let cursors_moved = match advance {
+            Advance::Check { tables, from, to } => {
+                if !cursors.all_at(tables, from) {
+                    return Ok(None);
+                }
+                cursors.set(tables, to);
+                true
+            }
+            Advance::Set { tables, to } => {
+                cursors.set(tables, to);
+                true
+            }
+            Advance::Keep => false,
+        };
         let mut clock = self.hlc.borrow().clone();
         clock.observe_state(stored_hlc.0);
         let mut held: HashMap<(String, Pk), Local<S::Rec>> = HashMap::with_capacity(changes.len());
@@ -351,14 +381,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
             tx.put_ops(op_puts),
             conflicts::record(tx, &out.conflicts),
             async {
-                if lost_ops.len() != lost_before {
+                if fresh_lost || lost_ops.len() != lost_before {
                     lost::save(tx, lost_ops).await?;
                 }
                 Ok(())
             },
-            tx.put_state(STATE_CURSOR, Value::from(to)),
+            async {
+                if cursors_moved {
+                    tx.put_state(STATE_CURSORS, cursors.encode()).await?;
+                }
+                Ok(())
+            },
             tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
         )?;
-        Ok(Some((out, clock)))
+        Ok(Some((out, clock, cursors)))
     }
 }

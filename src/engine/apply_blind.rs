@@ -22,7 +22,8 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::apply::{remote_row, Applied};
-use super::{Engine, Platform, STATE_CURSOR, STATE_HLC, STATE_HLC_REMOTE};
+use super::cursors::{Cursors, STATE_CURSORS};
+use super::{Engine, Platform, STATE_HLC, STATE_HLC_REMOTE};
 use crate::core::hlc::{Hlc, Receive};
 use crate::core::wire::{OpKind, SyncChange};
 use crate::core::{HlcClock, Pk, Result};
@@ -30,10 +31,11 @@ use crate::store::{Store, StoreTx, Tombstone};
 
 /// How a blind attempt ended.
 pub enum Blind<R> {
-    Applied(Applied<R>, HlcClock),
+    /// Applied; the cursors as they are after the page.
+    Applied(Applied<R>, HlcClock, Cursors),
     /// The database has captured a write: use the careful path.
     Captured,
-    /// The stored cursor is not the page's `from`.
+    /// The stored cursors are not the ones this page was fetched from.
     CursorMoved,
 }
 
@@ -53,9 +55,21 @@ impl<S: Store, P: Platform> Engine<S, P> {
         &self,
         tx: &S::Tx,
         changes: &[SyncChange<S::Rec>],
+        group: &[String],
         from: u64,
         to: u64,
     ) -> Result<Blind<S::Rec>> {
+        // The cursors row is written before its read returns: the page
+        // goes ahead only if the stored row is exactly the one this engine
+        // expects, so the row written is that one with the group moved.
+        let Some(expected) = self.cursor_hint_cursors() else {
+            return Ok(Blind::CursorMoved);
+        };
+        if !expected.all_at(group, from) {
+            return Ok(Blind::CursorMoved);
+        }
+        let mut after = expected.clone();
+        after.set(group, to);
         let now = self.platform.now_ms();
         let mut clock = self.hlc.borrow().clone();
         let mut out = Applied::default();
@@ -91,7 +105,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             out.changed[i].1.push(c.pk.clone());
             out.applied += 1;
         }
-        let checks = async { futures::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_CURSOR)) };
+        let checks = async { futures::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_CURSORS)) };
         let writes = async {
             let rows = tables.into_iter().map(|(table, puts, deletes)| async move {
                 futures::try_join!(tx.put_records(&table, puts), tx.delete_records(&table, &deletes))
@@ -99,7 +113,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             futures::try_join!(
                 futures::future::try_join_all(rows),
                 tx.put_tombstones(tombs),
-                tx.put_state(STATE_CURSOR, Value::from(to)),
+                tx.put_state(STATE_CURSORS, after.encode()),
                 tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
             )
         };
@@ -109,9 +123,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
             self.never_captured.set(false);
             return Ok(Blind::Captured);
         }
-        if cursor.as_ref().and_then(Value::as_u64).unwrap_or(0) != from {
+        if Cursors::decode(cursor.as_ref()).unwrap_or_default() != expected {
             return Ok(Blind::CursorMoved);
         }
-        Ok(Blind::Applied(out, clock))
+        Ok(Blind::Applied(out, clock, after))
     }
 }

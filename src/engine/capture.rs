@@ -23,8 +23,8 @@ use serde_json::Value;
 use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
 use super::{new_uuids, Engine, Fault, Platform, STATE_HLC};
 use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, Pk, Result, SyncError};
-use crate::store::schema::{CLOCK_FIELD, ORDER_KEY};
+use crate::core::{ChangeStamp, Invalid, Pk, Result, SyncError};
+use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx, Tombstone};
 
 /// How long a write waits between checks for room in a full outbox.
@@ -91,14 +91,28 @@ impl<S: Store, P: Platform> Engine<S, P> {
         self.write(table, pks.into_iter().map(Write::Delete).collect()).await
     }
 
+    /// Writes a record a `resolve` hook merged: it may carry the engine's
+    /// fields of either side, which are replaced like any stamp.
+    pub(crate) async fn put_merged(&self, table: &str, record: S::Rec) -> Result<ChangeStamp> {
+        let pk = record.pk(&self.table(table)?.primary_key).map_err(SyncError::Invalid)?;
+        let mut stamps = self.write_checked(table, vec![Write::Put(pk, record)], false).await?;
+        stamps.pop().ok_or_else(|| SyncError::Storage("no stamp returned".into()))
+    }
+
     async fn write(&self, table: &str, writes: Vec<Write<S::Rec>>) -> Result<Vec<ChangeStamp>> {
+        self.write_checked(table, writes, true).await
+    }
+
+    /// `strict`: a record that sets the engine's fields (`clock`, `hlc`,
+    /// `order_key`) to anything but what the stored row holds is refused.
+    async fn write_checked(&self, table: &str, writes: Vec<Write<S::Rec>>, strict: bool) -> Result<Vec<ChangeStamp>> {
         self.check_open()?;
         if writes.is_empty() {
             return Ok(Vec::new());
         }
         let mut reported_full = false;
         loop {
-            match self.attempt(table, &writes).await? {
+            match self.attempt(table, &writes, strict).await? {
                 Attempt::Done(stamps, captured) => {
                     let pks: Vec<Pk> = unique_pks(&writes);
                     self.platform.broadcast(table, &pks);
@@ -126,10 +140,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
     }
 
-    async fn attempt(&self, table: &str, writes: &[Write<S::Rec>]) -> Result<Attempt> {
+    async fn attempt(&self, table: &str, writes: &[Write<S::Rec>], strict: bool) -> Result<Attempt> {
         let pks = unique_pks(writes);
         let tx = self.store.begin(Access::Write, Some(table)).await?;
-        match self.stamp_and_write(&tx, table, writes, &pks).await {
+        match self.stamp_and_write(&tx, table, writes, &pks, strict).await {
             Ok(Some((stamps, captured, clock))) => {
                 if self.fault.take() == Some(Fault::FailBeforeCommit) {
                     tx.abort().await?;
@@ -169,15 +183,18 @@ impl<S: Store, P: Platform> Engine<S, P> {
         table: &str,
         writes: &[Write<S::Rec>],
         pks: &[Pk],
+        strict: bool,
     ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
         let schema = self.table(table)?;
-        let (rows, tombs, mut ops, (stored_hlc, in_flight), pending) = futures::try_join!(
+        let (rows, tombs, mut ops, (stored_hlc, in_flight, cursors), pending) = futures::try_join!(
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
-            super::load_hlc_and_in_flight(tx),
+            super::load_write_state(tx),
             tx.count_ops(),
         )?;
+        // What this write is made on top of (see core::settle).
+        let base = cursors.get(table);
         // Decide with the in-flight batch marked; store rows keep their own state.
         for list in &mut ops {
             super::outbox::mark_in_flight(list, &in_flight);
@@ -197,9 +214,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut new_ops = 0u64;
         let mut coalesced = 0usize;
         let mut tomb_writes: HashMap<Pk, Option<Tombstone>> = HashMap::new();
-        for w in writes {
+        for (i, w) in writes.iter().enumerate() {
             let pk = w.pk();
             let cur = current.get_mut(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
+            if let (true, Write::Put(_, rec)) = (strict, w) {
+                check_engine_fields(rec, cur.live.as_ref(), schema.order_key).map_err(|field| {
+                    SyncError::Invalid(Invalid::rule(
+                        format!("records[{i}].{field}"),
+                        format!(
+                            "{field} is written by the engine: leave it out, or keep the value the stored record has"
+                        ),
+                    ))
+                })?;
+            }
             let live_clock = cur.live.as_ref().and_then(|r| r.u64_field(CLOCK_FIELD));
             let hlc = clock.tick(now).to_string();
             let stamp = ChangeStamp {
@@ -234,6 +261,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 Some((op, dirty)) if op.state == OpState::Pending => {
                     op.stamp = stamp.clone();
                     op.op = kind;
+                    op.base = base;
                     op.payload = None;
                     *dirty = true;
                     coalesced += 1;
@@ -256,6 +284,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                             state: OpState::Pending,
                             attempts: 0,
                             created_at: now,
+                            base,
                             last_error: None,
                             payload: None,
                         },
@@ -311,6 +340,21 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         Ok(Some((stamps, captured, clock)))
     }
+}
+
+/// The engine field a record sets to something other than what the stored
+/// row holds (a record read with `get`, changed and put back passes).
+fn check_engine_fields<R: Record>(rec: &R, live: Option<&R>, order_key: bool) -> Result<(), &'static str> {
+    let fields: &[&'static str] =
+        if order_key { &[CLOCK_FIELD, HLC_FIELD, ORDER_KEY] } else { &[CLOCK_FIELD, HLC_FIELD] };
+    for &field in fields {
+        if let Some(set) = rec.key_field(field) {
+            if live.and_then(|l| l.key_field(field)) != Some(set) {
+                return Err(field);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn unique_pks<R>(writes: &[Write<R>]) -> Vec<Pk> {

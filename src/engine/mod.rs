@@ -9,6 +9,7 @@ pub mod apply_blind;
 pub mod capture;
 pub mod config;
 pub mod conflicts;
+pub mod cursors;
 pub mod driver;
 pub mod events;
 pub mod gc;
@@ -19,6 +20,8 @@ pub mod provider;
 pub mod pull;
 pub mod push;
 pub mod rescan;
+pub mod revert;
+pub mod settle;
 pub mod signal;
 pub mod subscription;
 
@@ -31,6 +34,7 @@ use serde_json::Value;
 use crate::core::hlc::HlcClock;
 use crate::core::{HlcState, Pk, Result, SyncError};
 use crate::store::{Access, PendingOp, Query, Store, StoreTx, TableSchema};
+use cursors::Cursors;
 
 pub use config::{decode_config, EngineConfig};
 pub use events::{ChangeSource, Event};
@@ -46,10 +50,10 @@ pub const STATE_HLC_REMOTE: &str = "hlcRemote";
 pub const STATE_SCHEMA: &str = "schema";
 /// The seqs of the batch being pushed (see [`outbox`]).
 pub const STATE_IN_FLIGHT: &str = "inFlight";
-/// The highest serverVersion applied (see [`pull`]).
-pub const STATE_CURSOR: &str = "cursor";
 /// Set once the first pull caught up (bootstrap done).
 pub const STATE_BOOTSTRAPPED: &str = "bootstrapped";
+/// The workspace and project this database syncs (see [`Engine::open`]).
+pub const STATE_SCOPE: &str = "scope";
 
 /// An app's merge for one table: `(local, remote)` to a merged record, or
 /// `None` to keep what LWW chose. A side is `None` when it is a delete.
@@ -72,18 +76,47 @@ pub struct Engine<S: Store, P: Platform> {
     closed: Cell<bool>,
     fault: Cell<Option<Fault>>,
     resolvers: RefCell<HashMap<String, Resolver<S::Rec>>>,
-    /// `(cursor, bootstrapped)` as this engine last read or applied it.
-    cursor_hint: Cell<Option<(u64, bool)>>,
+    /// The per-table cursors and whether bootstrap is done, as this engine
+    /// last read or applied them (see [`cursors`]).
+    cursor_hint: RefCell<Option<(Cursors, bool)>>,
+    /// The tables the pull in progress asks for (the lowest-cursor group).
+    pull_group: RefCell<Vec<String>>,
+    /// Consecutive push calls that failed in transit (backoff only).
+    transport_failures: Cell<u32>,
+    /// A settle did not commit: the batch it was about is still marked in
+    /// flight and must go back to pending before the next push.
+    stranded: Cell<bool>,
     /// No write was ever captured in this database, as far as this engine knows.
     never_captured: Cell<bool>,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
     /// Opens the engine on an opened store: loads or creates the deviceId and
-    /// the persisted HLC state, and records the schema in `sync_state`.
+    /// the persisted HLC state, records the schema in `sync_state`, and
+    /// moves a legacy single cursor to per-table cursors.
+    ///
+    /// A database belongs to one scope (workspace and project): opening it
+    /// with another one fails with `INVALID` (path `projectId` or
+    /// `workspaceId`) and changes nothing, instead of mixing two projects'
+    /// rows and skipping one's history under the other's cursor.
     pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
         let tx = store.begin(Access::System, None).await?;
-        let stored_device = tx.get_state(STATE_DEVICE_ID).await?;
+        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) = futures::try_join!(
+            tx.get_state(STATE_DEVICE_ID),
+            tx.get_state(STATE_SCOPE),
+            tx.get_state(cursors::STATE_CURSORS),
+            tx.get_state(cursors::STATE_LEGACY_CURSOR),
+            tx.get_state(STATE_SCHEMA),
+            tx.get_state(STATE_BOOTSTRAPPED),
+        )?;
+        let bootstrapped = boot.as_ref().and_then(Value::as_bool) == Some(true);
+        let scope = serde_json::json!({ "workspaceId": config.workspace_id, "projectId": config.project_id });
+        if let Some(held) = &stored_scope {
+            if let Err(e) = check_scope(held, &scope) {
+                let _ = tx.abort().await;
+                return Err(e);
+            }
+        }
         let (hlc_state, captured) = load_hlc(&tx).await?;
         let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
             (Some(d), _) => d.clone(),
@@ -93,9 +126,21 @@ impl<S: Store, P: Platform> Engine<S, P> {
         if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
             tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
         }
+        if stored_scope.is_none() {
+            tx.put_state(STATE_SCOPE, scope).await?;
+        }
+        let cursors = match Cursors::decode(cursors_row.as_ref()) {
+            Some(c) => c,
+            None => {
+                let c = Cursors::from_legacy(legacy_cursor.as_ref(), old_schema.as_ref());
+                tx.put_state(cursors::STATE_CURSORS, c.encode()).await?;
+                c
+            }
+        };
         tx.put_state(STATE_SCHEMA, schema_json(&config.tables)).await?;
         tx.commit().await?;
         let hlc = HlcClock::new(device_id.clone(), hlc_state, config.max_clock_drift_ms);
+        let names: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();
         Ok(Engine {
             config,
             store,
@@ -105,7 +150,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
             closed: Cell::new(false),
             fault: Cell::new(None),
             resolvers: RefCell::new(HashMap::new()),
-            cursor_hint: Cell::new(None),
+            pull_group: RefCell::new(cursors.group(&names).1),
+            cursor_hint: RefCell::new(Some((cursors, bootstrapped))),
+            transport_failures: Cell::new(0),
+            stranded: Cell::new(false),
             never_captured: Cell::new(!captured),
         })
     }
@@ -245,12 +293,16 @@ pub(crate) async fn load_hlc<T: StoreTx>(tx: &T) -> Result<(HlcState, bool)> {
     hlc_from_rows(rows.next().flatten(), rows.next().flatten())
 }
 
-/// [`load_hlc`] and the seqs of the batch in flight, in one read: what
-/// every local write needs from `sync_state`.
-pub(crate) async fn load_hlc_and_in_flight<T: StoreTx>(tx: &T) -> Result<((HlcState, bool), HashSet<u64>)> {
-    let mut rows = tx.get_states(&[STATE_HLC, STATE_HLC_REMOTE, STATE_IN_FLIGHT]).await?.into_iter();
+/// What every local write needs from `sync_state`, in one read: the
+/// persisted HLC ([`load_hlc`]), the seqs of the batch in flight, and the
+/// per-table cursors (an op's base).
+pub(crate) async fn load_write_state<T: StoreTx>(tx: &T) -> Result<((HlcState, bool), HashSet<u64>, Cursors)> {
+    let keys = [STATE_HLC, STATE_HLC_REMOTE, STATE_IN_FLIGHT, cursors::STATE_CURSORS];
+    let mut rows = tx.get_states(&keys).await?.into_iter();
     let hlc = hlc_from_rows(rows.next().flatten(), rows.next().flatten())?;
-    Ok((hlc, outbox::in_flight_from(rows.next().flatten())))
+    let in_flight = outbox::in_flight_from(rows.next().flatten());
+    let cursors = Cursors::decode(rows.next().flatten().as_ref()).unwrap_or_default();
+    Ok((hlc, in_flight, cursors))
 }
 
 fn hlc_from_rows(local: Option<Value>, remote: Option<Value>) -> Result<(HlcState, bool)> {
@@ -281,6 +333,24 @@ pub fn new_uuids<P: Platform>(platform: &P, n: usize) -> Vec<String> {
             uuid::Builder::from_random_bytes(b).into_uuid().to_string()
         })
         .collect()
+}
+
+/// `INVALID` unless the stored scope is the one being opened.
+fn check_scope(held: &Value, opening: &Value) -> Result<()> {
+    for (field, name) in [("workspaceId", "workspaceId"), ("projectId", "projectId")] {
+        let (a, b) = (held.get(field).filter(|v| !v.is_null()), opening.get(field).filter(|v| !v.is_null()));
+        if a != b {
+            return Err(SyncError::invalid(
+                name,
+                format!(
+                    "this database syncs {field} {}, not {}: open another dbName (the default name includes both)",
+                    a.map_or("(none)".to_string(), Value::to_string),
+                    b.map_or("(none)".to_string(), Value::to_string)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn schema_json(tables: &[TableSchema]) -> Value {

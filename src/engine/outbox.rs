@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::revert::{self, RevertKey};
 use super::{Engine, Platform, STATE_IN_FLIGHT};
 use crate::core::Result;
 use crate::store::{Access, Log, OpState, PendingOp, Store, StoreTx};
@@ -119,19 +120,18 @@ impl<S: Store, P: Platform> Engine<S, P> {
         Ok(n)
     }
 
-    /// Removes the named failed ops for good. Ops that are not failed are left
-    /// alone. Returns how many were removed.
+    /// Removes the named failed ops for good and notes their records to be
+    /// given back the server's version before the next push (see
+    /// [`super::revert`]). Ops that are not failed are left alone. Returns
+    /// how many were removed.
     pub async fn discard_failed(&self, op_ids: &[String]) -> Result<u64> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let seqs: Vec<u64> = tx
-            .list_failed(u32::MAX)
-            .await?
-            .into_iter()
-            .filter(|o| op_ids.contains(&o.stamp.op_id))
-            .filter_map(|o| o.seq)
-            .collect();
-        tx.delete_ops(&seqs).await?;
+        let discarded: Vec<PendingOp<S::Rec>> =
+            tx.list_failed(u32::MAX).await?.into_iter().filter(|o| op_ids.contains(&o.stamp.op_id)).collect();
+        let seqs: Vec<u64> = discarded.iter().filter_map(|o| o.seq).collect();
+        let keys = discarded.into_iter().map(|o| RevertKey { table: o.table_name, pk: o.pk }).collect();
+        futures::try_join!(tx.delete_ops(&seqs), revert::note(&tx, keys))?;
         tx.commit().await?;
         Ok(seqs.len() as u64)
     }

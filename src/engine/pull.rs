@@ -12,9 +12,10 @@
 use serde_json::Value;
 
 use super::apply::Applied;
+use super::cursors::{Cursors, STATE_CURSORS};
 use super::events::{ChangeEvent, ChangeSource, Event, ProgressEvent, PullEvent};
 use super::provider::Provider;
-use super::{Engine, Platform, STATE_BOOTSTRAPPED, STATE_CURSOR};
+use super::{Engine, Platform, STATE_BOOTSTRAPPED};
 use crate::core::wire::{OpKind, PullRequest, PullResponse, SyncChange, SyncScope};
 use crate::core::{Invalid, Result, SyncError};
 use crate::store::{Access, Store, StoreTx};
@@ -82,26 +83,64 @@ impl<S: Store, P: Platform> Engine<S, P> {
         self.config.tables.iter().map(|t| t.name.clone()).collect()
     }
 
-    /// The applied cursor and whether bootstrap has completed, as stored.
+    /// The lowest cursor of this engine's tables and whether bootstrap has
+    /// completed, as stored. Also picks the tables the next pull asks for
+    /// (those at that cursor, see [`super::cursors`]).
     pub async fn cursor_state(&self) -> Result<(u64, bool)> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let (cursor, boot) = futures::try_join!(tx.get_state(STATE_CURSOR), tx.get_state(STATE_BOOTSTRAPPED))?;
+        let (cursors, boot) = futures::try_join!(tx.get_state(STATE_CURSORS), tx.get_state(STATE_BOOTSTRAPPED))?;
         tx.commit().await?;
-        let state = (
-            cursor.as_ref().and_then(Value::as_u64).unwrap_or(0),
-            boot.as_ref().and_then(Value::as_bool) == Some(true),
-        );
-        self.cursor_hint.set(Some(state));
-        Ok(state)
+        let cursors = Cursors::decode(cursors.as_ref()).unwrap_or_default();
+        let bootstrapped = boot.as_ref().and_then(Value::as_bool) == Some(true);
+        self.set_cursor_hint(cursors, Some(bootstrapped));
+        Ok(self.pull_position())
     }
 
-    /// The cursor as this engine last applied it, without a transaction. A
-    /// stale value is harmless: applying checks the stored cursor.
+    /// [`Engine::cursor_state`] as this engine last applied it, without a
+    /// transaction. A stale value is harmless: applying checks the stored
+    /// cursors.
     pub async fn pull_cursor(&self) -> Result<(u64, bool)> {
-        match self.cursor_hint.get() {
-            Some(state) => Ok(state),
-            None => self.cursor_state().await,
+        if self.cursor_hint.borrow().is_none() {
+            return self.cursor_state().await;
+        }
+        Ok(self.pull_position())
+    }
+
+    /// The cursor of one table, as this engine last read or applied it.
+    pub fn table_cursor(&self, table: &str) -> u64 {
+        self.cursor_hint.borrow().as_ref().map_or(0, |(c, _)| c.get(table))
+    }
+
+    /// Sets the hint, and the pull group from it.
+    pub(crate) fn set_cursor_hint(&self, cursors: Cursors, bootstrapped: Option<bool>) {
+        let mut hint = self.cursor_hint.borrow_mut();
+        let boot = bootstrapped.unwrap_or_else(|| hint.as_ref().is_some_and(|(_, b)| *b));
+        *self.pull_group.borrow_mut() = cursors.group(&self.table_names()).1;
+        *hint = Some((cursors, boot));
+    }
+
+    pub(crate) fn cursor_hint_cursors(&self) -> Option<Cursors> {
+        self.cursor_hint.borrow().as_ref().map(|(c, _)| c.clone())
+    }
+
+    /// The lowest cursor and the bootstrap flag, from the hint.
+    fn pull_position(&self) -> (u64, bool) {
+        match self.cursor_hint.borrow().as_ref() {
+            Some((c, boot)) => (c.group(&self.table_names()).0, *boot),
+            None => (0, false),
+        }
+    }
+
+    /// Whether every table of this engine is at one cursor (no backfill).
+    fn cursors_level(&self) -> bool {
+        match self.cursor_hint.borrow().as_ref() {
+            Some((c, _)) => {
+                let names = self.table_names();
+                let (low, _) = c.group(&names);
+                c.all_at(&names, low)
+            }
+            None => false,
         }
     }
 
@@ -109,8 +148,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let tx = self.store.begin(Access::System, None).await?;
         tx.put_state(STATE_BOOTSTRAPPED, Value::Bool(true)).await?;
         tx.commit().await?;
-        if let Some((cursor, _)) = self.cursor_hint.get() {
-            self.cursor_hint.set(Some((cursor, true)));
+        if let Some((_, boot)) = self.cursor_hint.borrow_mut().as_mut() {
+            *boot = true;
         }
         Ok(())
     }
@@ -131,7 +170,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         cursor: u64,
         rescan: bool,
     ) -> Result<PullResponse<S::Rec>> {
-        let tables = self.table_names();
+        let tables = if rescan { self.table_names() } else { self.pull_group.borrow().clone() };
         let req = PullRequest {
             scope: self.scope(),
             cursor,
@@ -151,15 +190,26 @@ impl<S: Store, P: Platform> Engine<S, P> {
         self.apply_page(page, cursor).await
     }
 
-    /// Applies a page fetched from `cursor`. When the stored cursor has moved
-    /// meanwhile (another engine applied it), nothing is applied and the step
-    /// says to pull again.
+    /// Applies a page fetched from `cursor` for the pull group. When a
+    /// stored cursor has moved meanwhile (another engine applied it),
+    /// nothing is applied and the step says to pull again. `has_more` also
+    /// holds while another group of tables is still behind.
     pub async fn apply_page(&self, page: PullResponse<S::Rec>, cursor: u64) -> Result<PullStep> {
         let (_, bootstrapped) = self.pull_cursor().await?;
         let received = page.changes.len() as u64;
-        let Some(applied) = self.apply_batch(&page.changes, cursor, page.next_cursor).await? else {
-            self.cursor_hint.set(None);
+        let group = self.pull_group.borrow().clone();
+        let Some(applied) = self.apply_batch(&page.changes, &group, cursor, page.next_cursor).await? else {
+            *self.cursor_hint.borrow_mut() = None;
             return Ok(PullStep { received, has_more: true, cursor, stale: true, ..Default::default() });
+        };
+        // Within a group's pages the group stays; after its last page the
+        // next group (if any table is still behind) is pulled.
+        let (cursor_after, has_more) = if page.has_more {
+            *self.pull_group.borrow_mut() = group;
+            (page.next_cursor, true)
+        } else {
+            let (low, _) = self.pull_position();
+            (low, !self.cursors_level())
         };
         if !bootstrapped {
             self.emit_all(vec![Event::Progress(ProgressEvent {
@@ -167,7 +217,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 remaining: page.remaining,
                 cursor: page.next_cursor,
             })]);
-            if !page.has_more {
+            if !has_more {
                 self.mark_bootstrapped().await?;
             }
         }
@@ -175,8 +225,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
             received,
             applied: applied.applied,
             conflicts: applied.conflicts.len() as u64,
-            has_more: page.has_more,
-            cursor: page.next_cursor,
+            has_more,
+            cursor: cursor_after,
             stale: false,
         };
         self.after_apply(applied, received, page.next_cursor, "pull").await;
@@ -187,14 +237,16 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// page. `None` when it does not follow the cursor (the caller pulls).
     pub async fn apply_subscription(&self, changes: &[SyncChange<S::Rec>], from: u64) -> Result<Option<PullStep>> {
         let (cursor, _) = self.pull_cursor().await?;
-        if from != cursor {
+        // While a table is being backfilled the batches are left to pulls.
+        if from != cursor || !self.cursors_level() {
             return Ok(None);
         }
-        check_changes(changes, from, &self.table_names(), "subscription.changes").map_err(SyncError::Invalid)?;
+        let tables = self.table_names();
+        check_changes(changes, from, &tables, "subscription.changes").map_err(SyncError::Invalid)?;
         let to = changes.last().map_or(from, |c| c.server_version);
         let received = changes.len() as u64;
-        let Some(applied) = self.apply_batch(changes, from, to).await? else {
-            self.cursor_hint.set(None);
+        let Some(applied) = self.apply_batch(changes, &tables, from, to).await? else {
+            *self.cursor_hint.borrow_mut() = None;
             return Ok(None);
         };
         let step = PullStep {
@@ -239,7 +291,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
             };
             if let Some(record) = merged {
-                if let Err(e) = self.put(&m.table, record).await {
+                if let Err(e) = self.put_merged(&m.table, record).await {
                     self.emit_all(vec![Event::error(&e, None)]);
                 }
             }

@@ -1,22 +1,26 @@
-//! The outbox push loop's one step: take up to `batchSize` pending ops in FIFO
-//! order, mark them in flight, send them, and settle the answer in one
-//! transaction (acknowledged ops removed; permanent rejections and ops past
-//! `maxAttempts` dead-lettered; the rest back to pending with one more
-//! attempt). The scheduling around it (triggers, backoff waits, the Web Lock)
-//! lives with the caller, so this runs the same natively and in the browser.
-
-use std::collections::HashMap;
+//! The outbox push loop's one step: take up to `batchSize` pending ops in
+//! FIFO order, mark them in flight, send them, and settle the answer (see
+//! [`super::settle`]). The scheduling around it (triggers, backoff waits,
+//! the Web Lock) lives with the caller, so this runs the same natively and
+//! in the browser.
+//!
+//! **One bad op never poisons its batch.** When the provider refuses a
+//! batch as a whole as invalid (a 413, a batch-level `INVALID`, a record it
+//! cannot encode), the batch is split in halves and each half sent on its
+//! own, down to the op at fault, which alone is dead-lettered with the
+//! error; every other op is sent. A transient failure (unavailable, network,
+//! rate limit) stops the step: those ops wait and go again, and never count
+//! toward `maxAttempts`.
 
 use serde::Serialize;
 
-use super::conflicts::Version;
-use super::events::{ErrorEvent, Event, PushEvent};
-use super::lost::{self, LostOp};
 use super::provider::Provider;
+use super::settle::Sent;
 use super::{outbox, Engine, Platform};
-use crate::core::wire::{OpKind, PushBatch, PushOp, PushResult, SyncScope};
+use crate::core::settle::{batch_failure, BatchFailure};
+use crate::core::wire::{OpKind, PushBatch, PushOp, SyncScope};
 use crate::core::{Result, SyncError};
-use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx};
+use crate::store::{Access, OpState, PendingOp, Store, StoreTx};
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -38,8 +42,8 @@ pub enum Step {
     Idle,
     /// A batch was settled; more may be waiting.
     Sent(StepReport),
-    /// The batch must be tried again later: after the highest attempt count
-    /// among its ops, with this error (RATE_LIMIT carries `retryAfterMs`).
+    /// The batch must be tried again later: backoff step `attempt`, with
+    /// this error (RATE_LIMIT carries `retryAfterMs`).
     Retry { report: StepReport, attempt: u32, error: SyncError, op_ids: Vec<String> },
     /// The provider refused the credentials: stop until the app calls start().
     Paused(SyncError),
@@ -49,57 +53,78 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Sends one batch of pending ops through `provider` and settles it.
     pub async fn push_step<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<Step> {
         self.check_open()?;
+        if self.stranded.get() {
+            // The last settle did not commit: its batch is still marked in
+            // flight. This engine pushes alone, so nothing else is out.
+            self.recover_in_flight().await?;
+            self.stranded.set(false);
+        }
+        self.revert_discarded(provider).await?;
         let Some(taken) = self.take_batch().await? else {
             return Ok(Step::Idle);
         };
         let op_ids: Vec<String> = taken.iter().map(|(o, _)| o.stamp.op_id.clone()).collect();
-        let batch = PushBatch {
-            scope: SyncScope {
-                workspace_id: self.config.workspace_id.clone(),
-                project_id: self.config.project_id.clone(),
-            },
-            device_id: self.device_id.clone(),
-            ops: taken.iter().map(|(op, payload)| push_op(op, payload)).collect(),
-        };
-        let ops: Vec<PendingOp<S::Rec>> = taken.iter().map(|(op, _)| op.clone()).collect();
-        let payloads: Vec<Option<S::Rec>> = taken.into_iter().map(|(_, p)| p).collect();
-        self.emit_all(vec![Event::PushBefore(PushEvent { op_ids: op_ids.clone(), report: None })]);
-        let answer = provider.push(batch).await;
-        let (report, outcome) = self.settle(&ops, &payloads, &answer).await?;
-        let mut events = Vec::new();
-        if report.failed > 0 {
-            let failed: Vec<String> = match &answer {
-                Ok(r) => r
-                    .results
-                    .iter()
-                    .filter(|r| !r.success && r.retryable == Some(false))
-                    .map(|r| r.op_id.clone())
-                    .collect(),
-                Err(_) => op_ids.clone(),
-            };
-            let message = match &answer {
-                Ok(r) => r
-                    .results
-                    .iter()
-                    .find(|r| !r.success)
-                    .and_then(|r| r.error.clone())
-                    .unwrap_or_else(|| "rejected".into()),
-                Err(e) => e.to_string(),
-            };
-            events.push(Event::Error(ErrorEvent {
-                code: "REJECTED".into(),
-                message: format!("{} op(s) moved to the failed list: {message}", report.failed),
-                retryable: false,
-                op_ids: Some(failed),
-            }));
+        let push_ops: Vec<PushOp<S::Rec>> = taken.iter().map(|(op, payload)| push_op(op, payload)).collect();
+        let (ops, payloads): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
+        self.emit_all(vec![super::Event::PushBefore(super::events::PushEvent {
+            op_ids: op_ids.clone(),
+            report: None,
+        })]);
+        let sent = self.send_split(provider, push_ops).await;
+        match self.settle(&ops, &payloads, &sent).await {
+            Ok(step) => Ok(step),
+            Err(e) => {
+                self.stranded.set(true);
+                Err(e)
+            }
         }
-        events.push(Event::PushAfter(PushEvent { op_ids: op_ids.clone(), report: Some(report.clone()) }));
-        self.emit_all(events);
-        Ok(match outcome {
-            Outcome::Settled => Step::Sent(report),
-            Outcome::Retry(attempt, error) => Step::Retry { report, attempt, error, op_ids },
-            Outcome::Paused(error) => Step::Paused(error),
-        })
+    }
+
+    /// Sends `ops`, splitting a batch the provider refuses as a whole (see
+    /// the module docs). One answer per op, in order.
+    async fn send_split<V: Provider<Rec = S::Rec>>(&self, provider: &V, ops: Vec<PushOp<S::Rec>>) -> Vec<Sent<S::Rec>> {
+        let scope =
+            SyncScope { workspace_id: self.config.workspace_id.clone(), project_id: self.config.project_id.clone() };
+        let mut out: Vec<Option<Sent<S::Rec>>> = ops.iter().map(|_| None).collect();
+        // Ranges still to send, the next one last.
+        let mut todo = vec![(0, ops.len())];
+        while let Some((start, end)) = todo.pop() {
+            let batch =
+                PushBatch { scope: scope.clone(), device_id: self.device_id.clone(), ops: ops[start..end].to_vec() };
+            match provider.push(batch).await {
+                Ok(result) => {
+                    self.transport_failures.set(0);
+                    let mut results = result.results;
+                    for (i, op) in ops.iter().enumerate().take(end).skip(start) {
+                        let at = results.iter().position(|r| r.op_id == op.op_id);
+                        out[i] = Some(Sent::Answer(at.map(|at| results.swap_remove(at))));
+                    }
+                }
+                Err(e) => match batch_failure(&e) {
+                    BatchFailure::Split if end - start > 1 => {
+                        let mid = start + (end - start) / 2;
+                        todo.push((mid, end));
+                        todo.push((start, mid));
+                    }
+                    BatchFailure::Split => out[start] = Some(Sent::Refused(e.to_string())),
+                    failure => {
+                        // Whatever is left waits: the provider is down or
+                        // refuses the credentials.
+                        let pause = failure == BatchFailure::Pause;
+                        if !pause {
+                            self.transport_failures.set(self.transport_failures.get().saturating_add(1));
+                        }
+                        let left = std::iter::once((start, end)).chain(todo.drain(..));
+                        for (s, e2) in left.collect::<Vec<_>>() {
+                            for slot in &mut out[s..e2] {
+                                *slot = Some(if pause { Sent::Paused(e.clone()) } else { Sent::Failed(e.clone()) });
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        out.into_iter().map(|s| s.unwrap_or(Sent::Answer(None))).collect()
     }
 
     /// The first `batchSize` pending ops, marked in flight in one transaction,
@@ -131,7 +156,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
         let mut sends: Vec<Option<S::Rec>> = ops.iter().map(|o| o.payload.clone()).collect();
         // Put ops without a snapshot push their record's row: one read per table.
-        let mut by_table: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_table: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             if op.op == OpKind::Put && op.payload.is_none() {
                 by_table.entry(op.table_name.clone()).or_default().push(i);
@@ -149,163 +174,6 @@ impl<S: Store, P: Platform> Engine<S, P> {
         outbox::mark_in_flight(&mut ops, &in_flight);
         Ok(Some(ops.into_iter().zip(sends).collect()))
     }
-
-    /// Applies the answer (or the failure) to the in-flight ops.
-    async fn settle(
-        &self,
-        ops: &[PendingOp<S::Rec>],
-        payloads: &[Option<S::Rec>],
-        answer: &Result<PushResult>,
-    ) -> Result<(StepReport, Outcome)> {
-        let max_attempts = self.config.max_attempts;
-        let mut report = StepReport { sent: ops.len() as u64, ..Default::default() };
-        let mut done = Vec::new();
-        let mut keep = Vec::new();
-        let mut top_attempt = 0;
-        let outcome = match answer {
-            Ok(result) => {
-                let by_id: HashMap<&str, _> = result.results.iter().map(|r| (r.op_id.as_str(), r)).collect();
-                for op in ops {
-                    match by_id.get(op.stamp.op_id.as_str()) {
-                        Some(r) if r.success => done.push(op.seq),
-                        Some(r) if r.retryable == Some(false) => {
-                            let why = r.error.clone().or_else(|| r.code.clone()).unwrap_or_else(|| "rejected".into());
-                            keep.push(self.dead(op, why));
-                        }
-                        // A retryable rejection, or an op the server did not answer.
-                        _ => {
-                            let (next, attempt) = self.again(op, max_attempts, "not acknowledged");
-                            top_attempt = top_attempt.max(attempt);
-                            keep.push(next);
-                        }
-                    }
-                }
-                if top_attempt > 0 {
-                    Outcome::Retry(top_attempt, SyncError::Unavailable("some ops were not acknowledged".into()))
-                } else {
-                    Outcome::Settled
-                }
-            }
-            Err(e @ (SyncError::Auth(_) | SyncError::Forbidden(_))) => {
-                keep.extend(ops.iter().map(|op| self.back_to_pending(op)));
-                Outcome::Paused(e.clone())
-            }
-            // The server refused the batch as invalid: dead letters. (A
-            // malformed answer, path "pushResult...", is the provider's fault
-            // and is retried like a network error below.)
-            Err(SyncError::Invalid(inv)) if !inv.path.starts_with("pushResult") => {
-                keep.extend(ops.iter().map(|op| self.dead(op, format!("rejected as invalid: {inv}"))));
-                Outcome::Settled
-            }
-            Err(e) => {
-                for op in ops {
-                    let (next, attempt) = self.again(op, max_attempts, &e.to_string());
-                    top_attempt = top_attempt.max(attempt);
-                    keep.push(next);
-                }
-                Outcome::Retry(top_attempt, e.clone())
-            }
-        };
-        for op in &keep {
-            match op.state {
-                OpState::Failed => report.failed += 1,
-                _ => report.retried += 1,
-            }
-        }
-        report.pushed = done.len() as u64;
-        let tx = self.store.begin(Access::System, None).await?;
-        // A write made while the batch was out may have given an op its own
-        // payload snapshot: settle the stored op, changing only its state.
-        let mut by_table: HashMap<String, Vec<crate::core::Pk>> = HashMap::new();
-        for op in &keep {
-            by_table.entry(op.table_name.clone()).or_default().push(op.pk.clone());
-        }
-        let mut stored: HashMap<Option<u64>, PendingOp<S::Rec>> = HashMap::new();
-        for (table, pks) in by_table {
-            stored.extend(tx.ops_for(&table, &pks).await?.into_iter().flatten().map(|o| (o.seq, o)));
-        }
-        let keep: Vec<PendingOp<S::Rec>> = keep
-            .into_iter()
-            .filter_map(|k| {
-                let mut current = stored.remove(&k.seq)?;
-                current.state = k.state;
-                current.attempts = k.attempts;
-                current.last_error = k.last_error;
-                Some(current)
-            })
-            .collect();
-        let seqs: Vec<u64> = done.into_iter().flatten().collect();
-        let mut still = outbox::in_flight(&tx).await?;
-        for op in ops {
-            if let Some(s) = op.seq {
-                still.remove(&s);
-            }
-        }
-        // Acknowledged but not applied: a newer version won on the server.
-        let lost: Vec<LostOp> = match answer {
-            Ok(result) => {
-                let by_id: HashMap<&str, _> = result.results.iter().map(|r| (r.op_id.as_str(), r)).collect();
-                ops.iter()
-                    .zip(payloads)
-                    .filter(|(op, _)| {
-                        by_id.get(op.stamp.op_id.as_str()).is_some_and(|r| r.success && r.server_version.is_none())
-                    })
-                    .map(|(op, payload)| LostOp {
-                        table: op.table_name.clone(),
-                        pk: op.pk.clone(),
-                        version: Version {
-                            op: op.op,
-                            payload: payload.as_ref().filter(|_| op.op == OpKind::Put).map(Record::to_json),
-                            stamp: op.stamp.clone(),
-                        },
-                    })
-                    .collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        if !lost.is_empty() {
-            let mut known = lost::load(&tx).await?;
-            known.extend(lost);
-            lost::save(&tx, known).await?;
-        }
-        futures::try_join!(tx.delete_ops(&seqs), tx.put_ops(keep), outbox::set_in_flight(&tx, &still))?;
-        tx.commit().await?;
-        Ok((report, outcome))
-    }
-
-    fn dead(&self, op: &PendingOp<S::Rec>, why: String) -> PendingOp<S::Rec> {
-        let mut next = self.back_to_pending(op);
-        next.state = OpState::Failed;
-        next.attempts = op.attempts + 1;
-        next.last_error = Some(why);
-        next
-    }
-
-    /// One more failed attempt: pending again, or dead past `maxAttempts`.
-    fn again(&self, op: &PendingOp<S::Rec>, max_attempts: u32, why: &str) -> (PendingOp<S::Rec>, u32) {
-        let mut next = self.back_to_pending(op);
-        next.attempts = op.attempts + 1;
-        next.last_error = Some(why.to_string());
-        if next.attempts >= max_attempts {
-            next.state = OpState::Failed;
-            next.last_error = Some(format!("gave up after {} attempts: {why}", next.attempts));
-        }
-        let attempts = next.attempts;
-        (next, attempts)
-    }
-
-    /// The op pending again, as it was before it was taken.
-    fn back_to_pending(&self, op: &PendingOp<S::Rec>) -> PendingOp<S::Rec> {
-        let mut next = op.clone();
-        next.state = OpState::Pending;
-        next
-    }
-}
-
-enum Outcome {
-    Settled,
-    Retry(u32, SyncError),
-    Paused(SyncError),
 }
 
 fn push_op<R: Clone>(op: &PendingOp<R>, payload: &Option<R>) -> PushOp<R> {

@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::apply::Advance;
 use super::events::{Event, ProgressEvent};
 use super::provider::Provider;
 use super::pull::PullStep;
@@ -62,13 +63,13 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     }
                 }
             }
-            let applied = self.apply_in(&tx, &staged, None, cursor).await?;
+            let applied = self.apply_in(&tx, &staged, Advance::Set { tables: &tables, to: cursor }, Vec::new()).await?;
             let removals = gone.iter().map(|(t, pks)| tx.delete_records(t, pks));
             futures::future::try_join_all(removals).await?;
             Ok::<_, SyncError>((applied, gone.into_iter().map(|(t, p)| (t.to_string(), p)).collect::<Vec<_>>()))
         }
         .await;
-        let (Some((mut applied, clock)), gone) = (match swapped {
+        let (Some((mut applied, clock, cursors)), gone) = (match swapped {
             Ok(v) => v,
             Err(e) => {
                 let _ = tx.abort().await;
@@ -79,7 +80,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         tx.commit().await?;
         *self.hlc.borrow_mut() = clock;
-        self.cursor_hint.set(Some((cursor, false)));
+        self.set_cursor_hint(cursors, None);
         for (table, pks) in gone {
             applied.applied += pks.len() as u64;
             match applied.changed.iter_mut().find(|(t, _)| *t == table) {

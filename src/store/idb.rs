@@ -238,11 +238,17 @@ struct OpRow {
     state: OpState,
     attempts: u32,
     created_at: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    base: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
     /// Present (1) only on failed ops, for the sparse `failed` index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failed: Option<u8>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn op_row(op: &PendingOp<JsValue>) -> OpRow {
@@ -256,6 +262,7 @@ fn op_row(op: &PendingOp<JsValue>) -> OpRow {
         state: op.state,
         attempts: op.attempts,
         created_at: op.created_at,
+        base: op.base,
         last_error: op.last_error.clone(),
         failed: (op.state == OpState::Failed).then_some(1),
     }
@@ -328,6 +335,7 @@ fn op_from_row(row: OpRow, payload: Option<JsValue>) -> PendingOp<JsValue> {
         state: row.state,
         attempts: row.attempts,
         created_at: row.created_at,
+        base: row.base,
         last_error: row.last_error,
         payload,
     }

@@ -76,6 +76,10 @@ pub struct PendingOp<R> {
     pub state: OpState,
     pub attempts: u32,
     pub created_at: u64,
+    /// The device's pull cursor for the op's table when the write was made
+    /// (the newest write, after coalescing): which server versions the write
+    /// was made on top of (see [`crate::core::settle`]).
+    pub base: u64,
     pub last_error: Option<String>,
     pub payload: Option<R>,
 }

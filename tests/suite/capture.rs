@@ -46,10 +46,22 @@ pub async fn capture_clock_advances_on_every_path<H: Harness>(h: H) {
     let ids: std::collections::HashSet<&str> = stamps.iter().map(|s| s.op_id.as_str()).collect();
     assert_eq!(ids.len(), stamps.len(), "every write has its own opId");
     assert!(uuid_v4(&stamps[0].op_id));
-    let row = e.put("notes", h.rec(json!({"id": "c", "clock": 99, "hlc": "forged"}))).await.unwrap();
+    // The engine owns clock and hlc: a record that sets them is refused
+    // (with a path) and writes nothing; one read back, changed and put
+    // again keeps them and passes.
+    for (forged, field) in [(json!({"id": "c", "clock": 99}), "clock"), (json!({"id": "c", "hlc": "forged"}), "hlc")] {
+        let err = e.put("notes", h.rec(forged)).await.unwrap_err();
+        assert_eq!((err.code(), field), ("INVALID", field));
+        assert!(err.to_string().contains(&format!("records[0].{field}")), "{err}");
+    }
+    assert!(e.get("notes", &s("c")).await.unwrap().is_none(), "nothing was written");
+    let row = e.put("notes", h.rec(json!({"id": "c"}))).await.unwrap();
+    let mut read = h.json(&e.get("notes", &s("c")).await.unwrap().unwrap());
+    read["title"] = json!("changed");
+    let again = e.put("notes", h.rec(read)).await.unwrap();
+    assert_eq!(again.clock, row.clock + 1);
     let stored = h.json(&e.get("notes", &s("c")).await.unwrap().unwrap());
-    assert_eq!(stored["clock"], json!(row.clock), "the engine owns clock");
-    assert_eq!(stored["hlc"], json!(row.hlc), "the engine owns hlc");
+    assert_eq!((stored["clock"].clone(), stored["hlc"].clone()), (json!(again.clock), json!(again.hlc)));
 }
 
 fn uuid_v4(s: &str) -> bool {

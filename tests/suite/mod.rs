@@ -51,6 +51,7 @@ fn op<R>(table: &str, pk: Pk, clock: u64, id: &str) -> PendingOp<R> {
         state: OpState::Pending,
         attempts: 0,
         created_at: 1,
+        base: 0,
         last_error: None,
         payload: None,
     }

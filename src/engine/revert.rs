@@ -1,0 +1,184 @@
+//! `discardFailed` gives a record back the server's version.
+//!
+//! A dead-lettered op was never applied on the server, yet the device's row
+//! still holds its version. Discarding the op must not leave that version
+//! here forever (no replica silently disagrees): the discarded records are
+//! noted in `sync_state.revert`, and before its next push the leader pulls
+//! their tables from 0 (a rescan request, so the purge watermark does not
+//! stop it) and, in one transaction, sets each noted record that has no
+//! other op queued to what the server holds: its row, its tombstone, or
+//! nothing when the server never had it. A record written again meanwhile
+//! keeps the newer write. Until the revert has run (offline, or no
+//! provider), the row stays as it is and the note is kept.
+//!
+//! This costs one full pull of each affected table; discards are rare.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::apply::remote_row;
+use super::events::{ChangeEvent, ChangeSource, Event};
+use super::provider::Provider;
+use super::pull::check_page;
+use super::{Engine, Platform};
+use crate::core::wire::{OpKind, PullRequest, SyncChange};
+use crate::core::{Pk, Result, SyncError};
+use crate::store::{Access, Store, StoreTx, Tombstone};
+
+/// The `sync_state` key.
+pub const STATE_REVERT: &str = "revert";
+
+/// A record to give back the server's version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RevertKey {
+    pub table: String,
+    pub pk: Pk,
+}
+
+async fn load<T: StoreTx>(tx: &T) -> Result<Vec<RevertKey>> {
+    let row = tx.get_state(STATE_REVERT).await?;
+    Ok(row.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+}
+
+async fn save<T: StoreTx>(tx: &T, keys: &[RevertKey]) -> Result<()> {
+    tx.put_state(STATE_REVERT, serde_json::to_value(keys).unwrap_or(Value::Null)).await
+}
+
+/// Notes records to revert, in the caller's transaction.
+pub(crate) async fn note<T: StoreTx>(tx: &T, keys: Vec<RevertKey>) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut all = load(tx).await?;
+    for k in keys {
+        if !all.contains(&k) {
+            all.push(k);
+        }
+    }
+    save(tx, &all).await
+}
+
+impl<S: Store, P: Platform> Engine<S, P> {
+    /// Gives the noted records the server's version (see the module docs).
+    /// Returns how many records were reverted.
+    pub async fn revert_discarded<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<u64> {
+        let tx = self.store.begin(Access::System, None).await?;
+        let noted = load(&tx).await?;
+        tx.commit().await?;
+        let known = self.table_names();
+        let tables: Vec<String> = {
+            let set: HashSet<&str> =
+                noted.iter().map(|k| k.table.as_str()).filter(|t| known.iter().any(|n| n == t)).collect();
+            set.into_iter().map(str::to_string).collect()
+        };
+        if tables.is_empty() {
+            return Ok(0);
+        }
+        let wanted: HashSet<(&str, &Pk)> = noted.iter().map(|k| (k.table.as_str(), &k.pk)).collect();
+        let mut server: HashMap<(String, Pk), SyncChange<S::Rec>> = HashMap::new();
+        for table in &tables {
+            let only = vec![table.clone()];
+            let mut cursor = 0;
+            loop {
+                let req = PullRequest {
+                    scope: self.scope(),
+                    cursor,
+                    limit: self.config.pull_limit as u64,
+                    tables: Some(only.clone()),
+                    rescan: true,
+                };
+                let page = provider.pull(req).await?;
+                check_page(&page, cursor, &only).map_err(SyncError::Invalid)?;
+                cursor = page.next_cursor;
+                for c in page.changes {
+                    if wanted.contains(&(c.table_name.as_str(), &c.pk)) {
+                        server.insert((c.table_name.clone(), c.pk.clone()), c);
+                    }
+                }
+                if !page.has_more {
+                    break;
+                }
+            }
+        }
+
+        let tx = self.store.begin(Access::All, None).await?;
+        let result = self.write_reverts(&tx, &tables, &mut server).await;
+        let changed = match result {
+            Ok(changed) => changed,
+            Err(e) => {
+                let _ = tx.abort().await;
+                return Err(e);
+            }
+        };
+        tx.commit().await?;
+        let mut n = 0;
+        let mut events = Vec::new();
+        for (table, pks) in changed {
+            n += pks.len() as u64;
+            self.platform.broadcast(&table, &pks);
+            events.push(Event::Change(ChangeEvent { table, pks, source: ChangeSource::Remote }));
+        }
+        self.emit_all(events);
+        Ok(n)
+    }
+
+    async fn write_reverts(
+        &self,
+        tx: &S::Tx,
+        tables: &[String],
+        server: &mut HashMap<(String, Pk), SyncChange<S::Rec>>,
+    ) -> Result<Vec<(String, Vec<Pk>)>> {
+        // Read again in this transaction: a discard may have added keys.
+        let noted = load(tx).await?;
+        let (due, later): (Vec<RevertKey>, Vec<RevertKey>) = noted.into_iter().partition(|k| tables.contains(&k.table));
+        let now = self.platform.now_ms();
+        let mut changed: Vec<(String, Vec<Pk>)> = Vec::new();
+        for table in tables {
+            let pks: Vec<Pk> = due.iter().filter(|k| &k.table == table).map(|k| k.pk.clone()).collect();
+            let order_key = self.table(table)?.order_key;
+            let (ops, rows) = futures::try_join!(tx.ops_for(table, &pks), tx.get_records(table, &pks))?;
+            let mut puts = Vec::new();
+            let mut removes = Vec::new();
+            let mut tombs = Vec::new();
+            let mut untombs = Vec::new();
+            let mut done = Vec::new();
+            for ((pk, ops), row) in pks.into_iter().zip(ops).zip(rows) {
+                if !ops.is_empty() {
+                    continue; // written again meanwhile: the newer write stays
+                }
+                match server.remove(&(table.clone(), pk.clone())) {
+                    Some(c) if c.op == OpKind::Put => {
+                        if let Some(payload) = &c.payload {
+                            puts.push(remote_row(payload, &c.stamp, row.as_ref(), order_key));
+                            untombs.push(pk.clone());
+                        }
+                    }
+                    Some(c) => {
+                        removes.push(pk.clone());
+                        tombs.push(Tombstone {
+                            table_name: table.clone(),
+                            pk: pk.clone(),
+                            stamp: c.stamp,
+                            deleted_at: now,
+                        });
+                    }
+                    None => removes.push(pk.clone()),
+                }
+                done.push(pk);
+            }
+            futures::try_join!(
+                tx.put_records(table, puts),
+                tx.delete_records(table, &removes),
+                tx.put_tombstones(tombs),
+                tx.delete_tombstones(table, &untombs),
+            )?;
+            if !done.is_empty() {
+                changed.push((table.clone(), done));
+            }
+        }
+        save(tx, &later).await?;
+        Ok(changed)
+    }
+}
