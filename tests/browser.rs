@@ -17,6 +17,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "browser/convergence.rs"]
+mod convergence;
 #[path = "browser/faults.rs"]
 mod faults;
 #[path = "browser/memory_server.rs"]

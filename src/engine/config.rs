@@ -135,7 +135,12 @@ pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
     };
     let project_id = text("projectId")?;
     let device_id = text("deviceId")?;
-    let db_name = text("dbName")?.unwrap_or_else(|| format!("tidesync-{workspace_id}"));
+    // One database per scope. A workspace id never holds '/', so the name
+    // of workspace "a" with project "b" is no other scope's.
+    let db_name = text("dbName")?.unwrap_or_else(|| match &project_id {
+        Some(p) => format!("tidesync-{workspace_id}/{p}"),
+        None => format!("tidesync-{workspace_id}"),
+    });
 
     let tp = Path::Field(&root, "tables");
     let list = decode::array(&required(v, "tables", &root)?, &tp)?;

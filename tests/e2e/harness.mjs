@@ -55,6 +55,8 @@ export function startServer(db, { port = 0, args = [] } = {}) {
         ok({
           url: m[1],
           port: Number(m[2]),
+          /** What the process wrote to stderr so far (GC reports, errors). */
+          stderr: () => stderr,
           stop: () => new Promise((done) => {
             if (proc.exitCode !== null || proc.signalCode !== null) return done();
             proc.once('exit', () => done());
