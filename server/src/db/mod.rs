@@ -73,6 +73,13 @@ pub trait Db: Send + Sync + 'static {
         workspaces: &[String],
         now_ms: u64,
     ) -> Result<(), SyncError>;
+    /// Deletes the token whose SHA-256 is `token_hash`; returns how many
+    /// (0 or 1). Its next request gets 401 `AUTH`, its open watches close.
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError>;
+    /// Deletes every token of `user_id`; returns how many.
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError>;
+    /// Removes `user_id` from `workspace`; returns whether it was a member.
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError>;
 }
 
 /// A database error, as the client sees it: retryable, no internals beyond

@@ -436,4 +436,28 @@ impl Db for PgDb {
             tx.commit().map_err(storage)
         })
     }
+
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError> {
+        self.pool.with(|c| {
+            let n = c.client.execute("DELETE FROM tokens WHERE hash = $1", &[&token_hash]).map_err(storage)?;
+            Ok(n as usize)
+        })
+    }
+
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError> {
+        self.pool.with(|c| {
+            let n = c.client.execute("DELETE FROM tokens WHERE user_id = $1", &[&user_id]).map_err(storage)?;
+            Ok(n as usize)
+        })
+    }
+
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError> {
+        self.pool.with(|c| {
+            let n = c
+                .client
+                .execute("DELETE FROM memberships WHERE user_id = $1 AND workspace = $2", &[&user_id, &workspace])
+                .map_err(storage)?;
+            Ok(n > 0)
+        })
+    }
 }

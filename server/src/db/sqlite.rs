@@ -415,4 +415,21 @@ impl Db for SqliteDb {
             tx.commit().map_err(storage)
         })
     }
+
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError> {
+        self.with(|c| c.execute("DELETE FROM tokens WHERE hash = ?1", [token_hash]).map_err(storage))
+    }
+
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError> {
+        self.with(|c| c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id]).map_err(storage))
+    }
+
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError> {
+        self.with(|c| {
+            let n = c
+                .execute("DELETE FROM memberships WHERE user_id = ?1 AND workspace = ?2", [user_id, workspace])
+                .map_err(storage)?;
+            Ok(n > 0)
+        })
+    }
 }
