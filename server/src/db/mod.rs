@@ -61,6 +61,9 @@ pub trait Db: Send + Sync + 'static {
     fn gc(&self, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError>;
     /// Raises the purge watermark (the core's `apply::purge_history`).
     fn purge_history(&self, workspace: &str, below: u64) -> Result<(), SyncError>;
+    /// Forgets at most `limit` opIds of `workspace` remembered at or before
+    /// `seen_until_ms`; returns how many (see `crate::gc` for why it is safe).
+    fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError>;
 
     /// The grant of the token whose SHA-256 is `token_hash`, if any.
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError>;

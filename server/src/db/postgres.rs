@@ -239,8 +239,8 @@ impl WorkspaceStore<Value> for PgWorkspace<'_, '_> {
 
     fn remember_op(&mut self, op_id: &str, version: Option<u64>) -> Result<(), SyncError> {
         let version = version.map(row::to_i64).transpose()?;
-        let st = self.stmt("INSERT INTO ops (workspace, op_id, version) VALUES ($1, $2, $3)")?;
-        self.tx.execute(&st, &[&self.ws, &op_id, &version]).map_err(storage)?;
+        let st = self.stmt("INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)")?;
+        self.tx.execute(&st, &[&self.ws, &op_id, &version, &row::to_i64(self.now_ms)?]).map_err(storage)?;
         Ok(())
     }
 
@@ -383,6 +383,21 @@ impl Db for PgDb {
 
     fn purge_history(&self, workspace: &str, below: u64) -> Result<(), SyncError> {
         self.write(workspace, 0, |ws| apply::purge_history(ws, below), |_| false)
+    }
+
+    fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError> {
+        let (until, limit) = (row::to_i64(seen_until_ms)?, i64::try_from(limit).unwrap_or(i64::MAX));
+        self.pool.with(|c| {
+            let n = c
+                .client
+                .execute(
+                    "DELETE FROM ops WHERE workspace = $1 AND op_id IN
+                       (SELECT op_id FROM ops WHERE workspace = $1 AND seen_at_ms <= $2 LIMIT $3)",
+                    &[&workspace, &until, &limit],
+                )
+                .map_err(storage)?;
+            Ok(n as usize)
+        })
     }
 
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
