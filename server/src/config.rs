@@ -5,6 +5,10 @@
 //! tidesync-server token create --workspace W [--workspace W2 ...]
 //!                 [--user NAME] [--token T] [database options]
 //!                                            print a new bearer token
+//! tidesync-server token revoke (--token T | --user NAME) [database options]
+//!                                            revoke one token, or all of a user's
+//! tidesync-server member remove --user NAME --workspace W [--workspace W2 ...]
+//!                 [database options]         take workspaces away from a user
 //! tidesync-server migrate [database options] create or upgrade the schema
 //! ```
 //!
@@ -48,7 +52,20 @@ pub struct ServeOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Serve(ServeOptions),
-    TokenCreate { workspaces: Vec<String>, user: Option<String>, token: Option<String> },
+    TokenCreate {
+        workspaces: Vec<String>,
+        user: Option<String>,
+        token: Option<String>,
+    },
+    /// Exactly one of the two is set.
+    TokenRevoke {
+        token: Option<String>,
+        user: Option<String>,
+    },
+    MemberRemove {
+        user: String,
+        workspaces: Vec<String>,
+    },
     Migrate,
     Help,
 }
@@ -65,6 +82,9 @@ pub const USAGE: &str = "usage:
                   [--static DIR] [--cors-origin ORIGIN ...] [--max-body-bytes N] [--max-batch-ops N] [--rate-limit N]
                   [--rate-burst N] [--retention-ms N] [--gc-interval-ms N] [--pool-size N]
   tidesync-server token create --workspace W [--workspace W2 ...] [--user NAME] [--token T]
+                  [--database PATH | --database-url URL]
+  tidesync-server token revoke (--token T | --user NAME) [--database PATH | --database-url URL]
+  tidesync-server member remove --user NAME --workspace W [--workspace W2 ...]
                   [--database PATH | --database-url URL]
   tidesync-server migrate [--database PATH | --database-url URL]";
 
@@ -128,6 +148,18 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             }
             Command::TokenCreate { workspaces, user, token }
         }
+        ["token", "revoke"] if !workspaces.is_empty() => {
+            return Err("token revoke takes no --workspace (see member remove)".into());
+        }
+        ["token", "revoke"] => match (token, user) {
+            (Some(t), None) => Command::TokenRevoke { token: Some(t), user: None },
+            (None, Some(u)) => Command::TokenRevoke { token: None, user: Some(u) },
+            _ => return Err("token revoke needs exactly one of --token or --user".into()),
+        },
+        ["member", "remove"] => match user {
+            Some(user) if !workspaces.is_empty() => Command::MemberRemove { user, workspaces },
+            _ => return Err("member remove needs --user and at least one --workspace".into()),
+        },
         ["migrate"] => Command::Migrate,
         ["help"] => Command::Help,
         other => return Err(format!("unknown command {:?}", other.join(" "))),
@@ -151,6 +183,23 @@ mod tests {
             c.command,
             Command::TokenCreate { workspaces: vec!["w1".into(), "w2".into()], user: None, token: None }
         );
+    }
+
+    #[test]
+    fn token_revoke_and_member_remove() {
+        let c = parse(&args("token revoke --token abc")).unwrap();
+        assert_eq!(c.command, Command::TokenRevoke { token: Some("abc".into()), user: None });
+        let c = parse(&args("token revoke --user alice")).unwrap();
+        assert_eq!(c.command, Command::TokenRevoke { token: None, user: Some("alice".into()) });
+        let c = parse(&args("member remove --user alice --workspace w1 --workspace w2")).unwrap();
+        assert_eq!(
+            c.command,
+            Command::MemberRemove { user: "alice".into(), workspaces: vec!["w1".into(), "w2".into()] }
+        );
+        assert!(parse(&args("token revoke")).is_err());
+        assert!(parse(&args("token revoke --token abc --user alice")).is_err());
+        assert!(parse(&args("member remove --user alice")).is_err());
+        assert!(parse(&args("member remove --workspace w1")).is_err());
     }
 
     #[test]

@@ -1,25 +1,65 @@
-//! The background GC task: every `interval`, for every workspace, runs the
-//! core's tombstone GC (`apply::gc`): tombstone changes older than the
-//! retention window (at least `MIN_RETENTION_MS`) and at or below every
-//! active device's cursor leave the change log, and the purge watermark
-//! rises to the highest purged version. Cursors below the watermark then get
-//! 410 `CURSOR_EXPIRED` and rescan.
+//! The background GC task: every `interval`, for every workspace,
+//!
+//! - runs the core's tombstone GC (`apply::gc`): tombstone changes older than
+//!   the retention window (at least `MIN_RETENTION_MS`) and at or below every
+//!   active device's cursor leave the change log, and the purge watermark
+//!   rises to the highest purged version. Cursors below the watermark then
+//!   get 410 `CURSOR_EXPIRED` and rescan;
+//! - prunes the opIds remembered more than the retention window ago, in
+//!   batches of [`OPS_BATCH`].
+//!
+//! Pruning an opId never lets its op apply twice: a re-sent op whose opId is
+//! gone is judged by LWW against the record's head stamp, which the server
+//! never forgets (a purged tombstone keeps it) and which only grows. The op
+//! was judged against it once, so the head is now its own stamp
+//! (`AlreadyHeld`) or a greater one (it loses): nothing is written. Only its
+//! answer differs (no `serverVersion`). server/README.md says more.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tidesync::core::server::MIN_RETENTION_MS;
 use tidesync::core::SyncError;
 
 use crate::app::now_ms;
 use crate::db::Db;
 
-/// One GC pass over every workspace; returns how many entries were purged.
-pub fn run_once(db: &dyn Db, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError> {
-    let mut purged = 0;
+/// OpIds deleted per statement (each batch is its own short transaction).
+pub const OPS_BATCH: usize = 10_000;
+
+/// What one GC pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Tombstone changes purged from the log.
+    pub tombstones: usize,
+    /// OpIds forgotten.
+    pub ops: usize,
+}
+
+/// One GC pass over every workspace.
+pub fn run_once(db: &dyn Db, now_ms: u64, retention_ms: u64) -> Result<Collected, SyncError> {
+    let mut out = Collected::default();
     for ws in db.workspaces()? {
-        purged += db.gc(&ws, now_ms, retention_ms)?;
+        let c = run_workspace(db, &ws, now_ms, retention_ms)?;
+        out.tombstones += c.tombstones;
+        out.ops += c.ops;
     }
-    Ok(purged)
+    Ok(out)
+}
+
+/// GC of one workspace: its tombstones, then its opIds.
+pub fn run_workspace(db: &dyn Db, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<Collected, SyncError> {
+    let mut out = Collected { tombstones: db.gc(workspace, now_ms, retention_ms)?, ops: 0 };
+    let Some(seen_until) = now_ms.checked_sub(retention_ms.max(MIN_RETENTION_MS)) else {
+        return Ok(out);
+    };
+    loop {
+        let n = db.prune_ops(workspace, seen_until, OPS_BATCH)?;
+        out.ops += n;
+        if n < OPS_BATCH {
+            return Ok(out);
+        }
+    }
 }
 
 /// Runs [`run_once`] every `interval` until the process ends.
@@ -31,8 +71,10 @@ pub fn spawn(db: Arc<dyn Db>, interval: Duration, retention_ms: u64) {
             tick.tick().await;
             let db = db.clone();
             match tokio::task::spawn_blocking(move || run_once(&*db, now_ms(), retention_ms)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => eprintln!("tidesync-server: GC purged {n} tombstone changes"),
+                Ok(Ok(Collected { tombstones: 0, ops: 0 })) => {}
+                Ok(Ok(c)) => {
+                    eprintln!("tidesync-server: GC purged {} tombstone changes, {} opIds", c.tombstones, c.ops)
+                }
                 Ok(Err(e)) => eprintln!("tidesync-server: GC failed: {e}"),
                 Err(e) => eprintln!("tidesync-server: GC task panicked: {e}"),
             }

@@ -59,3 +59,29 @@ pub fn create_token(
     db.create_token(&auth::hash(&token), &user, workspaces, app::now_ms())?;
     Ok(token)
 }
+
+/// What `token revoke` revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    /// One token, by its value.
+    Token(String),
+    /// Every token of a user.
+    User(String),
+}
+
+/// Revokes tokens; returns how many. Requests with them get 401 `AUTH` at
+/// once, and watches opened with them close within [`watch::RECHECK`]
+/// (close code 4401).
+pub fn revoke_tokens(db: &dyn Db, which: &Revoke) -> Result<usize, SyncError> {
+    match which {
+        Revoke::Token(token) => db.revoke_token(&auth::hash(token)),
+        Revoke::User(user) => db.revoke_user_tokens(user),
+    }
+}
+
+/// Removes `user` from `workspace`; returns whether it was a member. Its
+/// requests for the workspace then get 403 `FORBIDDEN`, and its watches on
+/// it close within [`watch::RECHECK`] (close code 4403).
+pub fn remove_member(db: &dyn Db, user: &str, workspace: &str) -> Result<bool, SyncError> {
+    db.remove_member(user, workspace)
+}

@@ -1,5 +1,5 @@
 //! The `tidesync-server` binary: parses the command line ([`config`]) and
-//! runs the server, creates a token, or migrates.
+//! runs the server, creates or revokes tokens, removes members, or migrates.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tidesync_server::app::{self, App, Limits};
 use tidesync_server::config::{self, Command, Database};
 use tidesync_server::rate::RateLimiter;
-use tidesync_server::{create_token, gc, open_db};
+use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, Revoke};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +47,43 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::TokenRevoke { token, user } => {
+            let which = match (token, user) {
+                (Some(t), _) => Revoke::Token(t),
+                (None, u) => Revoke::User(u.unwrap_or_default()),
+            };
+            match revoke_tokens(&*db, &which) {
+                Ok(0) => {
+                    eprintln!("tidesync-server: no token matched");
+                    ExitCode::FAILURE
+                }
+                Ok(n) => {
+                    println!("revoked {n} token(s)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tidesync-server: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::MemberRemove { user, workspaces } => {
+            let mut code = ExitCode::SUCCESS;
+            for ws in &workspaces {
+                match remove_member(&*db, &user, ws) {
+                    Ok(true) => println!("removed {user} from {ws}"),
+                    Ok(false) => {
+                        eprintln!("tidesync-server: {user} is not a member of {ws}");
+                        code = ExitCode::FAILURE;
+                    }
+                    Err(e) => {
+                        eprintln!("tidesync-server: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            code
         }
         Command::Serve(opts) => {
             let runtime = match tokio::runtime::Runtime::new() {

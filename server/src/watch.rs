@@ -6,6 +6,10 @@
 //! stream left off, for a reconnect; the current version when absent).
 //! The token is checked before the upgrade: 401 `AUTH` or 403 `FORBIDDEN`
 //! as a plain HTTP answer, so no socket is ever opened on another workspace.
+//! An open watch checks it again every [`RECHECK`] and before each batch it
+//! sends: a token that was revoked closes the socket with code 4401 (get a
+//! fresh token and reconnect), a user no longer a member of the workspace
+//! with 4403 (do not reconnect). Other errors close it with 1011.
 //!
 //! Server messages (JSON text frames):
 //!
@@ -42,6 +46,12 @@ use crate::error::ApiError;
 const PAGE: u64 = 500;
 /// A ping this often keeps proxies from closing an idle socket.
 const HEARTBEAT: Duration = Duration::from_secs(25);
+/// How often an open watch re-checks its token and membership.
+pub const RECHECK: Duration = Duration::from_secs(2);
+/// Close code: the token is no longer valid; refresh it and reconnect.
+pub const CLOSE_AUTH: u16 = 4401;
+/// Close code: the user is no longer a member of the workspace.
+pub const CLOSE_FORBIDDEN: u16 = 4403;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,13 +63,14 @@ pub struct WatchQuery {
     cursor: Option<u64>,
 }
 
-/// What a watch follows.
+/// What a watch follows, and with which token (its SHA-256).
 struct Watch {
     scope: SyncScope,
     tables: Option<Vec<String>>,
+    token_hash: String,
 }
 
-fn decode_query(q: &WatchQuery) -> Result<Watch, SyncError> {
+fn decode_query(q: &WatchQuery, token_hash: String) -> Result<Watch, SyncError> {
     let scope_json = json!({ "workspaceId": q.workspace_id, "projectId": q.project_id });
     let scope = decode_scope(&scope_json, &Path::Root("")).map_err(SyncError::from)?;
     let tables = match &q.tables {
@@ -73,7 +84,7 @@ fn decode_query(q: &WatchQuery) -> Result<Watch, SyncError> {
             Some(list)
         }
     };
-    Ok(Watch { scope, tables })
+    Ok(Watch { scope, tables, token_hash })
 }
 
 pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upgrade: WebSocketUpgrade) -> Response {
@@ -85,12 +96,23 @@ pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upg
 
 /// Token, rate limit, query, membership; the starting cursor.
 async fn admit(app: &Arc<App>, q: &WatchQuery) -> Result<(Watch, Option<u64>), ApiError> {
-    let token = q.token.clone().ok_or_else(|| SyncError::Auth("missing token".into()))?;
-    app.limiter.check(&auth::hash(&token))?;
-    let w = decode_query(q)?;
-    let ws = w.scope.workspace_id.clone();
-    app.blocking(move |db| auth::authorize(&auth::authenticate(db, Some(&token))?, &ws)).await?;
+    let token = q.token.as_deref().ok_or_else(|| SyncError::Auth("missing token".into()))?;
+    let hash = auth::hash(token);
+    app.limiter.check(&hash)?;
+    let w = decode_query(q, hash)?;
+    still_allowed(app, &w).await?;
     Ok((w, q.cursor))
+}
+
+/// `AUTH` once the watch's token is gone, `FORBIDDEN` once its user is no
+/// longer a member of the workspace.
+async fn still_allowed(app: &App, w: &Watch) -> Result<(), SyncError> {
+    let (hash, ws) = (w.token_hash.clone(), w.scope.workspace_id.clone());
+    app.blocking(move |db| {
+        let grant = db.grant(&hash)?.ok_or_else(|| SyncError::Auth("unknown or revoked token".into()))?;
+        auth::authorize(&grant, &ws)
+    })
+    .await
 }
 
 async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>) {
@@ -112,6 +134,9 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
     }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
     loop {
         tokio::select! {
             wake = wakes.recv() => match wake {
@@ -130,6 +155,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
             _ = heartbeat.tick() => {
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     return;
+                }
+            }
+            _ = recheck.tick() => {
+                if let Err(e) = still_allowed(&app, &w).await {
+                    return close(socket, &e).await;
                 }
             }
         }
@@ -168,6 +198,8 @@ async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position
         };
         at.scanned = page.next_cursor;
         if !page.changes.is_empty() {
+            // Never a batch for a token revoked or a member removed meanwhile.
+            still_allowed(app, w).await?;
             // Nothing matched between `sent` and this page's start, so a pull
             // from `sent` returns exactly this page.
             let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": at.sent, "nextCursor": page.next_cursor });
@@ -184,9 +216,15 @@ async fn send(socket: &mut WebSocket, msg: Value) -> Result<(), axum::Error> {
     socket.send(Message::Text(msg.to_string().into())).await
 }
 
-/// Closes with 1011 (server error) and the error's code as the reason.
+/// Closes with [`CLOSE_AUTH`], [`CLOSE_FORBIDDEN`] or 1011 (server error),
+/// and the error's code as the reason.
 async fn close(mut socket: WebSocket, e: &SyncError) {
+    let code = match e {
+        SyncError::Auth(_) => CLOSE_AUTH,
+        SyncError::Forbidden(_) => CLOSE_FORBIDDEN,
+        _ => 1011,
+    };
     let reason = ApiError::from(e.clone()).body().code;
-    let frame = axum::extract::ws::CloseFrame { code: 1011, reason: reason.into() };
+    let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use support::*;
 use tidesync::core::server::MIN_RETENTION_MS;
 use tidesync_server::app::Limits;
+use tidesync_server::gc;
 
 on_both_backends!(
     push_is_idempotent_by_op_id,
@@ -15,6 +16,7 @@ on_both_backends!(
     paging_with_equal_timestamps_and_rewrites_at_page_edges_skips_and_repeats_nothing,
     thirteen_cross_workspace_attempts_are_denied_and_change_nothing,
     gc_purges_old_tombstones_below_every_cursor_then_old_cursors_get_410,
+    op_ids_pruned_past_retention_are_judged_by_lww_again_and_change_nothing,
     bad_input_is_a_typed_400_or_413_and_changes_nothing,
     rate_limit_answers_429_with_retry_after,
     watch_sends_committed_changes_with_from_cursor,
@@ -232,6 +234,44 @@ fn gc_purges_old_tombstones_below_every_cursor_then_old_cursors_get_410(b: &Back
     // The purged delete still beats an older put (no resurrection).
     let old = put("t", json!("gone"), 1, 9, "z", "z1", json!({ "back": true }));
     assert!(s.push(&t, &batch(&ws, "z", vec![old])).ok()["results"][0].get("serverVersion").is_none());
+}
+
+fn op_ids_pruned_past_retention_are_judged_by_lww_again_and_change_nothing(b: &Backend) {
+    let s = start(b);
+    let ws = unique("w");
+    let t = s.token(&[&ws]);
+    let won = put("t", json!("a"), 2, 2, "d1", "won", json!({ "v": "won" }));
+    let lost = put("t", json!("a"), 1, 9, "d2", "lost", json!({ "v": "lost" }));
+    let recreated = put("t", json!("g"), 1, 1, "d1", "g-put", json!({ "v": "deleted later" }));
+    s.push(&t, &batch(&ws, "d1", vec![won.clone()])).ok();
+    assert!(s.push(&t, &batch(&ws, "d2", vec![lost.clone()])).ok()["results"][0].get("serverVersion").is_none());
+    s.push(&t, &batch(&ws, "d1", vec![recreated.clone(), delete("t", json!("g"), 2, 3, "d1", "g-del")])).ok();
+    let cursor = json!({ "scope": { "workspaceId": ws }, "deviceId": "d1", "version": 3 });
+    assert_eq!(s.post("/v1/cursor", Some(&t), &cursor).status, 200);
+    let resend = || s.push(&t, &batch(&ws, "d1", vec![won.clone(), lost.clone(), recreated.clone()])).ok();
+    let answers = |r: &Value| -> Vec<Value> {
+        r["results"].as_array().unwrap().iter().map(|x| json!([x["success"], x["serverVersion"]])).collect()
+    };
+    // Within retention every opId is remembered: the original answers.
+    let c = gc::run_workspace(&*s.db, &ws, now_ms() + 1000, MIN_RETENTION_MS).unwrap();
+    assert_eq!((c.tombstones, c.ops), (0, 0));
+    assert_eq!(answers(&resend()), vec![json!([true, 1]), json!([true, null]), json!([true, 2])]);
+    // Past retention the opIds are gone (and the tombstone of g purged): the
+    // same ops are judged by LWW again. "won" is the record's head
+    // (AlreadyHeld), "lost" and "g-put" are below it (the purged tombstone
+    // keeps its stamp): all acknowledged, none applied.
+    let c = gc::run_workspace(&*s.db, &ws, now_ms() + 2 * MIN_RETENTION_MS, MIN_RETENTION_MS).unwrap();
+    assert_eq!((c.tombstones, c.ops), (1, 4), "g's tombstone; won, lost, g-put and g-del");
+    let r = resend();
+    assert_eq!(answers(&r), vec![json!([true, null]); 3], "pruned opIds answer as not applied");
+    assert_eq!(r["serverVersion"], 3, "nothing applied");
+    let page = s.pull(&t, &ws, 0, 10).ok();
+    assert_eq!(versions(&page), vec![1]);
+    assert_eq!((&page["changes"][0]["stamp"]["opId"], &page["nextCursor"]), (&json!("won"), &json!(3)));
+    // Judged again, they are remembered again; new ops apply as before.
+    assert_eq!(answers(&resend()), vec![json!([true, null]); 3]);
+    let new = put("t", json!("b"), 1, 4, "d1", "new", json!({}));
+    assert_eq!(s.push(&t, &batch(&ws, "d1", vec![new])).ok()["serverVersion"], 4);
 }
 
 fn bad_input_is_a_typed_400_or_413_and_changes_nothing(b: &Backend) {

@@ -12,11 +12,18 @@
 //   429 -> RATE_LIMIT (retryAfterMs from the body or Retry-After),
 //   5xx, timeouts and network failures -> UNAVAILABLE (retryable).
 // The watch (subscribe) reconnects with backoff, resumes from the last
-// cursor it saw, and reports 'connected' | 'disconnected' | 'error'.
+// cursor it saw, and reports 'connected' | 'disconnected' | 'error'. When
+// the server closes it because the token was revoked or expired (close code
+// 4401) it reconnects at once with getToken({ refresh: true }); when the
+// user is no longer a member of the workspace (4403) it reports
+// onStatus('error', error) with a FORBIDDEN error and stops.
 
 const CODES = new Set(['AUTH', 'FORBIDDEN', 'RATE_LIMIT', 'CURSOR_EXPIRED', 'INVALID', 'UNAVAILABLE']);
 const RETRYABLE = new Set(['RATE_LIMIT', 'UNAVAILABLE']);
 const STATUS_CODES = { 400: 'INVALID', 401: 'AUTH', 403: 'FORBIDDEN', 410: 'CURSOR_EXPIRED', 413: 'INVALID', 429: 'RATE_LIMIT' };
+// WebSocket close codes of the server's watch.
+const CLOSE_AUTH = 4401;
+const CLOSE_FORBIDDEN = 4403;
 
 /** A typed provider error. */
 function providerError(code, message, extra = {}) {
@@ -195,9 +202,9 @@ class Watch {
     this.closed = false;
   }
 
-  status(s) {
+  status(s, error) {
     try {
-      this.onStatus(s);
+      this.onStatus(s, error);
     } catch {
       // An app's handler that throws must not break the watch.
     }
@@ -261,16 +268,33 @@ class Watch {
         }
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (this.socket === socket) this.socket = null;
       if (this.closed) return;
-      if (ready) {
+      if (ev?.code === CLOSE_FORBIDDEN) {
+        this.forbidden();
+      } else if (ev?.code === CLOSE_AUTH && ready) {
+        // The token was revoked or expired: reconnect now with a fresh one.
+        this.failedBefore = true;
+        this.status('disconnected');
+        this.connect();
+      } else if (ready) {
         this.status('disconnected');
         this.schedule();
       } else {
         this.fail();
       }
     };
+  }
+
+  /** No longer a member of the workspace: report FORBIDDEN and stop. */
+  forbidden() {
+    const error = providerError('FORBIDDEN', `no longer a member of workspace ${JSON.stringify(this.scope.workspaceId)}`);
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.p._watches.delete(this);
+    this.status('error', error);
+    this.settle();
   }
 
   fail() {

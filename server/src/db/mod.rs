@@ -61,6 +61,9 @@ pub trait Db: Send + Sync + 'static {
     fn gc(&self, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError>;
     /// Raises the purge watermark (the core's `apply::purge_history`).
     fn purge_history(&self, workspace: &str, below: u64) -> Result<(), SyncError>;
+    /// Forgets at most `limit` opIds of `workspace` remembered at or before
+    /// `seen_until_ms`; returns how many (see `crate::gc` for why it is safe).
+    fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError>;
 
     /// The grant of the token whose SHA-256 is `token_hash`, if any.
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError>;
@@ -73,6 +76,13 @@ pub trait Db: Send + Sync + 'static {
         workspaces: &[String],
         now_ms: u64,
     ) -> Result<(), SyncError>;
+    /// Deletes the token whose SHA-256 is `token_hash`; returns how many
+    /// (0 or 1). Its next request gets 401 `AUTH`, its open watches close.
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError>;
+    /// Deletes every token of `user_id`; returns how many.
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError>;
+    /// Removes `user_id` from `workspace`; returns whether it was a member.
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError>;
 }
 
 /// A database error, as the client sees it: retryable, no internals beyond

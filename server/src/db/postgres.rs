@@ -228,8 +228,8 @@ impl WorkspaceStore<Value> for PgWorkspace<'_, '_> {
 
     fn remember_op(&mut self, op_id: &str, version: Option<u64>) -> Result<(), SyncError> {
         let version = version.map(row::to_i64).transpose()?;
-        let st = self.stmt("INSERT INTO ops (workspace, op_id, version) VALUES ($1, $2, $3)")?;
-        self.tx.execute(&st, &[&self.ws, &op_id, &version]).map_err(storage)?;
+        let st = self.stmt("INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)")?;
+        self.tx.execute(&st, &[&self.ws, &op_id, &version, &row::to_i64(self.now_ms)?]).map_err(storage)?;
         Ok(())
     }
 
@@ -382,6 +382,21 @@ impl Db for PgDb {
         self.write(workspace, 0, |ws| apply::purge_history(ws, below), |_| false)
     }
 
+    fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError> {
+        let (until, limit) = (row::to_i64(seen_until_ms)?, i64::try_from(limit).unwrap_or(i64::MAX));
+        self.pool.with(|c| {
+            let n = c
+                .client
+                .execute(
+                    "DELETE FROM ops WHERE workspace = $1 AND op_id IN
+                       (SELECT op_id FROM ops WHERE workspace = $1 AND seen_at_ms <= $2 LIMIT $3)",
+                    &[&workspace, &until, &limit],
+                )
+                .map_err(storage)?;
+            Ok(n as usize)
+        })
+    }
+
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
         self.pool.with(|c| {
             let Some(r) =
@@ -431,6 +446,30 @@ impl Db for PgDb {
                 .map_err(storage)?;
             }
             tx.commit().map_err(storage)
+        })
+    }
+
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError> {
+        self.pool.with(|c| {
+            let n = c.client.execute("DELETE FROM tokens WHERE hash = $1", &[&token_hash]).map_err(storage)?;
+            Ok(n as usize)
+        })
+    }
+
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError> {
+        self.pool.with(|c| {
+            let n = c.client.execute("DELETE FROM tokens WHERE user_id = $1", &[&user_id]).map_err(storage)?;
+            Ok(n as usize)
+        })
+    }
+
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError> {
+        self.pool.with(|c| {
+            let n = c
+                .client
+                .execute("DELETE FROM memberships WHERE user_id = $1 AND workspace = $2", &[&user_id, &workspace])
+                .map_err(storage)?;
+            Ok(n > 0)
         })
     }
 }

@@ -7,7 +7,7 @@
 //! per backend side by side.
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, V1_SQLITE, V1_POSTGRES)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, V1_SQLITE, V1_POSTGRES), (2, V2_SQLITE, V2_POSTGRES)];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {
@@ -112,4 +112,19 @@ CREATE TABLE memberships (
   workspace TEXT NOT NULL,
   PRIMARY KEY (user_id, workspace)
 );
+";
+
+// When each opId was remembered, so GC can prune the `ops` table past
+// retention (`crate::gc`). Rows that exist already count as remembered at
+// the migration: they are kept one more retention period.
+const V2_SQLITE: &str = "
+ALTER TABLE ops ADD COLUMN seen_at_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE ops SET seen_at_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+CREATE INDEX ops_seen ON ops (workspace, seen_at_ms);
+";
+
+const V2_POSTGRES: &str = "
+ALTER TABLE ops ADD COLUMN seen_at_ms BIGINT NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+ALTER TABLE ops ALTER COLUMN seen_at_ms SET DEFAULT 0;
+CREATE INDEX ops_seen ON ops (workspace, seen_at_ms);
 ";

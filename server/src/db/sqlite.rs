@@ -173,10 +173,10 @@ impl WorkspaceStore<Value> for SqliteWorkspace<'_> {
     }
 
     fn remember_op(&mut self, op_id: &str, version: Option<u64>) -> Result<(), SyncError> {
-        let version = version.map(row::to_i64).transpose()?;
+        let (version, seen_at) = (version.map(row::to_i64).transpose()?, row::to_i64(self.now_ms)?);
         self.tx
-            .prepare_cached("INSERT INTO ops (workspace, op_id, version) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![self.ws, op_id, version]))
+            .prepare_cached("INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![self.ws, op_id, version, seen_at]))
             .map_err(storage)?;
         Ok(())
     }
@@ -368,6 +368,18 @@ impl Db for SqliteDb {
         self.write(workspace, 0, |ws| apply::purge_history(ws, below))
     }
 
+    fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError> {
+        let (until, limit) = (row::to_i64(seen_until_ms)?, i64::try_from(limit).unwrap_or(i64::MAX));
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM ops WHERE rowid IN
+                   (SELECT rowid FROM ops WHERE workspace = ?1 AND seen_at_ms <= ?2 LIMIT ?3)",
+                params![workspace, until, limit],
+            )
+            .map_err(storage)
+        })
+    }
+
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
         self.with(|conn| {
             let user: Option<String> = conn
@@ -424,6 +436,23 @@ impl Db for SqliteDb {
                 .map_err(storage)?;
             }
             tx.commit().map_err(storage)
+        })
+    }
+
+    fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError> {
+        self.with(|c| c.execute("DELETE FROM tokens WHERE hash = ?1", [token_hash]).map_err(storage))
+    }
+
+    fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError> {
+        self.with(|c| c.execute("DELETE FROM tokens WHERE user_id = ?1", [user_id]).map_err(storage))
+    }
+
+    fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError> {
+        self.with(|c| {
+            let n = c
+                .execute("DELETE FROM memberships WHERE user_id = ?1 AND workspace = ?2", [user_id, workspace])
+                .map_err(storage)?;
+            Ok(n > 0)
         })
     }
 }

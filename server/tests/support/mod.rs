@@ -125,6 +125,12 @@ impl TestServer {
         tidesync_server::create_token(&*self.db, &ws, None, None).unwrap()
     }
 
+    /// A token for user `user` (created if needed), adding it to `workspaces`.
+    pub fn token_for(&self, user: &str, workspaces: &[&str]) -> String {
+        let ws: Vec<String> = workspaces.iter().map(|w| w.to_string()).collect();
+        tidesync_server::create_token(&*self.db, &ws, Some(user), None).unwrap()
+    }
+
     /// POSTs `body` to `path`; returns the status, the JSON body and the
     /// `Retry-After` header.
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
@@ -223,6 +229,32 @@ impl Watcher {
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         }
         out
+    }
+}
+
+impl Watcher {
+    /// Waits up to `ms` for the server to close the watch; returns the close
+    /// code (`None` if it stays open) and the text messages read meanwhile.
+    pub fn closed_within(&mut self, ms: u64) -> (Option<u16>, Vec<Value>) {
+        let end = std::time::Instant::now() + Duration::from_millis(ms);
+        let mut texts = Vec::new();
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return (None, texts);
+            }
+            if let MaybeTlsStream::Plain(s) = self.socket.get_ref() {
+                s.set_read_timeout(Some(left)).unwrap();
+            }
+            match self.socket.read() {
+                Ok(tungstenite::Message::Text(t)) => texts.push(serde_json::from_str(&t).unwrap()),
+                Ok(tungstenite::Message::Close(f)) => return (Some(f.map_or(1005, |f| u16::from(f.code))), texts),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("the watch failed without a close frame: {e}"),
+            }
+        }
     }
 }
 
