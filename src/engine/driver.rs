@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use futures::future::select;
 use futures::lock::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
 use super::gc::GC_INTERVAL_MS;
@@ -42,7 +42,7 @@ pub const COALESCE_MS: u64 = 1;
 pub const CURSOR_REPORT_MS: u64 = 5_000;
 
 /// What `syncNow` resolves to.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub pushed: u64,

@@ -8,6 +8,7 @@ mod memory_server;
 mod notices;
 mod platform;
 mod provider;
+mod relay;
 mod resolve;
 mod sync;
 mod sync_api;
