@@ -13,6 +13,8 @@
 //! provider its cursor at most every [`CURSOR_REPORT_MS`].
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use futures::future::select;
@@ -65,6 +67,10 @@ pub struct DriverState {
     pub not_before: Option<u64>,
 }
 
+/// Asked right before each push batch whether this engine still leads
+/// (see `set_push_guard`); `false` makes it stop pushing and follow.
+pub type PushGuard = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = bool>>>>;
+
 /// Runs an engine's outbox through a provider.
 pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     engine: Rc<Engine<S, P>>,
@@ -82,6 +88,7 @@ pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     reported: Cell<(u64, u64)>,
     /// When local GC last ran (0: not yet).
     last_gc: Cell<u64>,
+    push_guard: RefCell<Option<PushGuard>>,
 }
 
 /// How a run ended.
@@ -107,6 +114,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             pull_attempt: Cell::new(0),
             reported: Cell::new((0, 0)),
             last_gc: Cell::new(0),
+            push_guard: RefCell::new(None),
         }
     }
 
@@ -134,6 +142,14 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     pub fn set_leader(&self, leader: bool) {
         self.state.borrow_mut().leader = leader;
         self.wake();
+    }
+
+    /// Makes every push batch ask `guard` first; when it answers `false`
+    /// the engine stops leading (another engine pushes this database now).
+    /// Used where leadership is a lease rather than a Web Lock, so that an
+    /// engine that lost its lease while asleep never pushes after waking.
+    pub fn set_push_guard(&self, guard: PushGuard) {
+        *self.push_guard.borrow_mut() = Some(guard);
     }
 
     /// Starts pushing (again): clears an AUTH pause.
@@ -271,6 +287,13 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             // Going offline stops a run between batches.
             if !self.engine.platform().is_online() {
                 break Ok(RunEnd::Drained);
+            }
+            let guard = self.push_guard.borrow().clone();
+            if let Some(guard) = guard {
+                if !guard().await {
+                    self.state.borrow_mut().leader = false;
+                    break Ok(RunEnd::Drained);
+                }
             }
             let step = match self.engine.push_step(&self.provider).await {
                 Ok(s) => s,

@@ -4,6 +4,7 @@
 
 mod engine;
 mod error;
+mod lease;
 mod memory_server;
 mod notices;
 mod platform;

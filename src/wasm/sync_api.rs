@@ -176,6 +176,13 @@ impl SyncEngine {
 }
 
 impl SyncEngine {
+    /// Fault injection for tests: engines opened while `hide` is set behave as
+    /// if the browser had no `navigator.locks`, and lead by the lease.
+    #[doc(hidden)]
+    pub fn test_hide_web_locks(hide: bool) {
+        super::sync::hide_web_locks(hide);
+    }
+
     fn driver_js(&self) -> Result<std::rc::Rc<super::sync::WebDriver>, JsValue> {
         self.driver_rs().map_err(|e| to_js_error(&e))
     }
