@@ -1,10 +1,11 @@
 //! The sync scheduler: when to push the outbox and pull, and how long to wait
 //! after a failure. It runs one loop per engine while the engine leads its
-//! database (holds the Web Lock), wakes on triggers (a local or another tab's
-//! write, a subscription batch, going online, the page becoming visible, a
-//! periodic timer, `syncNow`), coalesces bursts, never attempts while
-//! offline, waits out backoff and `retryAfterMs`, and pauses on `AUTH` until
-//! `start()`.
+//! database (holds the Web Lock, or the lease where there are no Web Locks;
+//! a push guard, if set, is asked before every batch), wakes on triggers
+//! (a local or another tab's write, a subscription batch, going online, the
+//! page becoming visible, a periodic timer, `syncNow`), coalesces bursts,
+//! never attempts while offline, waits out backoff and `retryAfterMs`, and
+//! pauses on `AUTH` until `start()`.
 //!
 //! A run pushes everything, then handles the subscription's inbox, then
 //! pulls until caught up when it must (bootstrap, a gap in the batches, a
