@@ -136,11 +136,14 @@ async fn sync_now_on_a_follower_survives_the_leader_closing() {
     let server = MemoryServer::new();
     let (leader, follower) = two_tabs(&unique("tabs-handover"), &server, json!({ "autoSync": false })).await;
     await_js(follower.put("notes".into(), js(&json!({ "id": "f1" })))).await.unwrap();
-    // The leader's run is slow; it closes while serving the request.
-    server.set_latency(300);
+    // The leader's run is slow; it closes while serving the request, after
+    // the follower would have stopped waiting for the lock itself.
+    server.set_latency(1500);
     let pending = follower.sync_now();
-    sleep(100).await;
+    sleep(1200).await;
+    assert_eq!(status(&follower, "leader").await, false);
     leader.close();
+    server.set_latency(0);
     let report = with_timeout(8000, pending).await.expect("syncNow resolved after the hand-over");
     assert_eq!(status(&follower, "leader").await, true, "the follower took over");
     assert!(on_server(&server, "f1").is_some(), "{report:?}");

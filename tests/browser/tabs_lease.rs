@@ -109,6 +109,7 @@ async fn without_web_locks_sync_now_on_the_follower_goes_through_the_lease_holde
     })
     .await;
     let (leader, follower, follower_count) = if status(&a, "leader").await == true { (a, b, cb) } else { (b, a, ca) };
+    assert_eq!(status(&follower, "leader").await, false, "exactly one engine holds the lease");
     let t = js_sys::Date::now();
     await_js(follower.put("notes".into(), js(&json!({ "id": "f" })))).await.unwrap();
     wait_for(3000.0, "the follower's write on the server", || async { on_server(&server, "f") }).await;
