@@ -29,6 +29,10 @@ mod pull;
 mod pull_hooks;
 #[path = "browser/push.rs"]
 mod push;
+#[path = "browser/tabs.rs"]
+mod tabs;
+#[path = "browser/tabs_lease.rs"]
+mod tabs_lease;
 #[path = "browser/util.rs"]
 mod util;
 

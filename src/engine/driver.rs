@@ -1,10 +1,11 @@
 //! The sync scheduler: when to push the outbox and pull, and how long to wait
 //! after a failure. It runs one loop per engine while the engine leads its
-//! database (holds the Web Lock), wakes on triggers (a local or another tab's
-//! write, a subscription batch, going online, the page becoming visible, a
-//! periodic timer, `syncNow`), coalesces bursts, never attempts while
-//! offline, waits out backoff and `retryAfterMs`, and pauses on `AUTH` until
-//! `start()`.
+//! database (holds the Web Lock, or the lease where there are no Web Locks;
+//! a push guard, if set, is asked before every batch), wakes on triggers
+//! (a local or another tab's write, a subscription batch, going online, the
+//! page becoming visible, a periodic timer, `syncNow`), coalesces bursts,
+//! never attempts while offline, waits out backoff and `retryAfterMs`, and
+//! pauses on `AUTH` until `start()`.
 //!
 //! A run pushes everything, then handles the subscription's inbox, then
 //! pulls until caught up when it must (bootstrap, a gap in the batches, a
@@ -13,11 +14,13 @@
 //! provider its cursor at most every [`CURSOR_REPORT_MS`].
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use futures::future::select;
 use futures::lock::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
 use super::gc::GC_INTERVAL_MS;
@@ -42,7 +45,7 @@ pub const COALESCE_MS: u64 = 1;
 pub const CURSOR_REPORT_MS: u64 = 5_000;
 
 /// What `syncNow` resolves to.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub pushed: u64,
@@ -65,6 +68,10 @@ pub struct DriverState {
     pub not_before: Option<u64>,
 }
 
+/// Asked right before each push batch whether this engine still leads
+/// (see `set_push_guard`); `false` makes it stop pushing and follow.
+pub type PushGuard = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = bool>>>>;
+
 /// Runs an engine's outbox through a provider.
 pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     engine: Rc<Engine<S, P>>,
@@ -82,6 +89,7 @@ pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     reported: Cell<(u64, u64)>,
     /// When local GC last ran (0: not yet).
     last_gc: Cell<u64>,
+    push_guard: RefCell<Option<PushGuard>>,
 }
 
 /// How a run ended.
@@ -107,6 +115,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             pull_attempt: Cell::new(0),
             reported: Cell::new((0, 0)),
             last_gc: Cell::new(0),
+            push_guard: RefCell::new(None),
         }
     }
 
@@ -134,6 +143,14 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
     pub fn set_leader(&self, leader: bool) {
         self.state.borrow_mut().leader = leader;
         self.wake();
+    }
+
+    /// Makes every push batch ask `guard` first; when it answers `false`
+    /// the engine stops leading (another engine pushes this database now).
+    /// Used where leadership is a lease rather than a Web Lock, so that an
+    /// engine that lost its lease while asleep never pushes after waking.
+    pub fn set_push_guard(&self, guard: PushGuard) {
+        *self.push_guard.borrow_mut() = Some(guard);
     }
 
     /// Starts pushing (again): clears an AUTH pause.
@@ -271,6 +288,13 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             // Going offline stops a run between batches.
             if !self.engine.platform().is_online() {
                 break Ok(RunEnd::Drained);
+            }
+            let guard = self.push_guard.borrow().clone();
+            if let Some(guard) = guard {
+                if !guard().await {
+                    self.state.borrow_mut().leader = false;
+                    break Ok(RunEnd::Drained);
+                }
             }
             let step = match self.engine.push_step(&self.provider).await {
                 Ok(s) => s,

@@ -106,19 +106,24 @@ impl SyncEngine {
         Ok(SyncEngine { engine, driver, runner })
     }
 
-    /// Runs a write, then wakes the pusher.
-    fn write<F>(&self, fut: F) -> Promise
+    /// Runs a write, then wakes the pusher. Every write path goes through
+    /// here (`put`, `bulkPut`, `delete`, `bulkDelete`, `retryFailed`).
+    pub(super) fn write<F>(&self, fut: F) -> Promise
     where
         F: std::future::Future<Output = Result<JsValue, SyncError>> + 'static,
     {
         let driver = self.driver.clone();
+        let platform = self.engine.platform().clone();
         promise(async move {
             let out = fut.await?;
-            if let Some(d) = driver {
-                d.wake();
-            }
+            wake_pusher(driver.as_deref(), &platform);
             Ok(out)
         })
+    }
+
+    /// This engine's side of `syncNow` through the leader (engines with a provider).
+    pub(super) fn relay(&self) -> Option<Rc<super::relay::Relay>> {
+        self.runner.borrow().as_ref().map(Runner::relay)
     }
 
     pub(super) fn driver_rs(&self) -> Result<Rc<WebDriver>, SyncError> {
@@ -170,7 +175,7 @@ impl SyncEngine {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] records: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
-        promise(async move {
+        self.write(async move {
             let list = decode::array(&records, &Path::Root("records")).map_err(SyncError::Invalid)?;
             to_js_sync(&engine.bulk_put(&table, list).await?)
         })
@@ -272,6 +277,21 @@ impl SyncEngine {
     /// An in-flight push is abandoned; its ops are sent again after reopen.
     pub fn close(&self) {
         shut_down(&self.engine, self.driver.as_deref(), Some(&self.runner));
+    }
+}
+
+/// Wakes whichever engine pushes this database: this one's loop if it leads,
+/// otherwise the leader, at once over the BroadcastChannel (the change notice
+/// that follows within the notice window would wake it too, a little later).
+fn wake_pusher(driver: Option<&WebDriver>, platform: &WebPlatform) {
+    match driver {
+        Some(d) if d.state().leader => d.wake(),
+        other => {
+            if let Some(d) = other {
+                d.wake();
+            }
+            super::relay::Message::Push.post(platform);
+        }
     }
 }
 

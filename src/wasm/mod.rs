@@ -4,10 +4,12 @@
 
 mod engine;
 mod error;
+mod lease;
 mod memory_server;
 mod notices;
 mod platform;
 mod provider;
+mod relay;
 mod resolve;
 mod sync;
 mod sync_api;

@@ -1,6 +1,14 @@
 //! The browser [`Platform`]: `Date.now`, `crypto.getRandomValues`, timers, the
-//! app's event handlers, and a BroadcastChannel that carries change notices
-//! (batched, see [`super::notices`]) between engines on the same database.
+//! app's event handlers, and a BroadcastChannel `tidesync:<dbName>` between
+//! engines on the same database (other tabs, or other engines in one page).
+//!
+//! The channel carries two kinds of message. Change notices are JSON strings,
+//! batched (see [`super::notices`]); they become `change` events with
+//! `source: 'tab'`. Control messages are objects (see [`super::relay`]): a
+//! request to push now, and `syncNow` asked of and answered by the leader.
+//! Every message, of either kind, is also handed to the hook set with
+//! [`WebPlatform::set_on_message`]: that is how a follower's write wakes the
+//! leader's push loop.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,11 +26,13 @@ use crate::engine::Platform;
 
 type Handlers = RefCell<HashMap<String, Vec<(u32, Function)>>>;
 type MessageListener = RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>;
+/// What runs on every message from another engine, with its data.
+pub type MessageHook = Rc<dyn Fn(&JsValue)>;
 
 struct Inner {
     handlers: Handlers,
     /// Called on every message from another engine on the same database.
-    on_message: RefCell<Option<Box<dyn Fn()>>>,
+    on_message: RefCell<Option<MessageHook>>,
     next_id: Cell<u32>,
     channel: Option<web_sys::BroadcastChannel>,
     /// Change notices batched for `channel`.
@@ -56,9 +66,15 @@ impl WebPlatform {
             let weak = Rc::downgrade(&inner);
             let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
                 if let Some(inner) = weak.upgrade() {
+                    let data = msg.data();
                     let platform = WebPlatform { inner };
-                    for ev in notices::decode(&msg.data()) {
+                    for ev in notices::decode(&data) {
                         platform.emit(Event::Change(ev));
+                    }
+                    // Cloned out: the hook may post, or replace itself.
+                    let hook = platform.inner.on_message.borrow().clone();
+                    if let Some(hook) = hook {
+                        hook(&data);
                     }
                 }
             });
@@ -82,18 +98,17 @@ impl WebPlatform {
         }
     }
 
-    /// Runs `hook` on every message from another engine (a write to push, or
-    /// a request to push now).
-    pub fn set_on_message(&self, hook: Box<dyn Fn()>) {
+    /// Runs `hook` on every message from another engine (a change notice,
+    /// a request to push now, a `syncNow` request or answer).
+    pub fn set_on_message(&self, hook: MessageHook) {
         *self.inner.on_message.borrow_mut() = Some(hook);
     }
 
-    /// Asks the engine that pushes this database to push now.
-    pub fn request_push(&self) {
+    /// Posts a control message to the other engines on this database at
+    /// once (change notices go through [`WebPlatform::broadcast`] instead).
+    pub fn post(&self, msg: &JsValue) {
         if let Some(ch) = &self.inner.channel {
-            let msg = js_sys::Object::new();
-            let _ = Reflect::set(&msg, &"push".into(), &JsValue::TRUE);
-            let _ = ch.post_message(&msg);
+            let _ = ch.post_message(msg);
         }
     }
 

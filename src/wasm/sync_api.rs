@@ -12,11 +12,6 @@ use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::SyncError;
 use crate::engine::Platform;
 
-/// How long a `syncNow` on an engine that does not push waits for the one that does.
-const FOLLOWER_WAIT_MS: u64 = 60_000;
-/// How long `syncNow` waits for the lock before treating another engine as the leader.
-const LOCK_WAIT_MS: u64 = 1_000;
-
 fn op_ids(v: &JsValue, path: &str) -> Result<Vec<String>, SyncError> {
     let root = Path::Root(path);
     let items = decode::array(v, &root).map_err(SyncError::Invalid)?;
@@ -60,48 +55,18 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Pushes everything now and resolves to `{ pushed, pulled, conflicts, failed, durationMs }`.
+    /// Pushes everything, then pulls until caught up, and resolves to
+    /// `{ pushed, pulled, conflicts, failed, durationMs }`. On an engine that
+    /// does not push its database (another tab leads) the leader does it, and
+    /// this resolves with the leader's report (see `relay`).
     #[wasm_bindgen(js_name = syncNow, unchecked_return_type = "Promise<SyncReport>")]
     pub fn sync_now(&self) -> Promise {
         let driver = self.driver_rs();
-        let engine = self.engine_rc();
+        let relay = self.relay();
         promise(async move {
             let driver = driver?;
-            // Just after open the Web Lock may not be granted yet.
-            let platform = engine.platform();
-            let asked = platform.now_ms();
-            while !driver.state().leader && platform.now_ms() - asked < LOCK_WAIT_MS {
-                platform.sleep(10).await;
-            }
-            let report = if driver.state().leader {
-                driver.sync_now().await?
-            } else {
-                // Another engine (tab) pushes this database: ask it, and wait
-                // until the ops queued now have left the outbox.
-                let started = platform.now_ms();
-                let before = engine.outbox_counts().await?;
-                platform.request_push();
-                loop {
-                    let c = engine.outbox_counts().await?;
-                    if c.pending + c.in_flight == 0 {
-                        let pushed =
-                            (before.pending + before.in_flight).saturating_sub(c.failed.saturating_sub(before.failed));
-                        break crate::engine::driver::SyncReport {
-                            pushed,
-                            failed: c.failed.saturating_sub(before.failed),
-                            duration_ms: platform.now_ms() - started,
-                            ..Default::default()
-                        };
-                    }
-                    if platform.now_ms() - started > FOLLOWER_WAIT_MS {
-                        return Err(SyncError::Unavailable(
-                            "the engine that pushes this database did not finish".into(),
-                        ));
-                    }
-                    platform.sleep(50).await;
-                }
-            };
-            to_js(&report)
+            let relay = relay.ok_or(SyncError::Closed)?;
+            to_js(&relay.sync_now(&driver).await?)
         })
     }
 
@@ -143,16 +108,12 @@ impl SyncEngine {
     #[wasm_bindgen(js_name = retryFailed, unchecked_return_type = "Promise<number>")]
     pub fn retry_failed(&self, #[wasm_bindgen(js_name = opIds)] op_ids_js: Option<OpIdsArg>) -> Promise {
         let engine = self.engine_rc();
-        let driver = self.driver_rs().ok();
-        promise(async move {
+        self.write(async move {
             let ids = match op_ids_js.map(JsValue::from).filter(|v| !matches!(v.shape(), Shape::Absent | Shape::Null)) {
                 None => None,
                 Some(v) => Some(op_ids(&v, "opIds")?),
             };
             let n = engine.retry_failed(ids.as_deref()).await?;
-            if let Some(d) = driver {
-                d.wake();
-            }
             Ok(JsValue::from_f64(n as f64))
         })
     }
@@ -215,6 +176,13 @@ impl SyncEngine {
 }
 
 impl SyncEngine {
+    /// Fault injection for tests: engines opened while `hide` is set behave as
+    /// if the browser had no `navigator.locks`, and lead by the lease.
+    #[doc(hidden)]
+    pub fn test_hide_web_locks(hide: bool) {
+        super::sync::hide_web_locks(hide);
+    }
+
     fn driver_js(&self) -> Result<std::rc::Rc<super::sync::WebDriver>, JsValue> {
         self.driver_rs().map_err(|e| to_js_error(&e))
     }

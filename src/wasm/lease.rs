@@ -1,0 +1,135 @@
+//! Leadership without Web Locks: a lease row in `sync_state`.
+//!
+//! Exactly one engine per database pushes (and pulls). Where the browser has
+//! `navigator.locks`, that is the engine holding the Web Lock
+//! `tidesync:<dbName>` (see [`super::sync`]). Insecure origins (plain `http:`
+//! other than localhost) and older Safari have no `navigator.locks`; there
+//! the engines agree through this lease instead:
+//!
+//! - The row [`LEASE_KEY`] of `sync_state` holds `{ holder, expiresAt }`,
+//!   `holder` being a random id of one engine instance (not the device id,
+//!   which all engines on a database share).
+//! - Every engine tries to [`claim`] it every [`RENEW_MS`], each time in one
+//!   small readwrite transaction (IndexedDB runs overlapping readwrite
+//!   transactions one after another, across tabs too, so the read and the
+//!   write are atomic). A claim succeeds when the row is absent, is this
+//!   engine's own, or expired; it then sets `expiresAt = now + TTL_MS`. So the
+//!   holder renews its lease every second, and another engine takes over
+//!   only after the holder has been silent for [`TTL_MS`] (a tab that was
+//!   killed, or frozen in the background).
+//! - Right before each push batch the holder claims once more (the driver's
+//!   push guard); if that fails it stops leading before sending anything.
+//!   An engine whose timers were throttled past its lease therefore never
+//!   pushes next to the new holder.
+//! - A holder that closes posts `Leaving` with its lease id on the
+//!   BroadcastChannel; the others may then take the row over at once
+//!   instead of waiting for it to expire (closing cannot wait for a
+//!   transaction).
+//! - An engine that wins the lease first puts the ops a previous holder left
+//!   in flight back to pending (as with the Web Lock), then leads.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use super::sync::WebDriver;
+use crate::core::Result;
+use crate::engine::{Engine, Platform};
+use crate::store::{Access, Store, StoreTx};
+
+/// The `sync_state` key of the lease.
+pub const LEASE_KEY: &str = "leaderLease";
+/// How long a claim holds without renewal.
+pub const TTL_MS: u64 = 5_000;
+/// How often every engine claims (the holder: renews).
+pub const RENEW_MS: u64 = 1_000;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    holder: String,
+    expires_at: u64,
+}
+
+/// Takes or renews the lease for `holder`; `true` if `holder` holds it now.
+/// `released` is the id of a holder that said it left: its row counts as free.
+pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, released: Option<&str>) -> Result<bool> {
+    if engine.is_closed() {
+        return Ok(false);
+    }
+    let now = engine.platform().now_ms();
+    let tx = engine.store().begin(Access::System, None).await?;
+    let row: Option<Row> = tx.get_state(LEASE_KEY).await?.and_then(|v| serde_json::from_value(v).ok());
+    let free = match &row {
+        None => true,
+        Some(r) => r.holder == holder || r.expires_at <= now || released == Some(r.holder.as_str()),
+    };
+    if free {
+        let row = Row { holder: holder.to_string(), expires_at: now + TTL_MS };
+        tx.put_state(LEASE_KEY, serde_json::to_value(&row).unwrap_or_default()).await?;
+    }
+    tx.commit().await?;
+    Ok(free)
+}
+
+/// One engine's lease: its holder id and the loop that keeps claiming.
+pub struct Lease {
+    pub holder: String,
+    /// A holder that announced it left (taken over on the next claim).
+    released: RefCell<Option<String>>,
+}
+
+impl Lease {
+    pub fn new(driver: &WebDriver) -> Rc<Lease> {
+        let mut r = [0u8; 12];
+        driver.engine().platform().fill_random(&mut r);
+        let holder = r.iter().map(|b| format!("{b:02x}")).collect();
+        Rc::new(Lease { holder, released: RefCell::new(None) })
+    }
+
+    /// Another engine closed while holding lease `holder`: claim now.
+    pub fn released(&self, holder: String) {
+        *self.released.borrow_mut() = Some(holder);
+    }
+
+    /// Claims once and updates the driver's leadership.
+    async fn tick(&self, driver: &WebDriver) {
+        let released = self.released.borrow_mut().take();
+        let held = claim(driver.engine(), &self.holder, released.as_deref()).await.unwrap_or(false);
+        let leading = driver.state().leader;
+        if held && !leading {
+            if driver.engine().recover_in_flight().await.is_err() || driver.engine().is_closed() {
+                return;
+            }
+            driver.set_leader(true);
+        } else if !held && leading {
+            driver.set_leader(false);
+        }
+    }
+
+    /// Claims every [`RENEW_MS`] (at once after a `Leaving`) until the engine closes.
+    pub fn run(self: Rc<Self>, driver: Rc<WebDriver>) {
+        wasm_bindgen_futures::spawn_local(async move {
+            let platform = driver.engine().platform().clone();
+            while !driver.engine().is_closed() {
+                self.tick(&driver).await;
+                let mut waited = 0;
+                while waited < RENEW_MS && self.released.borrow().is_none() && !driver.engine().is_closed() {
+                    platform.sleep(50).await;
+                    waited += 50;
+                }
+            }
+        });
+    }
+
+    /// The driver's push guard: renews the lease right before a batch.
+    pub fn guard(self: &Rc<Self>, driver: &Rc<WebDriver>) -> crate::engine::driver::PushGuard {
+        let engine = driver.engine().clone();
+        let holder = self.holder.clone();
+        Rc::new(move || {
+            let (engine, holder) = (engine.clone(), holder.clone());
+            Box::pin(async move { claim(&engine, &holder, None).await.unwrap_or(false) })
+        })
+    }
+}
