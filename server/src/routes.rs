@@ -40,7 +40,11 @@ async fn admit(app: &App, headers: &HeaderMap, body: Body) -> Result<(String, Va
     Ok((token, value))
 }
 
-pub async fn push(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Json<PushResult<Value>>, ApiError> {
+pub async fn push(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PushResult<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
     let batch = decode_push_batch(&value, app.limits.max_batch_ops).map_err(SyncError::from)?;
     let workspace = batch.scope.workspace_id.clone();

@@ -59,10 +59,20 @@ fn lww_keeps_the_greater_stamp_and_tombstones_win_over_older_puts(b: &Backend) {
     let newer = put("t", json!("k"), 2, 2000, "dev-b", "b1", json!({ "v": "newer" }));
     let older = put("t", json!("k"), 1, 9000, "dev-a", "a1", json!({ "v": "older clock" }));
     assert_eq!(s.push(&t, &batch(&ws, "dev-b", vec![newer])).ok()["results"][0]["serverVersion"], 1);
-    // A lower clock loses even with a later HLC: acknowledged, not applied.
-    let r = s.push(&t, &batch(&ws, "dev-a", vec![older])).ok();
+    // A lower clock loses even with a later HLC: acknowledged, not applied,
+    // and answered with what the server holds, so the device can adopt it.
+    let r = s.push(&t, &batch(&ws, "dev-a", vec![older.clone()])).ok();
     assert_eq!(r["results"][0]["success"], true);
     assert!(r["results"][0].get("serverVersion").is_none());
+    let current = &r["results"][0]["current"];
+    assert_eq!(
+        (&current["op"], &current["serverVersion"], &current["stamp"]["opId"]),
+        (&json!("put"), &json!(1), &json!("b1"))
+    );
+    assert_eq!(current["payload"], json!({ "v": "newer" }));
+    // Re-sent, it lost the first time: the same answer.
+    let again = s.push(&t, &batch(&ws, "dev-a", vec![older])).ok();
+    assert_eq!(again["results"][0]["current"], *current);
     // Equal clock: the HLC decides.
     let tie = put("t", json!("k"), 2, 2001, "dev-a", "a2", json!({ "v": "same clock, later hlc" }));
     assert_eq!(s.push(&t, &batch(&ws, "dev-a", vec![tie])).ok()["results"][0]["serverVersion"], 2);
@@ -231,9 +241,17 @@ fn gc_purges_old_tombstones_below_every_cursor_then_old_cursors_get_410(b: &Back
     assert_eq!(versions(&s.pull(&t, &ws, 3, 10).ok()), vec![4]);
     let full = s.pull(&t, &ws, 0, 10).ok();
     assert_eq!(versions(&full), vec![1, 4]);
-    // The purged delete still beats an older put (no resurrection).
+    // The purged delete still beats an older put (no resurrection), and the
+    // answer names it: its stamp and version survive the purge.
     let old = put("t", json!("gone"), 1, 9, "z", "z1", json!({ "back": true }));
-    assert!(s.push(&t, &batch(&ws, "z", vec![old])).ok()["results"][0].get("serverVersion").is_none());
+    let r = s.push(&t, &batch(&ws, "z", vec![old])).ok();
+    assert!(r["results"][0].get("serverVersion").is_none());
+    let current = &r["results"][0]["current"];
+    assert_eq!(
+        (&current["op"], &current["serverVersion"], &current["stamp"]["opId"]),
+        (&json!("delete"), &json!(3), &json!("p3"))
+    );
+    assert!(current.get("payload").is_none());
 }
 
 fn op_ids_pruned_past_retention_are_judged_by_lww_again_and_change_nothing(b: &Backend) {
@@ -310,8 +328,10 @@ fn bad_input_is_a_typed_400_or_413_and_changes_nothing(b: &Backend) {
     }
     let r = s.post("/v1/pull", Some(&t), &json!({ "scope": { "workspaceId": ws }, "cursor": -1, "limit": 10 }));
     assert_eq!((r.status, r.code()), (400, "INVALID"));
+    // A cursor above the server's version (the server was restored from a
+    // backup): the client must rescan, not retry INVALID forever.
     let r = s.pull(&t, &ws, 5, 10);
-    assert_eq!((r.status, r.code()), (400, "INVALID"), "cursor above the version");
+    assert_eq!((r.status, r.code()), (410, "CURSOR_EXPIRED"), "cursor above the version");
     // Only the first good op ever landed.
     let page = s.pull(&t, &ws, 0, 100).ok();
     assert_eq!((versions(&page), &page["nextCursor"]), (vec![1], &json!(1)));
