@@ -86,6 +86,8 @@ pub struct Engine<S: Store, P: Platform> {
     /// A settle did not commit: the batch it was about is still marked in
     /// flight and must go back to pending before the next push.
     stranded: Cell<bool>,
+    /// Records of discarded ops wait for the server's version (see [`revert`]).
+    revert_due: Cell<bool>,
     /// No write was ever captured in this database, as far as this engine knows.
     never_captured: Cell<bool>,
 }
@@ -154,6 +156,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             cursor_hint: RefCell::new(Some((cursors, bootstrapped))),
             transport_failures: Cell::new(0),
             stranded: Cell::new(false),
+            revert_due: Cell::new(false),
             never_captured: Cell::new(!captured),
         })
     }

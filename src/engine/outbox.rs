@@ -133,6 +133,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let keys = discarded.into_iter().map(|o| RevertKey { table: o.table_name, pk: o.pk }).collect();
         futures::try_join!(tx.delete_ops(&seqs), revert::note(&tx, keys))?;
         tx.commit().await?;
+        self.revert_due.set(!seqs.is_empty() || self.revert_due.get());
         Ok(seqs.len() as u64)
     }
 

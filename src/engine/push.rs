@@ -59,8 +59,17 @@ impl<S: Store, P: Platform> Engine<S, P> {
             self.recover_in_flight().await?;
             self.stranded.set(false);
         }
-        self.revert_discarded(provider).await?;
-        let Some(taken) = self.take_batch().await? else {
+        let taken = self.take_batch().await?;
+        if self.revert_due.get() {
+            // Records of discarded ops get the server's version back. A
+            // failure here is reported and tried again on the next step; it
+            // never holds up the outbox.
+            match self.revert_discarded(provider).await {
+                Ok(_) => self.revert_due.set(false),
+                Err(e) => self.emit_all(vec![super::Event::error(&e, None)]),
+            }
+        }
+        let Some(taken) = taken else {
             return Ok(Step::Idle);
         };
         let op_ids: Vec<String> = taken.iter().map(|(o, _)| o.stamp.op_id.clone()).collect();
@@ -132,7 +141,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
     async fn take_batch(&self) -> Result<Option<Vec<(PendingOp<S::Rec>, Option<S::Rec>)>>> {
         let want = self.config.batch_size as usize;
         let tx = self.store.begin(Access::All, None).await?;
-        let (failed, mut in_flight) = futures::try_join!(tx.count_failed(), outbox::in_flight(&tx))?;
+        let (failed, mut in_flight, revert) =
+            futures::try_join!(tx.count_failed(), outbox::in_flight(&tx), tx.get_state(super::revert::STATE_REVERT))?;
+        // Any engine may have discarded ops (see engine::revert).
+        if revert.as_ref().and_then(serde_json::Value::as_array).is_some_and(|a| !a.is_empty()) {
+            self.revert_due.set(true);
+        }
         // Failed and in-flight ops sit among the pending ones in FIFO order:
         // read past them in the same request.
         let skip = (failed + in_flight.len() as u64).min(u32::MAX as u64 / 2) as u32;

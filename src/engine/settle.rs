@@ -217,15 +217,21 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
             }
         }
+        let mut restamped: Vec<(String, Pk)> = Vec::new();
         for (sent, winner) in restamps {
-            let list = stored.get(&(sent.table_name.clone(), sent.pk.clone())).cloned().unwrap_or_default();
+            let key = (sent.table_name.clone(), sent.pk.clone());
+            let list = stored.get(&key).cloned().unwrap_or_default();
             let newest = list.last().cloned().unwrap_or_else(|| sent.clone());
             if newest.seq != sent.seq {
                 // A newer write of the record is queued: it carries the
                 // user's latest intent and is the one to restamp.
                 deletes.extend(sent.seq);
             }
-            puts.push(self.restamp(tx, newest, &winner).await?);
+            // Two ops of one record in the batch: its newest is restamped once.
+            if !restamped.contains(&key) {
+                puts.push(self.restamp(tx, newest, &winner).await?);
+                restamped.push(key);
+            }
         }
         let mut still = outbox::in_flight(tx).await?;
         for op in ops {
