@@ -301,3 +301,34 @@ fn one_op_the_server_refuses_does_not_poison_its_batch() {
         a.platform.events.borrow().iter().filter(|e| matches!(e, Event::Error(_))).cloned().collect();
     assert_eq!(errors.len(), 1, "one error event, naming the op");
 }
+
+#[test]
+fn a_settle_that_fails_does_not_strand_its_batch() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", T0);
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": 1 }))).unwrap();
+    a.engine.inject_fault(tidesync::engine::Fault::FailSettle);
+    let err = block_on(a.engine.push_step(&server)).unwrap_err();
+    assert_eq!(err.code(), "QUOTA");
+    // The batch reached the server but its settle did not commit: the op is
+    // still marked in flight. The next step sends it again (the server's
+    // opId check makes that harmless) instead of leaving it there.
+    assert!(matches!(block_on(a.engine.push_step(&server)).unwrap(), Step::Sent(_)));
+    assert!(block_on(a.engine.pending_ops(10)).unwrap().is_empty());
+    let s = server.state.borrow();
+    assert_eq!((s.seen_ops("w1"), s.applied_ops("w1")), (1, 1));
+}
+
+#[test]
+fn the_default_database_name_is_per_project() {
+    let cfg = |project: Option<&str>| {
+        let mut v = json!({ "workspaceId": "w1", "tables": [{ "name": "notes" }] });
+        if let Some(p) = project {
+            v["projectId"] = json!(p);
+        }
+        tidesync::engine::decode_config(&v).unwrap().db_name
+    };
+    assert_eq!(cfg(None), "tidesync-w1");
+    assert_eq!(cfg(Some("p1")), "tidesync-w1/p1");
+    assert_ne!(cfg(Some("p1")), cfg(Some("p2")));
+}

@@ -145,7 +145,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let tx = self.store.begin(Access::Write, Some(table)).await?;
         match self.stamp_and_write(&tx, table, writes, &pks, strict).await {
             Ok(Some((stamps, captured, clock))) => {
-                if self.fault.take() == Some(Fault::FailBeforeCommit) {
+                if self.fault.get() == Some(Fault::FailBeforeCommit) {
+                    self.fault.set(None);
                     tx.abort().await?;
                     return Err(SyncError::Storage("injected fault: failed before commit".into()));
                 }

@@ -64,6 +64,9 @@ pub type Resolver<R> = Rc<dyn Fn(Option<&R>, Option<&R>) -> Result<Option<R>>>;
 pub enum Fault {
     /// Fail after the record and op writes were issued, before commit.
     FailBeforeCommit,
+    /// Fail the next push's settle before it commits (as a full disk or a
+    /// closed database would).
+    FailSettle,
 }
 
 /// A sync engine over one database.

@@ -118,7 +118,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
 
         let tx = self.store.begin(Access::All, None).await?;
-        let written = self.write_settle(&tx, ops, fates, &currents, lost_ops, remembered, &mut report).await;
+        let mut written = self.write_settle(&tx, ops, fates, &currents, lost_ops, remembered, &mut report).await;
+        if written.is_ok() && self.fault.get() == Some(super::Fault::FailSettle) {
+            self.fault.set(None);
+            written = Err(SyncError::Quota("injected fault: the settle could not be written".into()));
+        }
         let applied = match written {
             Ok(applied) => applied,
             Err(e) => {
