@@ -107,6 +107,8 @@ fn record_cases_are_refused_and_write_nothing() {
         ("a null key", vec![json!({ "id": null })]),
         ("one bad record among good ones", vec![json!({ "id": "ok1" }), json!({ "id": [1] }), json!({ "id": "ok2" })]),
         ("null instead of a record", vec![json!(null)]),
+        ("an empty-string key", vec![json!({ "id": "" })]),
+        ("an empty-string key among good ones", vec![json!({ "id": "ok1" }), json!({ "id": "" })]),
     ];
     for (what, records) in bad_records {
         n += refused(&store, "INVALID", what, || block_on(e.bulk_put("notes", records)).map(|_| ()));
@@ -125,7 +127,9 @@ fn record_cases_are_refused_and_write_nothing() {
         let q = Query { equals: Some(Pk::Str("a".into())), ..Default::default() };
         block_on(e.get_all("notes", &q)).map(|_| ())
     });
-    assert_eq!(n, 12);
+    assert_eq!(n, 14);
+    let err = block_on(e.bulk_put("notes", vec![json!({ "id": "ok" }), json!({ "id": "" })])).unwrap_err();
+    assert_eq!(err.to_string(), "invalid input: records[1].id: must not be empty");
 }
 
 #[test]

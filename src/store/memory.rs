@@ -297,7 +297,9 @@ impl StoreTx for MemoryTx {
     async fn put_records(&self, table: &str, records: Vec<Value>) -> Result<()> {
         let key_path = self.db.borrow().schema.key_path(table)?;
         for r in records {
-            let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
+            // The key as IndexedDB's keyPath reads it: the app-level rules
+            // of `Record::pk` were applied when the record was captured.
+            let pk = decode::record_pk(&r, &key_path).map_err(SyncError::Invalid)?;
             self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
         }
         Ok(())
@@ -517,7 +519,12 @@ impl Record for Value {
     }
 
     fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
-        decode::record_pk(self, key_path)
+        decode::record_pk(self, key_path)?.app_key(key_path)
+    }
+
+    /// Everything a `serde_json::Value` holds is JSON data.
+    fn check_plain(&self) -> Result<(), Invalid> {
+        Ok(())
     }
 
     fn key_field(&self, name: &str) -> Option<Pk> {
