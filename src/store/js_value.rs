@@ -17,6 +17,7 @@ use super::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 use super::Record;
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Invalid, Pk};
+use crate::engine::config::OptionKeys;
 
 #[wasm_bindgen(inline_js = r#"
 const OBJECT = Object.prototype;
@@ -102,6 +103,15 @@ extern "C" {
     /// See `checkPlain` above: `None` for plain data.
     #[wasm_bindgen(js_name = checkPlain)]
     fn check_plain_js(record: &JsValue) -> Option<String>;
+}
+
+impl OptionKeys for JsValue {
+    fn option_keys(&self) -> Vec<String> {
+        if !self.is_object() {
+            return Vec::new();
+        }
+        Object::keys(self.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).collect()
+    }
 }
 
 impl WireValue for JsValue {

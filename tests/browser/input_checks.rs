@@ -1,10 +1,13 @@
 //! Bad input from JS, refused at the door: records that are not plain JSON
-//! data, `undefined` values and an empty primary key. Each case must reject with a typed
+//! data, `undefined` values, an empty primary key, and option objects with
+//! keys the engine does not know. Each case must reject with a typed
 //! `INVALID` (not retryable, a short message, the path of the bad value) and
 //! leave the database exactly as it was. The calls go through the JS API, as
 //! an app makes them.
 
 use js_sys::Function;
+use serde_json::json;
+use tidesync::wasm::SyncEngine;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -135,4 +138,55 @@ async fn an_empty_string_primary_key_is_refused() {
     refused(&e, "an empty id", "e.put('notes', { id: '' })", "records[0].id").await;
     refused(&e, "an empty id among good ones", "e.bulkPut('notes', [{ id: 'x' }, { id: '' }])", "records[1].id").await;
     run(&e, "await e.put('notes', { id: ' ' }); await e.put('notes', { id: 0 });").await.expect("' ' and 0 are keys");
+}
+
+#[wasm_bindgen_test]
+async fn unknown_option_keys_are_refused_naming_the_key_and_the_accepted_ones() {
+    let e = engine_with_a_record("options").await;
+    let err = refused(&e, "getAll between", "e.getAll('notes', { between: [1, 2] })", "options.between").await;
+    let message = get(&err, "message").as_string().unwrap();
+    assert!(message.contains("index") && message.contains("equals") && message.contains("limit"), "{message}");
+    refused(
+        &e,
+        "getAll with a typo",
+        "e.getAll('notes', { index: 'thread_id', equals: 't', limt: 5 })",
+        "options.limt",
+    )
+    .await;
+    refused(&e, "count with a filter", "e.count('notes', { thread_id: 't' })", "arguments[1]").await;
+    refused(&e, "count with a number", "e.count('notes', 5)", "arguments[1]").await;
+    let n = run(&e, "return [await e.count('notes'), await e.count('notes', undefined)];").await.unwrap();
+    assert_eq!(js_sys::JSON::stringify(&n).unwrap(), "[1,1]", "count(table) still counts");
+    let rows = run(&e, "return (await e.getAll('notes', { limit: 1, index: undefined })).length;").await.unwrap();
+    assert_eq!(rows, 1, "known keys, and undefined values of known keys, are fine");
+}
+
+#[wasm_bindgen_test]
+async fn open_refuses_unknown_config_keys_and_creates_no_database() {
+    let db = unique("open-typo");
+    let cases = [
+        (
+            json!({ "workspaceId": "w1", "dbName": db, "tables": [{ "name": "notes" }], "autosync": false }),
+            "config.autosync",
+        ),
+        (
+            json!({ "workspaceId": "w1", "dbName": db, "tables": [{ "name": "notes", "index": ["x"] }] }),
+            "config.tables[0].index",
+        ),
+    ];
+    for (cfg, path) in cases {
+        let err = await_js(SyncEngine::open(js(&cfg))).await.expect_err(path);
+        assert_eq!(get(&err, "code"), "INVALID", "{path}");
+        assert_eq!(get(&err, "path"), path);
+        let message = get(&err, "message").as_string().unwrap();
+        assert!(message.contains("autoSync") || message.contains("indexes"), "names the accepted keys: {message}");
+    }
+    let err = await_js(SyncEngine::open(js(
+        &json!({ "workspaceId": "w1", "dbName": db, "tables": [{ "name": "n" }], "autosync": false }),
+    )))
+    .await
+    .unwrap_err();
+    assert!(get(&err, "message").as_string().unwrap().contains("did you mean \"autoSync\""), "{err:?}");
+    let names = run(&JsValue::NULL, "return JSON.stringify((await indexedDB.databases()).map((d) => d.name));").await;
+    assert!(!names.unwrap().as_string().unwrap().contains(&db), "a refused open creates no database");
 }
