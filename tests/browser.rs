@@ -21,6 +21,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod convergence;
 #[path = "browser/faults.rs"]
 mod faults;
+#[path = "browser/input_checks.rs"]
+mod input_checks;
 #[path = "browser/memory_server.rs"]
 mod memory_server;
 #[path = "browser/pull.rs"]

@@ -86,12 +86,41 @@ fn config_cases_are_invalid() {
         ("backoffMs empty", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "backoffMs": [] })),
         ("retentionMs too short", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "retentionMs": 5 })),
         ("autoSync not a boolean", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "autoSync": "yes" })),
+        (
+            "an unknown key (a typo of autoSync)",
+            json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "autosync": false }),
+        ),
+        ("an unknown table key", json!({ "workspaceId": "w1", "tables": [{ "name": "t", "index": ["x"] }] })),
     ];
     assert!(decode_config(&base).is_ok());
     for (what, v) in &cases {
         assert!(decode_config(v).is_err(), "{what}: accepted");
     }
-    assert!(cases.len() >= 14);
+    assert!(cases.len() >= 16);
+}
+
+#[test]
+fn unknown_config_keys_are_named_with_the_accepted_ones() {
+    let typo = json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "autosync": false });
+    let err = decode_config(&typo).unwrap_err();
+    assert_eq!(err.path, "config.autosync");
+    let message = err.to_string();
+    assert!(message.contains("did you mean \"autoSync\""), "{message}");
+    for key in ["workspaceId", "tables", "provider", "batchSize", "retentionMs"] {
+        assert!(message.contains(key), "{message} lists {key}");
+    }
+    let table = json!({ "workspaceId": "w1", "tables": [{ "name": "t" }, { "name": "u", "primarykey": "k" }] });
+    let err = decode_config(&table).unwrap_err();
+    assert_eq!(err.path, "config.tables[1].primarykey");
+    assert!(err.to_string().contains("did you mean \"primaryKey\""), "{err}");
+    // Every documented option, and a table `resolve` hook, is still accepted.
+    let full = json!({
+        "workspaceId": "w1", "projectId": "p", "deviceId": "d", "dbName": "db",
+        "tables": [{ "name": "t", "primaryKey": "k", "indexes": ["x"], "orderKey": true, "resolve": null }],
+        "provider": null, "autoSync": false, "batchSize": 5, "pullLimit": 5, "backoffMs": [1], "maxAttempts": 2,
+        "maxPendingOps": 9, "maxClockDriftMs": 5000, "retentionMs": 60000,
+    });
+    assert!(decode_config(&full).is_ok(), "{:?}", decode_config(&full));
 }
 
 #[test]
@@ -107,6 +136,8 @@ fn record_cases_are_refused_and_write_nothing() {
         ("a null key", vec![json!({ "id": null })]),
         ("one bad record among good ones", vec![json!({ "id": "ok1" }), json!({ "id": [1] }), json!({ "id": "ok2" })]),
         ("null instead of a record", vec![json!(null)]),
+        ("an empty-string key", vec![json!({ "id": "" })]),
+        ("an empty-string key among good ones", vec![json!({ "id": "ok1" }), json!({ "id": "" })]),
     ];
     for (what, records) in bad_records {
         n += refused(&store, "INVALID", what, || block_on(e.bulk_put("notes", records)).map(|_| ()));
@@ -125,7 +156,9 @@ fn record_cases_are_refused_and_write_nothing() {
         let q = Query { equals: Some(Pk::Str("a".into())), ..Default::default() };
         block_on(e.get_all("notes", &q)).map(|_| ())
     });
-    assert_eq!(n, 12);
+    assert_eq!(n, 14);
+    let err = block_on(e.bulk_put("notes", vec![json!({ "id": "ok" }), json!({ "id": "" })])).unwrap_err();
+    assert_eq!(err.to_string(), "invalid input: records[1].id: must not be empty");
 }
 
 #[test]

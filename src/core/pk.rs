@@ -1,10 +1,18 @@
 //! Primary keys: a string or a finite number, kept exactly as the record holds
 //! them (`"5"` and `5` are different keys, PROTOCOL.md section 2).
+//!
+//! A key an app gives a record must also not be the empty string
+//! ([`Pk::app_key`]): `""` is almost always a field the app forgot to fill
+//! (an empty form input, a missing lookup), and once synced it would be one
+//! record shared by every such mistake on every device. Keys read back from
+//! the database or the wire are taken as they are.
 
 use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::error::Invalid;
 
 /// A record's primary key.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +27,16 @@ impl Pk {
     /// cannot carry faithfully.
     pub fn num(n: f64) -> Option<Pk> {
         n.is_finite().then_some(Pk::Num(if n == 0.0 { 0.0 } else { n }))
+    }
+
+    /// The key of a record an app writes, found at `key_path`: any key but
+    /// the empty string. The error names `record.<key_path>`, as
+    /// `decode::record_pk` does.
+    pub fn app_key(self, key_path: &str) -> Result<Pk, Invalid> {
+        match &self {
+            Pk::Str(s) if s.is_empty() => Err(Invalid::rule(format!("record.{key_path}"), "must not be empty")),
+            _ => Ok(self),
+        }
     }
 }
 

@@ -70,9 +70,23 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let key_path = &self.table(table)?.primary_key;
         let mut writes = Vec::with_capacity(records.len());
         for (i, r) in records.into_iter().enumerate() {
-            let pk = r.pk(key_path).map_err(|mut e| {
-                e.path = format!("records[{i}]{}", e.path.strip_prefix("record").unwrap_or(""));
+            // One bad record refuses the call before anything is opened or
+            // written: plain JSON data only (Record::check_plain), and a key.
+            let located = |mut e: crate::core::Invalid, rest: &str| {
+                e.path = format!("records[{i}]{rest}");
                 SyncError::Invalid(e)
+            };
+            r.check_plain().map_err(|e| {
+                let rest = match e.path.as_str() {
+                    "" => String::new(),
+                    p if p.starts_with('[') => p.to_string(),
+                    p => format!(".{p}"),
+                };
+                located(e, &rest)
+            })?;
+            let pk = r.pk(key_path).map_err(|e| {
+                let rest = e.path.strip_prefix("record").unwrap_or("").to_string();
+                located(e, &rest)
             })?;
             writes.push(Write::Put(pk, r));
         }

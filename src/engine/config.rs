@@ -1,5 +1,12 @@
 //! `SyncEngine.open(config)`: the options of PROTOCOL.md section 4, their
 //! defaults, and validation with typed errors.
+//!
+//! An option object with a key the engine does not know is refused
+//! ([`check_keys`]), in the config, in each table, and in the options of the
+//! read calls: a typo such as `autosync: false` must not leave the engine
+//! syncing while the app believes it told it not to. The error names the
+//! key, suggests the accepted key it differs from only in case, and lists
+//! the accepted ones.
 
 use crate::core::decode::{self, optional, required, Path, Shape, WireValue};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
@@ -64,6 +71,51 @@ impl TableSchema {
     }
 }
 
+/// The keys `SyncEngine.open` accepts in its config.
+pub const CONFIG_KEYS: [&str; 14] = [
+    "workspaceId",
+    "projectId",
+    "deviceId",
+    "dbName",
+    "tables",
+    "provider",
+    "autoSync",
+    "batchSize",
+    "pullLimit",
+    "backoffMs",
+    "maxAttempts",
+    "maxPendingOps",
+    "maxClockDriftMs",
+    "retentionMs",
+];
+/// The keys of one table's config (`resolve` is the JS merge hook).
+pub const TABLE_KEYS: [&str; 5] = ["name", "primaryKey", "indexes", "orderKey", "resolve"];
+
+/// Values whose own property names can be listed, so that an options object
+/// can be checked for keys the engine does not know.
+pub trait OptionKeys {
+    /// The object's own enumerable keys, in order; none for a non-object.
+    fn option_keys(&self) -> Vec<String>;
+}
+
+impl OptionKeys for serde_json::Value {
+    fn option_keys(&self) -> Vec<String> {
+        self.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// Refuses the first key of `v` that is not in `accepted`, at `path.<key>`.
+pub fn check_keys<V: OptionKeys>(v: &V, path: &Path<'_>, accepted: &[&str]) -> Result<(), Invalid> {
+    let Some(key) = v.option_keys().into_iter().find(|k| !accepted.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let hint = match accepted.iter().find(|a| a.eq_ignore_ascii_case(&key)) {
+        Some(a) => format!(" (did you mean {a:?}?)"),
+        None => String::new(),
+    };
+    Err(Path::Field(path, &key).rule(format!("unknown option{hint}; accepted: {}", accepted.join(", "))))
+}
+
 /// Names a table or field may have: letters, digits, `_`, `-`, `.` (no
 /// leading `.`), so they are valid IndexedDB store names and key paths.
 fn identifier<V: WireValue>(v: &V, path: &Path<'_>) -> Result<String, Invalid> {
@@ -93,8 +145,9 @@ fn int_option<V: WireValue>(v: &V, name: &str, min: u64, max: u64, default: u64)
     }
 }
 
-fn decode_table<V: WireValue>(v: &V, path: &Path<'_>) -> Result<TableSchema, Invalid> {
+fn decode_table<V: WireValue + OptionKeys>(v: &V, path: &Path<'_>) -> Result<TableSchema, Invalid> {
     decode::expect_object(v, path)?;
+    check_keys(v, path, &TABLE_KEYS)?;
     let name = identifier(&required(v, "name", path)?, &Path::Field(path, "name"))?;
     if SYSTEM_STORES.contains(&name.as_str()) {
         return Err(Path::Field(path, "name").rule(format!("{name:?} is reserved for the engine")));
@@ -126,9 +179,10 @@ fn decode_table<V: WireValue>(v: &V, path: &Path<'_>) -> Result<TableSchema, Inv
 }
 
 /// Validates the options object given to `SyncEngine.open`.
-pub fn decode_config<V: WireValue>(v: &V) -> Result<EngineConfig, Invalid> {
+pub fn decode_config<V: WireValue + OptionKeys>(v: &V) -> Result<EngineConfig, Invalid> {
     let root = Path::Root("config");
     decode::expect_object(v, &root)?;
+    check_keys(v, &root, &CONFIG_KEYS)?;
     let workspace_id = identifier(&required(v, "workspaceId", &root)?, &Path::Field(&root, "workspaceId"))?;
     let text = |name: &'static str| -> Result<Option<String>, Invalid> {
         optional(v, name).map(|x| decode::name(&x, &Path::Field(&root, name), MAX_NAME_LEN)).transpose()

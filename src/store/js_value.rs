@@ -1,13 +1,118 @@
 //! `JsValue` as a wire value and as a record, so the decoders and the engine
 //! read JS objects in place: a payload is never converted to Rust data.
+//!
+//! A record an app writes must be plain JSON data ([`Record::check_plain`]):
+//! IndexedDB's structured clone would store a Date, a Map, a BigInt or a
+//! cycle faithfully, but the push sends JSON, so the server and every other
+//! device would get something else (a string, `{}`, an error) while this
+//! device kept the original. The check walks the record in one JS call
+//! (`checkPlain` below): nothing crosses the wasm boundary per field, and a
+//! path is built only when something is refused.
 
 use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 use super::Record;
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Invalid, Pk};
+use crate::engine::config::OptionKeys;
+
+#[wasm_bindgen(inline_js = r#"
+const OBJECT = Object.prototype;
+const ARRAY = Array.prototype;
+const NAME = /^[A-Za-z_$][\w$]*$/;
+const UNDEFINED_FIELD = 'is undefined: leave the property out or use null (JSON drops undefined, so no other device would get it)';
+const UNDEFINED_ITEM = 'is undefined or a hole: use null (JSON turns it into null)';
+
+function fail(why) { return { why, path: [] }; }
+
+// Another realm's Object.prototype (an iframe's) is as plain as ours.
+function plainProto(p) { return p === OBJECT || p === null || Object.getPrototypeOf(p) === null; }
+function arrayProto(p) { return p === ARRAY || (p !== null && plainProto(Object.getPrototypeOf(p)) && Array.isArray(p)); }
+
+function typeName(v) {
+  const c = Object.getPrototypeOf(v)?.constructor;
+  const name = typeof c === 'function' && c.name ? c.name : Object.prototype.toString.call(v).slice(8, -1);
+  return (/^[AEIOU]/.test(name) ? 'an ' : 'a ') + name;
+}
+
+function notPlain(v) {
+  const what = typeName(v);
+  if (v instanceof Date) return `${what} is not JSON data: store d.toISOString() or d.getTime()`;
+  if (v instanceof Map || v instanceof Set) return `${what} is not JSON data: store an object or an array`;
+  return `${what} is not plain JSON data: store a plain object, an array, a string, a finite number, a boolean or null`;
+}
+
+function value(v, ancestors, item) {
+  switch (typeof v) {
+    case 'string': case 'boolean': return null;
+    case 'number': return Number.isFinite(v) ? null : fail(`${v} is not a JSON number`);
+    case 'object': return v === null ? null : object(v, ancestors);
+    case 'undefined': return fail(item ? UNDEFINED_ITEM : UNDEFINED_FIELD);
+    case 'bigint': return fail('a BigInt is not JSON data: store it as a string');
+    case 'function': return fail('a function is not data');
+    default: return fail(`a ${typeof v} is not data`);
+  }
+}
+
+function object(v, ancestors) {
+  if (ancestors.includes(v)) return fail('refers back to an object that contains it (a cycle), which JSON cannot hold');
+  const proto = Object.getPrototypeOf(v);
+  if (Array.isArray(v)) {
+    if (!arrayProto(proto)) return fail(notPlain(v));
+    ancestors.push(v);
+    for (let i = 0; i < v.length; i++) {
+      const bad = value(v[i], ancestors, true);
+      if (bad !== null) { bad.path.push(i); return bad; }
+    }
+  } else {
+    if (!plainProto(proto)) return fail(notPlain(v));
+    ancestors.push(v);
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) {
+      const bad = value(v[keys[i]], ancestors, false);
+      if (bad !== null) { bad.path.push(keys[i]); return bad; }
+    }
+  }
+  ancestors.pop();
+  return null;
+}
+
+// undefined when `record` is plain JSON data (or not an object at all);
+// otherwise "<path relative to the record>\n<why>".
+export function checkPlain(record) {
+  if (record === null || typeof record !== 'object') return undefined;
+  let bad;
+  try {
+    bad = object(record, []);
+  } catch (e) {
+    bad = fail(`cannot be read: ${e instanceof RangeError ? 'nested too deeply' : String(e && e.message || e)}`);
+  }
+  if (bad === null) return undefined;
+  let path = '';
+  for (let i = bad.path.length - 1; i >= 0; i--) {
+    const k = bad.path[i];
+    path += typeof k === 'number' ? `[${k}]` : NAME.test(k) ? (path ? '.' : '') + k : `[${JSON.stringify(k)}]`;
+  }
+  return `${path}\n${bad.why}`;
+}
+"#)]
+extern "C" {
+    /// See `checkPlain` above: `None` for plain data.
+    #[wasm_bindgen(js_name = checkPlain)]
+    fn check_plain_js(record: &JsValue) -> Option<String>;
+}
+
+impl OptionKeys for JsValue {
+    fn option_keys(&self) -> Vec<String> {
+        if !self.is_object() {
+            return Vec::new();
+        }
+        Object::keys(self.unchecked_ref::<Object>()).iter().filter_map(|k| k.as_string()).collect()
+    }
+}
 
 impl WireValue for JsValue {
     fn shape(&self) -> Shape {
@@ -105,7 +210,17 @@ impl Record for JsValue {
     }
 
     fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
-        decode::record_pk(self, key_path)
+        decode::record_pk(self, key_path)?.app_key(key_path)
+    }
+
+    fn check_plain(&self) -> Result<(), Invalid> {
+        match check_plain_js(self) {
+            None => Ok(()),
+            Some(found) => {
+                let (path, why) = found.split_once('\n').unwrap_or(("", found.as_str()));
+                Err(Invalid::rule(path, why))
+            }
+        }
     }
 
     fn key_field(&self, name: &str) -> Option<Pk> {

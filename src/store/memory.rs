@@ -4,15 +4,30 @@
 //! writes and applies them all at commit; dropping or aborting it discards
 //! them, so a simulated crash keeps exactly what was committed. Clones of a
 //! `MemoryStore` share one database, as two tabs share one IndexedDB.
+//!
+//! Transactions are scheduled as IndexedDB schedules them, so the simulator
+//! sees the interleavings a browser produces: each has a scope (the stores
+//! [`Access`] covers, the same sets as `IdbStore`) and a mode, and `begin`
+//! waits until every earlier transaction whose scope overlaps has committed,
+//! aborted or been dropped, unless both are readonly. Every readwrite access
+//! covers `pending_ops`, so writers run one at a time; readers of one table
+//! run together. A caller that holds a transaction open while it begins an
+//! overlapping one waits forever here (in a browser the second one's
+//! requests would wait, and the first would commit once idle), so the engine
+//! never does that.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use serde_json::Value;
 
 use super::schema::{Schema, CLOCK_FIELD};
-use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use super::{
+    Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone, PENDING_OPS, SYNC_STATE, SYSTEM_STORES,
+    TOMBSTONES,
+};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::{Invalid, Pk, Result, SyncError};
 
@@ -36,6 +51,78 @@ struct Db {
 #[derive(Clone)]
 pub struct MemoryStore {
     db: Rc<RefCell<Db>>,
+    queue: Rc<RefCell<TxQueue>>,
+}
+
+/// The live transactions of one database, in the order they began.
+#[derive(Default)]
+struct TxQueue {
+    next_id: u64,
+    live: Vec<Queued>,
+    /// The wakers of `begin`s that wait, by transaction id.
+    waiting: Vec<(u64, Waker)>,
+}
+
+struct Queued {
+    id: u64,
+    scope: Vec<String>,
+    write: bool,
+}
+
+impl TxQueue {
+    /// Whether transaction `id` may start: no earlier live transaction
+    /// conflicts with it (overlapping scopes, and one of the two writes).
+    fn may_start(&self, id: u64) -> bool {
+        let Some(me) = self.live.iter().find(|q| q.id == id) else { return true };
+        self.live
+            .iter()
+            .take_while(|q| q.id != id)
+            .all(|q| !(q.write || me.write) || !q.scope.iter().any(|s| me.scope.contains(s)))
+    }
+}
+
+/// A transaction's place in the queue. Dropping it (commit, abort, drop of
+/// the transaction, or of a `begin` still waiting) lets the next ones start.
+struct Slot {
+    queue: Rc<RefCell<TxQueue>>,
+    id: u64,
+}
+
+impl Slot {
+    fn join(queue: &Rc<RefCell<TxQueue>>, scope: Vec<String>, write: bool) -> Slot {
+        let mut q = queue.borrow_mut();
+        let id = q.next_id;
+        q.next_id += 1;
+        q.live.push(Queued { id, scope, write });
+        Slot { queue: queue.clone(), id }
+    }
+
+    /// Resolves when the transaction may start.
+    async fn ready(&self) {
+        futures::future::poll_fn(|cx| {
+            let mut q = self.queue.borrow_mut();
+            if q.may_start(self.id) {
+                return Poll::Ready(());
+            }
+            q.waiting.retain(|(id, _)| *id != self.id);
+            q.waiting.push((self.id, cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut q = self.queue.borrow_mut();
+            q.live.retain(|x| x.id != self.id);
+            std::mem::take(&mut q.waiting)
+        };
+        for (_, w) in waiting {
+            w.wake();
+        }
+    }
 }
 
 impl MemoryStore {
@@ -44,7 +131,8 @@ impl MemoryStore {
         for t in &schema.tables {
             data.tables.insert(t.name.clone(), BTreeMap::new());
         }
-        MemoryStore { db: Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false })) }
+        let db = Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false }));
+        MemoryStore { db, queue: Rc::default() }
     }
 
     /// Everything committed, as text in a stable order: rows, tombstones,
@@ -92,13 +180,12 @@ enum Write {
 pub struct MemoryTx {
     db: Rc<RefCell<Db>>,
     writes: RefCell<Vec<Write>>,
+    _slot: Slot,
 }
 
-impl Store for MemoryStore {
-    type Rec = Value;
-    type Tx = MemoryTx;
-
-    async fn begin(&self, _access: Access, table: Option<&str>) -> Result<MemoryTx> {
+impl MemoryStore {
+    /// The stores a transaction covers and whether it writes (as `IdbStore`).
+    fn scope(&self, access: Access, table: Option<&str>) -> Result<(Vec<String>, bool)> {
         let db = self.db.borrow();
         if db.closed {
             return Err(SyncError::Closed);
@@ -108,7 +195,33 @@ impl Store for MemoryStore {
                 return Err(SyncError::unknown_table(t));
             }
         }
-        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()) })
+        let mut scope: Vec<String> = table.into_iter().map(str::to_string).collect();
+        let system = |names: &[&str], scope: &mut Vec<String>| scope.extend(names.iter().map(|n| n.to_string()));
+        match access {
+            Access::Read => return Ok((scope, false)),
+            Access::Write => system(&[PENDING_OPS, TOMBSTONES, SYNC_STATE], &mut scope),
+            Access::System => system(&SYSTEM_STORES, &mut scope),
+            Access::All => {
+                scope = db.schema.tables.iter().map(|t| t.name.clone()).collect();
+                system(&SYSTEM_STORES, &mut scope);
+            }
+        }
+        Ok((scope, true))
+    }
+}
+
+impl Store for MemoryStore {
+    type Rec = Value;
+    type Tx = MemoryTx;
+
+    async fn begin(&self, access: Access, table: Option<&str>) -> Result<MemoryTx> {
+        let (scope, write) = self.scope(access, table)?;
+        let slot = Slot::join(&self.queue, scope, write);
+        slot.ready().await;
+        if self.db.borrow().closed {
+            return Err(SyncError::Closed);
+        }
+        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()), _slot: slot })
     }
 
     fn close(&self) {
@@ -184,7 +297,9 @@ impl StoreTx for MemoryTx {
     async fn put_records(&self, table: &str, records: Vec<Value>) -> Result<()> {
         let key_path = self.db.borrow().schema.key_path(table)?;
         for r in records {
-            let pk = r.pk(&key_path).map_err(SyncError::Invalid)?;
+            // The key as IndexedDB's keyPath reads it: the app-level rules
+            // of `Record::pk` were applied when the record was captured.
+            let pk = decode::record_pk(&r, &key_path).map_err(SyncError::Invalid)?;
             self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
         }
         Ok(())
@@ -404,7 +519,12 @@ impl Record for Value {
     }
 
     fn pk(&self, key_path: &str) -> Result<Pk, Invalid> {
-        decode::record_pk(self, key_path)
+        decode::record_pk(self, key_path)?.app_key(key_path)
+    }
+
+    /// Everything a `serde_json::Value` holds is JSON data.
+    fn check_plain(&self) -> Result<(), Invalid> {
+        Ok(())
     }
 
     fn key_field(&self, name: &str) -> Option<Pk> {

@@ -33,8 +33,22 @@ pub use schema::{Schema, TableSchema};
 pub trait Record: Clone + std::fmt::Debug + PartialEq + 'static {
     /// Whether the value is a plain object (records must be).
     fn is_object(&self) -> bool;
-    /// The primary key at `key_path`, validated (string or finite number).
+    /// The primary key at `key_path` of a record an app writes, validated: a
+    /// non-empty string or a finite number ([`Pk::app_key`]). Errors name
+    /// the path `record.<key_path>`.
     fn pk(&self, key_path: &str) -> Result<Pk, Invalid>;
+    /// Whether the record is plain JSON data, so that what this device
+    /// stores is exactly what the server and every other device receive.
+    /// Refused, with the path of the value relative to the record (`when`,
+    /// `tags[3]`, `a.b`; empty for the record itself): anything JSON cannot
+    /// hold or would change (Date, Map, Set, Blob, ArrayBuffer and typed
+    /// arrays, BigInt, functions, symbols, NaN and the infinities, cycles,
+    /// `undefined` as a property value or an array element, and instances of
+    /// classes: any object whose prototype is not `Object.prototype` or
+    /// `null`, or an array's not `Array.prototype`). A value that is not an
+    /// object at all is left to [`Record::pk`]. `serde_json::Value` holds
+    /// only JSON data and always passes.
+    fn check_plain(&self) -> Result<(), Invalid>;
     /// A field usable as an index key (string or number), if present.
     fn key_field(&self, name: &str) -> Option<Pk>;
     /// A string field (used for `order_key` and `hlc`).

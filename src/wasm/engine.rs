@@ -14,7 +14,7 @@ use super::error::to_js_error;
 use super::platform::WebPlatform;
 use super::provider::JsProvider;
 use super::sync::{Runner, WebDriver};
-use super::types::{GetAllOptionsArg, LimitArg};
+use super::types::{CountExtraArg, GetAllOptionsArg, LimitArg, GET_ALL_KEYS};
 use crate::core::decode::{self, Path, Shape, WireValue};
 use crate::core::{Pk, SyncError};
 use crate::engine::driver::Driver;
@@ -133,6 +133,11 @@ impl SyncEngine {
     pub(super) fn engine_rc(&self) -> Rc<WebEngine> {
         self.engine.clone()
     }
+
+    /// `count(table)` for Rust callers.
+    pub fn count(&self, table: String) -> Promise {
+        self.count_js(table, None)
+    }
 }
 
 #[wasm_bindgen]
@@ -235,11 +240,18 @@ impl SyncEngine {
         })
     }
 
-    /// Number of records in a table.
-    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn count(&self, table: String) -> Promise {
+    /// Number of records in a table. It takes no filter: a second argument
+    /// rejects with `INVALID` (count along an index with `getAll`).
+    #[wasm_bindgen(js_name = count, unchecked_return_type = "Promise<number>")]
+    pub fn count_js(&self, table: String, extra: Option<CountExtraArg>) -> Promise {
         let engine = self.engine.clone();
-        promise(async move { Ok(JsValue::from_f64(engine.count(&table).await? as f64)) })
+        promise(async move {
+            if extra.is_some() {
+                let msg = "count(table) takes no filter; count along an index with getAll(table, { index, equals })";
+                return Err(SyncError::invalid("arguments[1]", msg));
+            }
+            Ok(JsValue::from_f64(engine.count(&table).await? as f64))
+        })
     }
 
     /// The outbox in FIFO order, including in-flight and failed ops.
@@ -317,6 +329,7 @@ fn decode_query(options: &JsValue) -> Result<Query, crate::core::Invalid> {
         return Ok(Query::default());
     }
     decode::expect_object(options, &root)?;
+    crate::engine::config::check_keys(options, &root, &GET_ALL_KEYS)?;
     let index = match options.field("index") {
         Some(i) => Some(decode::name(&i, &Path::Field(&root, "index"), 256)?),
         None => None,

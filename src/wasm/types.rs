@@ -25,7 +25,7 @@ export interface TableConfig {
     Record<string, unknown> | null | undefined;
 }
 
-/** Options of SyncEngine.open. */
+/** Options of SyncEngine.open. Any other key rejects with INVALID, naming it. */
 export interface SyncConfig {
   workspaceId: string;
   projectId?: string;
@@ -55,6 +55,7 @@ export interface ChangeStamp {
 
 export type PrimaryKey = string | number;
 
+/** Any other key rejects with INVALID (a typo must not be ignored). */
 export interface GetAllOptions {
   index?: string;
   equals?: PrimaryKey;
@@ -203,6 +204,9 @@ extern "C" {
     /// `getAll`'s options, typed for TypeScript.
     #[wasm_bindgen(typescript_type = "GetAllOptions")]
     pub type GetAllOptionsArg;
+    /// What `count` must not be given: it takes no filter.
+    #[wasm_bindgen(typescript_type = "never")]
+    pub type CountExtraArg;
     /// `pendingOps`' options.
     #[wasm_bindgen(typescript_type = "{ limit?: number }")]
     pub type LimitArg;
@@ -213,3 +217,6 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "{ token?: string }")]
     pub type ProviderOptionsArg;
 }
+
+/// The keys `getAll`'s options accept.
+pub const GET_ALL_KEYS: [&str; 3] = ["index", "equals", "limit"];

@@ -146,6 +146,7 @@ pub async fn capture_rejects_bad_input_and_writes_nothing<H: Harness>(h: H) {
         (vec![json!({"id": true})], "records[0].id"),
         (vec![json!({"id": {"x": 1}})], "records[0].id"),
         (vec![json!({"id": null})], "records[0].id"),
+        (vec![json!({"id": "ok"}), json!({"id": ""})], "records[1].id"),
     ];
     for (records, path) in cases {
         let err = e.bulk_put("notes", records.into_iter().map(|r| h.rec(r)).collect()).await.unwrap_err();

@@ -253,6 +253,78 @@ pub async fn store_upgrade_keeps_rows<H: Harness>(h: H) {
     tx.commit().await.unwrap();
 }
 
+/// Gives the other futures of a `join` a turn: pending once, waking itself.
+/// No timer, so an IndexedDB transaction stays active across it.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// One read-modify-write of the counter row, yielding between read and
+/// write so that another writer could slip in. Returns the value it read.
+async fn increment<H: Harness>(h: &H, store: &H::S) -> i64 {
+    let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
+    let row = tx.get_records("notes", &[s("counter")]).await.unwrap().remove(0);
+    let n = h.json(row.as_ref().unwrap())["n"].as_i64().unwrap();
+    yield_now().await;
+    tx.put_records("notes", vec![h.rec(json!({"id": "counter", "n": n + 1}))]).await.unwrap();
+    tx.commit().await.unwrap();
+    n
+}
+
+pub async fn store_overlapping_writers_run_one_after_the_other<H: Harness>(h: H) {
+    let store = h.open(schema()).await;
+    let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
+    tx.put_records("notes", vec![h.rec(json!({"id": "counter", "n": 0}))]).await.unwrap();
+    tx.commit().await.unwrap();
+    // Two writers on one key at once, as two tabs or a push and a put.
+    let (a, b) = futures::future::join(increment(&h, &store), increment(&h, &store)).await;
+    assert_eq!((a, b), (0, 1), "the second writer reads what the first committed");
+    // A writer that covers every store (a pull page) against a table writer.
+    let all = async {
+        let tx = store.begin(Access::All, None).await.unwrap();
+        let row = tx.get_records("notes", &[s("counter")]).await.unwrap().remove(0);
+        let n = h.json(row.as_ref().unwrap())["n"].as_i64().unwrap();
+        yield_now().await;
+        tx.put_records("notes", vec![h.rec(json!({"id": "counter", "n": n + 10}))]).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    futures::future::join(all, increment(&h, &store)).await;
+    let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
+    let row = tx.get_records("notes", &[s("counter")]).await.unwrap().remove(0);
+    assert_eq!(h.json(row.as_ref().unwrap())["n"], 13, "every increment is there");
+    tx.commit().await.unwrap();
+}
+
+pub async fn store_readers_run_together_and_a_dropped_writer_frees_its_scope<H: Harness>(h: H) {
+    let store = h.open(schema()).await;
+    let first = store.begin(Access::Read, Some("notes")).await.unwrap();
+    let second = store.begin(Access::Read, Some("notes")).await.unwrap();
+    let (x, y) = futures::future::join(first.count("notes"), second.count("notes")).await;
+    assert_eq!((x.unwrap(), y.unwrap()), (0, 0), "two readonly transactions are open at once");
+    // Nothing to commit; IndexedDB may already have finished the one whose
+    // request completed first while the join waited for the other.
+    drop((first, second));
+    {
+        let dropped = store.begin(Access::Write, Some("notes")).await.unwrap();
+        dropped.put_records("notes", vec![h.rec(json!({"id": "gone"}))]).await.unwrap();
+    }
+    let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
+    assert!(tx.get_records("notes", &[s("gone")]).await.unwrap()[0].is_none());
+    tx.abort().await.unwrap();
+    let tx = store.begin(Access::All, None).await.unwrap();
+    assert_eq!(tx.count("notes").await.unwrap(), 0, "an aborted writer frees its scope too");
+    tx.commit().await.unwrap();
+}
+
 /// The names of every suite function, for the harness macros.
 #[macro_export]
 macro_rules! suite_names {
@@ -268,6 +340,8 @@ macro_rules! suite_names {
             store_op_payload_snapshot_roundtrip,
             store_state_roundtrip,
             store_upgrade_keeps_rows,
+            store_overlapping_writers_run_one_after_the_other,
+            store_readers_run_together_and_a_dropped_writer_frees_its_scope,
             capture_is_atomic,
             capture_clock_advances_on_every_path,
             capture_delete_leaves_tombstone,
