@@ -5,7 +5,7 @@
 //! - [`engine`]: the engine, generic over store and platform.
 //! - `wasm` (wasm32 only): the JS API exported through wasm-bindgen.
 //!
-//! See PROTOCOL.md for the public contract and README.md for the quickstart.
+//! See docs/PROTOCOL.md for the public contract and README.md for the quickstart.
 
 pub mod core;
 pub mod engine;

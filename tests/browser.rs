@@ -85,7 +85,7 @@ async fn smoke_indexeddb_fixed_stores_and_two_tables() {
     assert_eq!(get(back[0].as_ref().unwrap(), "thread_id"), "t");
     assert_eq!(get(msg[0].as_ref().unwrap(), "text"), "hi");
     store.close();
-    // The database holds the fixed stores of PROTOCOL.md section 5 plus the two tables.
+    // The database holds the fixed stores of docs/PROTOCOL.md section 5 plus the two tables.
     let names = store_names(&name).await;
     for s in SYSTEM_STORES.iter().chain(&["notes", "messages"]) {
         assert!(names.contains(&s.to_string()), "{s} missing from {names:?}");

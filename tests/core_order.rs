@@ -1,4 +1,4 @@
-//! PROTOCOL.md section 1 (ordering: clock, HLC, stamp), one test per rule.
+//! docs/PROTOCOL.md section 1 (ordering: clock, HLC, stamp), one test per rule.
 //!
 //! Every test is named after the rule it checks and uses only the public API
 //! of `tidesync::core`.

@@ -1,4 +1,4 @@
-//! Property tests for PROTOCOL.md section 1: the stamp order is a total order,
+//! Property tests for docs/PROTOCOL.md section 1: the stamp order is a total order,
 //! HLC strings sort like their tuples and round-trip, and the clock never goes
 //! back (ticks, receives, drift bound).
 

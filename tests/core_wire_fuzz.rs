@@ -1,4 +1,4 @@
-//! PROTOCOL.md section 2, robustness: no decoder panics, whatever JSON it is
+//! docs/PROTOCOL.md section 2, robustness: no decoder panics, whatever JSON it is
 //! given. Two property tests feed every decoder arbitrary JSON (biased towards
 //! the protocol's field names and values) and valid wire values with a few
 //! nodes replaced or removed.

@@ -1,4 +1,4 @@
-//! The validation catalogue of PROTOCOL.md section 2, part 1: pull requests,
+//! The validation catalogue of docs/PROTOCOL.md section 2, part 1: pull requests,
 //! pull responses and change arrays.
 //! Every malformed wire value below is decoded and must be rejected with
 //! exactly this path and this `InvalidKind`. `Rule(..)` entries also check a

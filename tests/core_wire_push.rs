@@ -1,4 +1,4 @@
-//! The validation catalogue of PROTOCOL.md section 2, part 3: push ops,
+//! The validation catalogue of docs/PROTOCOL.md section 2, part 3: push ops,
 //! push batches and push results.
 //! Every malformed wire value below is decoded and must be rejected with
 //! exactly this path and this `InvalidKind`. `Rule(..)` entries also check a

@@ -1,4 +1,4 @@
-//! The validation catalogue of PROTOCOL.md section 2, part 2: one change,
+//! The validation catalogue of docs/PROTOCOL.md section 2, part 2: one change,
 //! its stamp, and the scope.
 //! Every malformed wire value below is decoded and must be rejected with
 //! exactly this path and this `InvalidKind`. `Rule(..)` entries also check a

@@ -1,4 +1,4 @@
-//! PROTOCOL.md section 2, the accepting side: well-formed wire values decode
+//! docs/PROTOCOL.md section 2, the accepting side: well-formed wire values decode
 //! to exactly the expected Rust values, optional fields may be absent or
 //! null, boundary values are accepted, and every base fixture the rejection
 //! catalogue (`core_wire_pull.rs`, `core_wire_stamp.rs`, `core_wire_push.rs`)

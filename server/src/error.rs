@@ -1,5 +1,5 @@
 //! Errors as the wire carries them: an HTTP status and a JSON body
-//! `{ code, message, retryAfterMs? }` (PROTOCOL.md section 2), plus a
+//! `{ code, message, retryAfterMs? }` (docs/PROTOCOL.md section 2), plus a
 //! `Retry-After` header (whole seconds, rounded up) for `RATE_LIMIT`.
 //!
 //! | code | status |

@@ -1,6 +1,6 @@
 //! tidesync-server: the reference sync server.
 //!
-//! It speaks the wire contract of PROTOCOL.md (sections 1 to 3) over HTTP and
+//! It speaks the wire contract of docs/PROTOCOL.md (sections 1 to 3) over HTTP and
 //! WebSocket and stores everything in SQLite (one machine) or PostgreSQL
 //! (several stateless processes). The sync rules are not here: every push,
 //! pull, cursor update and GC runs the core's algorithm

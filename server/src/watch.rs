@@ -17,7 +17,7 @@
 //! - `{ "type": "changes", "changes": [SyncChange...], "fromCursor": f,
 //!   "nextCursor": t }`: exactly what a pull from `f` with the watch's
 //!   filters returns (a page of at most 500), so a client whose cursor is
-//!   `f` may apply it directly (PROTOCOL.md section 3); pages with no
+//!   `f` may apply it directly (docs/PROTOCOL.md section 3); pages with no
 //!   matching change are not sent, and `f` is where the previous batch left
 //!   the client, so changes the filters skip never look like a gap.
 //!

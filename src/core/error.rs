@@ -1,6 +1,6 @@
 //! The typed errors of the sync core and their stable codes.
 //!
-//! Every error that can reach an app carries one of the codes of PROTOCOL.md
+//! Every error that can reach an app carries one of the codes of docs/PROTOCOL.md
 //! (`AUTH`, `FORBIDDEN`, `RATE_LIMIT`, `CURSOR_EXPIRED`, `INVALID`,
 //! `UNAVAILABLE`) or one of the engine's own (`CLOCK_DRIFT`, `STORAGE`,
 //! `QUOTA`, `CLOSED`). Provider errors keep the provider's message as is (the

@@ -1,4 +1,4 @@
-//! Hybrid Logical Clock (PROTOCOL.md section 1).
+//! Hybrid Logical Clock (docs/PROTOCOL.md section 1).
 //!
 //! An HLC value is `(ms, counter, device_id)`. Its string form is
 //! `"{ms:015}:{counter:05}:{device_id}"`: the numeric parts are fixed-width and
@@ -25,7 +25,7 @@ pub const COUNTER_WIDTH: usize = 5;
 pub const MAX_MS: u64 = 999_999_999_999_999;
 /// Largest counter; past it the clock borrows the next millisecond.
 pub const MAX_COUNTER: u32 = 99_999;
-/// Default drift bound of PROTOCOL.md (`maxClockDriftMs`).
+/// Default drift bound of docs/PROTOCOL.md (`maxClockDriftMs`).
 pub const DEFAULT_MAX_DRIFT_MS: u64 = 60_000;
 
 /// One HLC value.

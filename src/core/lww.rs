@@ -1,5 +1,5 @@
 //! Last-Write-Wins between what a replica holds for a record and an incoming
-//! version (PROTOCOL.md section 1). Deletes are writes: a tombstone competes
+//! version (docs/PROTOCOL.md section 1). Deletes are writes: a tombstone competes
 //! with its stamp exactly like a live row, so a put older than a delete can
 //! never bring the record back.
 

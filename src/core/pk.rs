@@ -1,5 +1,5 @@
 //! Primary keys: a string or a finite number, kept exactly as the record holds
-//! them (`"5"` and `5` are different keys, PROTOCOL.md section 2).
+//! them (`"5"` and `5` are different keys, docs/PROTOCOL.md section 2).
 //!
 //! A key an app gives a record must also not be the empty string
 //! ([`Pk::app_key`]): `""` is almost always a field the app forgot to fill

@@ -1,5 +1,5 @@
 //! ChangeStamp and the total order of two versions of one record
-//! (PROTOCOL.md section 1): `clock` numerically, then `hlc`, then `deviceId`,
+//! (docs/PROTOCOL.md section 1): `clock` numerically, then `hlc`, then `deviceId`,
 //! then `opId`, the last three as plain strings.
 
 use std::cmp::Ordering;

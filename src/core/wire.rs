@@ -1,4 +1,4 @@
-//! The wire types of PROTOCOL.md section 2 and their validating decoders.
+//! The wire types of docs/PROTOCOL.md section 2 and their validating decoders.
 //!
 //! Types are generic over the payload `P`, which passes through untouched as
 //! the app wrote it (`serde_json::Value` natively, `JsValue` in the browser).

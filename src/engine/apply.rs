@@ -2,7 +2,7 @@
 //! advance in ONE transaction, so a reload never applies a page twice and
 //! never loses one.
 //!
-//! Each change is judged by the order of PROTOCOL.md section 1 against what
+//! Each change is judged by the order of docs/PROTOCOL.md section 1 against what
 //! the device holds for its record: the live row (its `clock` and `hlc`), its
 //! tombstone, and so its newest unsynced op, whose stamp is the row's. The
 //! winner is written, the loser never. A remote delete removes the row and

@@ -1,4 +1,4 @@
-//! `SyncEngine.open(config)`: the options of PROTOCOL.md section 4, their
+//! `SyncEngine.open(config)`: the options of docs/PROTOCOL.md section 4, their
 //! defaults, and validation with typed errors.
 //!
 //! An option object with a key the engine does not know is refused

@@ -1,4 +1,4 @@
-//! The events an engine reports (PROTOCOL.md section 4), as plain data. The
+//! The events an engine reports (docs/PROTOCOL.md section 4), as plain data. The
 //! platform delivers them; the wasm layer turns each into a JS object.
 
 use serde::Serialize;

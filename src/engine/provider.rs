@@ -1,4 +1,4 @@
-//! The backend as the engine sees it (PROTOCOL.md section 3). The wasm layer
+//! The backend as the engine sees it (docs/PROTOCOL.md section 3). The wasm layer
 //! adapts the app's JS provider object to this trait; native tests and the
 //! simulator implement it over the core's server algorithm.
 

@@ -2,7 +2,7 @@
 //! batches and status changes land in, the provider's unsubscribe handle,
 //! and when to try again after it failed.
 //!
-//! Batches are hints (PROTOCOL.md section 3). The scheduler applies a batch
+//! Batches are hints (docs/PROTOCOL.md section 3). The scheduler applies a batch
 //! directly only when its `fromCursor` is the cursor; anything else (a gap,
 //! a duplicate, a reordered or malformed batch, no meta) makes it pull.
 

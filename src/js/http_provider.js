@@ -1,4 +1,4 @@
-// HttpProvider: a SyncProvider (PROTOCOL.md section 3) that talks to the
+// HttpProvider: a SyncProvider (docs/PROTOCOL.md section 3) that talks to the
 // reference server (server/) over HTTP and a WebSocket.
 //
 //   import init, { SyncEngine, HttpProvider } from 'tidesync';

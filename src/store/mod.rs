@@ -3,7 +3,7 @@
 //! the browser). One conformance suite runs against both.
 //!
 //! A [`StoreTx`] is one transaction over the app tables and the engine's own
-//! stores (PROTOCOL.md section 5). Its methods issue their requests at once and
+//! stores (docs/PROTOCOL.md section 5). Its methods issue their requests at once and
 //! may be awaited together: the engine never awaits anything but store
 //! requests while a transaction is open (the IndexedDB transaction rule).
 
@@ -149,7 +149,7 @@ impl Log {
     }
 }
 
-/// Names of the engine's fixed stores (PROTOCOL.md section 5).
+/// Names of the engine's fixed stores (docs/PROTOCOL.md section 5).
 pub const PENDING_OPS: &str = "pending_ops";
 pub const TOMBSTONES: &str = "tombstones";
 pub const SYNC_STATE: &str = "sync_state";

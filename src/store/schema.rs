@@ -1,4 +1,4 @@
-//! The database layout of PROTOCOL.md section 5, derived from the app's table
+//! The database layout of docs/PROTOCOL.md section 5, derived from the app's table
 //! declarations: one object store per app table (key path = primary key, one
 //! index per declared field, plus `order_key` for orderKey tables) and the
 //! engine's fixed stores.

@@ -1,4 +1,4 @@
-//! `SyncEngine`, the class apps use (PROTOCOL.md section 4). Each method
+//! `SyncEngine`, the class apps use (docs/PROTOCOL.md section 4). Each method
 //! validates its JS arguments, calls the generic engine, and converts the
 //! result; errors reject with a `TidesyncError`.
 

@@ -1,7 +1,7 @@
 //! `MemoryServer`: the reference backend inside the page, for developing and
 //! testing an app without a server. It runs the core's server algorithm (the
 //! same code as the reference sync server) and hands out provider objects
-//! that speak PROTOCOL.md section 3. Fault switches let a test make the
+//! that speak docs/PROTOCOL.md section 3. Fault switches let a test make the
 //! network slow, failing, partial, duplicating, reordering or unreachable.
 //!
 //! ```js

@@ -1,5 +1,5 @@
 //! The app's JS provider object, adapted to the engine's `Provider` trait.
-//! It is duck-typed: any object with the methods of PROTOCOL.md section 3.
+//! It is duck-typed: any object with the methods of docs/PROTOCOL.md section 3.
 //! Whatever it returns is validated; whatever it throws (an Error, a string,
 //! anything) becomes a typed `SyncError`, never a panic.
 

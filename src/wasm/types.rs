@@ -97,7 +97,7 @@ export interface PushResult {
   serverVersion?: number;
 }
 
-/** A backend, supplied by the app (PROTOCOL.md section 3). */
+/** A backend, supplied by the app (docs/PROTOCOL.md section 3). */
 export interface SyncProvider {
   id: string;
   mode: 'direct' | 'gateway';

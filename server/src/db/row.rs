@@ -1,7 +1,7 @@
 //! How a record is laid out in a SQL row, shared by both backends.
 //!
 //! - `pk` is the key's JSON text (`"m1"` or `5`), so `"5"` and `5` stay
-//!   different keys (PROTOCOL.md section 2).
+//!   different keys (docs/PROTOCOL.md section 2).
 //! - `op` is `put` or `delete`; `payload` is the row's JSON text, `NULL` for
 //!   a tombstone.
 //! - the stamp is four columns; `version` is the serverVersion and, while

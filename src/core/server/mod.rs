@@ -1,4 +1,4 @@
-//! The server-side apply algorithm, pure and sans-IO (PROTOCOL.md sections 1-3).
+//! The server-side apply algorithm, pure and sans-IO (docs/PROTOCOL.md sections 1-3).
 //!
 //! [`ServerState`] holds every workspace a sync server serves and implements
 //! what a provider's `push`, `pull` and `updateCursor` do on the server:

@@ -15,7 +15,7 @@
 //!
 //! Records are kept after their tombstone change is purged by GC (only the
 //! stamp, no payload): a late put with an older stamp must still lose to the
-//! delete (no resurrection, PROTOCOL.md section 1).
+//! delete (no resurrection, docs/PROTOCOL.md section 1).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
