@@ -120,6 +120,16 @@ impl<S: Store, P: Platform> Engine<S, P> {
         *hint = Some((cursors, boot));
     }
 
+    /// The tables a rescan covers: the pull group (all tables when unset).
+    pub(crate) fn rescan_tables(&self) -> Vec<String> {
+        let group = self.pull_group.borrow().clone();
+        if group.is_empty() {
+            self.table_names()
+        } else {
+            group
+        }
+    }
+
     pub(crate) fn cursor_hint_cursors(&self) -> Option<Cursors> {
         self.cursor_hint.borrow().as_ref().map(|(c, _)| c.clone())
     }
@@ -130,6 +140,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
             Some((c, boot)) => (c.group(&self.table_names()).0, *boot),
             None => (0, false),
         }
+    }
+
+    /// The lowest cursor, and whether every table is at it.
+    pub(crate) fn pull_progress(&self) -> (u64, bool) {
+        (self.pull_position().0, self.cursors_level())
     }
 
     /// Whether every table of this engine is at one cursor (no backfill).
@@ -170,7 +185,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         cursor: u64,
         rescan: bool,
     ) -> Result<PullResponse<S::Rec>> {
-        let tables = if rescan { self.table_names() } else { self.pull_group.borrow().clone() };
+        let tables = if rescan { self.rescan_tables() } else { self.pull_group.borrow().clone() };
         let req = PullRequest {
             scope: self.scope(),
             cursor,

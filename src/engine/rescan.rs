@@ -13,6 +13,10 @@
 //! The app sees the old state until the swap commits, then one `change`
 //! event per table; never an empty or half-filled table. Pending ops are
 //! untouched and pushed afterwards. A failure before the swap changes nothing.
+//!
+//! A rescan covers the tables of the pull that needed it (those at the
+//! lowest cursor, see [`super::cursors`]): all of them usually, only the
+//! new one when a table added later is backfilled.
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,7 +32,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Rebuilds the local state from the server's (see the module docs).
     pub async fn rescan<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<PullStep> {
         self.check_open()?;
-        let tables = self.table_names();
+        // The tables being pulled (those at the lowest cursor; usually all):
+        // the others' cursors are not in question.
+        let tables = self.rescan_tables();
         let mut staged = Vec::new();
         let mut cursor = 0;
         loop {
@@ -88,13 +94,18 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 None => applied.changed.push((table, pks)),
             }
         }
-        self.mark_bootstrapped().await?;
+        // Other tables may still be behind (a backfill): pull on from the
+        // lowest cursor then.
+        let (low, level) = self.pull_progress();
+        if level {
+            self.mark_bootstrapped().await?;
+        }
         let step = PullStep {
             received,
             applied: applied.applied,
             conflicts: applied.conflicts.len() as u64,
-            has_more: false,
-            cursor,
+            has_more: !level,
+            cursor: low,
             stale: false,
         };
         self.after_apply(applied, received, cursor, "rescan").await;
