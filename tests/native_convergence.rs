@@ -2,8 +2,9 @@
 //! a push that loses on the server, a key recreated after the server's GC
 //! purged its tombstone, a discarded op, a table added by an app update, an
 //! older engine on the previous table list, another project on the same
-//! database, a batch recovered by another engine and coalesced into, and a
-//! batch with one op the server refuses. Each test runs engines over the
+//! database, a batch recovered by another engine and coalesced into, a
+//! batch with one op the server refuses, and a device at cursor 0 that
+//! pushed before the delete of its record was purged. Each test runs engines over the
 //! memory store against the core's server algorithm on a test clock.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -300,4 +301,26 @@ fn one_op_the_server_refuses_does_not_poison_its_batch() {
     let errors: Vec<Event> =
         a.platform.events.borrow().iter().filter(|e| matches!(e, Event::Error(_))).cloned().collect();
     assert_eq!(errors.len(), 1, "one error event, naming the op");
+}
+
+#[test]
+fn a_device_that_pushed_before_its_first_pull_drops_a_record_whose_delete_was_purged() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", T0);
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": 1 }))).unwrap();
+    // a pushes and never completes a pull: its cursor stays at 0, and it
+    // never reports one, so the server's GC does not know it.
+    assert!(matches!(block_on(a.engine.push_step(&server)).unwrap(), Step::Sent(_)));
+    let b = device(&server, "dev-b", T0 + 1_000);
+    sync(&b);
+    block_on(b.engine.delete("notes", Pk::Str("n".into()))).unwrap();
+    sync(&b);
+    let scope = tidesync::core::wire::SyncScope { workspace_id: "w1".into(), project_id: None };
+    let version = server.state.borrow().server_version("w1");
+    server.state.borrow_mut().update_cursor(&scope, "dev-b", version).unwrap();
+    assert_eq!(server.state.borrow_mut().gc("w1", T0 + 7 * DAY, DAY), 1);
+    // Cursor 0 is never expired; a's pull must still not keep the row.
+    sync(&a);
+    assert!(row(&a, "notes", "n").is_none(), "the purged delete is not undone on a");
+    assert!(server_live(&server, "n").is_none());
 }
