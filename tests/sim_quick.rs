@@ -14,6 +14,10 @@ const FIXTURES: &[u64] = &[
     // device deleted it and the server purged the tombstone (the pull from 0
     // does not carry it): a pull from 0 on a database with writes rescans.
     37, 1240,
+    // The running check flagged a record whose big op had just been
+    // discarded: its row stays until the revert before the next push (the
+    // check now skips records noted for revert).
+    2314, 5395,
 ];
 
 fn report(failed: &[(u64, String, Vec<String>)]) -> String {

@@ -6,7 +6,8 @@
 //! (nor one it holds deleted that came back), except for a record deleted
 //! on the server that it writes itself below that tombstone, never having
 //! seen it or having purged it (the server's or its own GC): its unsynced
-//! op is restamped above the tombstone when the server answers with it.
+//! op is restamped above the tombstone when the server answers with it,
+//! and for a record whose discarded op is still to be reverted.
 //!
 //! After quiescence (faults off, dead letters retried, a leader on the
 //! newest tables everywhere, everyone synced): only records too big for the
@@ -47,6 +48,8 @@ struct Holding {
     cursors: HashMap<String, u64>,
     ops: Vec<PendingOp<Value>>,
     failed: Vec<PendingOp<Value>>,
+    /// Records whose discarded op is still to be reverted.
+    reverts: Vec<(String, Pk)>,
 }
 
 fn read_cursors(tx: &impl StoreTx) -> Result<HashMap<String, u64>, tidesync::core::SyncError> {
@@ -81,8 +84,15 @@ fn holding(db: &Db) -> Result<Holding, String> {
     let cursors = read_cursors(&tx).map_err(e)?;
     let ops = block_on(tx.list_ops(None, u32::MAX)).map_err(e)?;
     let failed = block_on(tx.list_failed(u32::MAX)).map_err(e)?;
+    let reverts = block_on(tx.get_state("revert")).map_err(e)?.and_then(|v| v.as_array().cloned()).unwrap_or_default();
+    let reverts = reverts
+        .iter()
+        .map(|k| {
+            (k["table"].as_str().unwrap_or_default().to_string(), Pk::Str(k["pk"].as_str().unwrap_or_default().into()))
+        })
+        .collect();
     block_on(tx.commit()).map_err(e)?;
-    Ok(Holding { held, rows, cursors, ops, failed })
+    Ok(Holding { held, rows, cursors, ops, failed, reverts })
 }
 
 impl Sim {
@@ -133,6 +143,9 @@ impl Sim {
                 let own = |v: &(u64, String)| {
                     h.ops.iter().any(|o| o.table_name == key.0 && o.pk == key.1 && version(&o.stamp) == *v)
                 };
+                if h.reverts.contains(&key) {
+                    continue; // discarded: the server's version comes back before the next push
+                }
                 match (h.held.get(&key), r.payload.is_some()) {
                     (Some(v), _) if v.0 >= server => {}
                     (None, false) => {}
