@@ -4,7 +4,8 @@
 //! older engine on the previous table list, another project on the same
 //! database, a batch recovered by another engine and coalesced into, a
 //! batch with one op the server refuses, and a device at cursor 0 that
-//! pushed before the delete of its record was purged. Each test runs engines over the
+//! pushed before the delete of its record was purged, and a discarded op
+//! whose older op on the same record is retried. Each test runs engines over the
 //! memory store against the core's server algorithm on a test clock.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -323,4 +324,31 @@ fn a_device_that_pushed_before_its_first_pull_drops_a_record_whose_delete_was_pu
     sync(&a);
     assert!(row(&a, "notes", "n").is_none(), "the purged delete is not undone on a");
     assert!(server_live(&server, "n").is_none());
+}
+
+#[test]
+fn discarding_the_newer_of_two_failed_ops_reverts_once_the_older_one_is_retried() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", T0);
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "good" }))).unwrap();
+    sync(&a);
+    // Two dead letters on one record: the older op keeps a copy of its row.
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "old" }))).unwrap();
+    let first = block_on(a.engine.pending_ops(10)).unwrap()[0].stamp.op_id.clone();
+    server.reject.borrow_mut().push(first.clone());
+    block_on(a.engine.push_step(&server)).unwrap();
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "bad" }))).unwrap();
+    let ops = block_on(a.engine.pending_ops(10)).unwrap();
+    let second = ops.iter().find(|o| o.stamp.op_id != first).unwrap().stamp.op_id.clone();
+    server.reject.borrow_mut().push(second.clone());
+    block_on(a.engine.push_step(&server)).unwrap();
+    assert_eq!(block_on(a.engine.failed_ops()).unwrap().len(), 2);
+    // The newer one is discarded, the older one retried (and accepted).
+    server.reject.borrow_mut().clear();
+    assert_eq!(block_on(a.engine.discard_failed(&[second])).unwrap(), 1);
+    assert_eq!(block_on(a.engine.retry_failed(Some(&[first]))).unwrap(), 1);
+    sync(&a);
+    sync(&a);
+    assert_eq!(server_live(&server, "n").unwrap()["v"], "old");
+    assert_eq!(row(&a, "notes", "n").unwrap()["v"], "old", "the discarded version does not stay");
 }
