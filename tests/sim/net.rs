@@ -48,7 +48,8 @@ pub struct Ledger {
     /// Every opId the server processed, with the serverVersion it got when
     /// applied (`None`: acknowledged without being applied).
     pub versions: HashMap<String, Option<u64>>,
-    /// An opId answered with two different serverVersions (applied twice).
+    /// An opId answered differently twice (applied twice, or applied after
+    /// it was acknowledged as not applied).
     pub twice: Vec<String>,
 }
 
@@ -117,10 +118,12 @@ impl World {
                 self.acked.borrow_mut().push((op.table_name.clone(), op.pk.clone(), op.stamp.clone()));
             }
             let v = r.server_version;
+            // A replay must get the first answer again: not applied stays
+            // not applied, and an applied op keeps its serverVersion.
             match ledger.versions.get(&op.op_id) {
-                Some(Some(before)) if v.is_some_and(|v| v != *before) => ledger.twice.push(op.op_id.clone()),
-                Some(Some(_)) => {}
-                _ => {
+                Some(before) if *before != v => ledger.twice.push(op.op_id.clone()),
+                Some(_) => {}
+                None => {
                     ledger.versions.insert(op.op_id.clone(), v);
                 }
             }
