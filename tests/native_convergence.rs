@@ -2,8 +2,10 @@
 //! a push that loses on the server, a key recreated after the server's GC
 //! purged its tombstone, a discarded op, a table added by an app update, an
 //! older engine on the previous table list, another project on the same
-//! database, a batch recovered by another engine and coalesced into, and a
-//! batch with one op the server refuses. Each test runs engines over the
+//! database, a batch recovered by another engine and coalesced into, a
+//! batch with one op the server refuses, and a device at cursor 0 that
+//! pushed before the delete of its record was purged, and a discarded op
+//! whose older op on the same record is retried. Each test runs engines over the
 //! memory store against the core's server algorithm on a test clock.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -331,4 +333,53 @@ fn the_default_database_name_is_per_project() {
     assert_eq!(cfg(None), "tidesync-w1");
     assert_eq!(cfg(Some("p1")), "tidesync-w1/p1");
     assert_ne!(cfg(Some("p1")), cfg(Some("p2")));
+}
+
+#[test]
+fn a_device_that_pushed_before_its_first_pull_drops_a_record_whose_delete_was_purged() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", T0);
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": 1 }))).unwrap();
+    // a pushes and never completes a pull: its cursor stays at 0, and it
+    // never reports one, so the server's GC does not know it.
+    assert!(matches!(block_on(a.engine.push_step(&server)).unwrap(), Step::Sent(_)));
+    let b = device(&server, "dev-b", T0 + 1_000);
+    sync(&b);
+    block_on(b.engine.delete("notes", Pk::Str("n".into()))).unwrap();
+    sync(&b);
+    let scope = tidesync::core::wire::SyncScope { workspace_id: "w1".into(), project_id: None };
+    let version = server.state.borrow().server_version("w1");
+    server.state.borrow_mut().update_cursor(&scope, "dev-b", version).unwrap();
+    assert_eq!(server.state.borrow_mut().gc("w1", T0 + 7 * DAY, DAY), 1);
+    // Cursor 0 is never expired; a's pull must still not keep the row.
+    sync(&a);
+    assert!(row(&a, "notes", "n").is_none(), "the purged delete is not undone on a");
+    assert!(server_live(&server, "n").is_none());
+}
+
+#[test]
+fn discarding_the_newer_of_two_failed_ops_reverts_once_the_older_one_is_retried() {
+    let server = Server::default();
+    let a = device(&server, "dev-a", T0);
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "good" }))).unwrap();
+    sync(&a);
+    // Two dead letters on one record: the older op keeps a copy of its row.
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "old" }))).unwrap();
+    let first = block_on(a.engine.pending_ops(10)).unwrap()[0].stamp.op_id.clone();
+    server.reject.borrow_mut().push(first.clone());
+    block_on(a.engine.push_step(&server)).unwrap();
+    block_on(a.engine.put("notes", json!({ "id": "n", "v": "bad" }))).unwrap();
+    let ops = block_on(a.engine.pending_ops(10)).unwrap();
+    let second = ops.iter().find(|o| o.stamp.op_id != first).unwrap().stamp.op_id.clone();
+    server.reject.borrow_mut().push(second.clone());
+    block_on(a.engine.push_step(&server)).unwrap();
+    assert_eq!(block_on(a.engine.failed_ops()).unwrap().len(), 2);
+    // The newer one is discarded, the older one retried (and accepted).
+    server.reject.borrow_mut().clear();
+    assert_eq!(block_on(a.engine.discard_failed(&[second])).unwrap(), 1);
+    assert_eq!(block_on(a.engine.retry_failed(Some(&[first]))).unwrap(), 1);
+    sync(&a);
+    sync(&a);
+    assert_eq!(server_live(&server, "n").unwrap()["v"], "old");
+    assert_eq!(row(&a, "notes", "n").unwrap()["v"], "old", "the discarded version does not stay");
 }

@@ -1,6 +1,7 @@
 //! Long simulator runs, for `./scripts/fuzz --seeds N` (ignored by default).
 //! Environment: TIDESYNC_SIM_SEEDS (1000), TIDESYNC_SIM_FIRST (0),
-//! TIDESYNC_SIM_DEVICES (5), TIDESYNC_SIM_STEPS (300), TIDESYNC_SIM_KEYS (8).
+//! TIDESYNC_SIM_DEVICES (5), TIDESYNC_SIM_STEPS (300), TIDESYNC_SIM_KEYS (8);
+//! TIDESYNC_SIM_TRACE set prints a failing seed's whole trace, not its tail.
 //! Each failing seed is printed with its trace: add it to `FIXTURES` in
 //! tests/sim_quick.rs once fixed.
 #![cfg(not(target_arch = "wasm32"))]

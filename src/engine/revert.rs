@@ -7,9 +7,13 @@
 //! their tables from 0 (a rescan request, so the purge watermark does not
 //! stop it) and, in one transaction, sets each noted record that has no
 //! other op queued to what the server holds: its row, its tombstone, or
-//! nothing when the server never had it. A record written again meanwhile
-//! keeps the newer write. Until the revert has run (offline, or no
-//! provider), the row stays as it is and the note is kept.
+//! nothing when the server never had it. A record with an op still queued
+//! (written again meanwhile, or an older failed op of it retried) waits
+//! until that op has settled: the row may still hold the discarded version
+//! (an older op does not move it), and once nothing is queued the server's
+//! version is the truth whether the op won or not. Until the revert has
+//! run (offline, or no provider), the row stays as it is and the note is
+//! kept.
 //!
 //! This costs one full pull of each affected table; discards are rare.
 
@@ -64,19 +68,25 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Gives the noted records the server's version (see the module docs).
     /// Returns how many records were reverted.
     pub async fn revert_discarded<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<u64> {
-        let tx = self.store.begin(Access::System, None).await?;
-        let noted = load(&tx).await?;
-        tx.commit().await?;
         let known = self.table_names();
+        let tx = self.store.begin(Access::System, None).await?;
+        let mut ready = Vec::new();
+        for k in load(&tx).await?.into_iter().filter(|k| known.contains(&k.table)) {
+            // An op still queued for the record: reverted once it has settled.
+            let ops = tx.ops_for(&k.table, std::slice::from_ref(&k.pk)).await?;
+            if ops.iter().all(Vec::is_empty) {
+                ready.push(k);
+            }
+        }
+        tx.commit().await?;
         let tables: Vec<String> = {
-            let set: HashSet<&str> =
-                noted.iter().map(|k| k.table.as_str()).filter(|t| known.iter().any(|n| n == t)).collect();
+            let set: HashSet<&str> = ready.iter().map(|k| k.table.as_str()).collect();
             set.into_iter().map(str::to_string).collect()
         };
         if tables.is_empty() {
             return Ok(0);
         }
-        let wanted: HashSet<(&str, &Pk)> = noted.iter().map(|k| (k.table.as_str(), &k.pk)).collect();
+        let wanted: HashSet<(&str, &Pk)> = ready.iter().map(|k| (k.table.as_str(), &k.pk)).collect();
         let mut server: HashMap<(String, Pk), SyncChange<S::Rec>> = HashMap::new();
         for table in &tables {
             let only = vec![table.clone()];
@@ -132,7 +142,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
     ) -> Result<Vec<(String, Vec<Pk>)>> {
         // Read again in this transaction: a discard may have added keys.
         let noted = load(tx).await?;
-        let (due, later): (Vec<RevertKey>, Vec<RevertKey>) = noted.into_iter().partition(|k| tables.contains(&k.table));
+        let (due, mut later): (Vec<RevertKey>, Vec<RevertKey>) =
+            noted.into_iter().partition(|k| tables.contains(&k.table));
         let now = self.platform.now_ms();
         let mut changed: Vec<(String, Vec<Pk>)> = Vec::new();
         for table in tables {
@@ -146,7 +157,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
             let mut done = Vec::new();
             for ((pk, ops), row) in pks.into_iter().zip(ops).zip(rows) {
                 if !ops.is_empty() {
-                    continue; // written again meanwhile: the newer write stays
+                    // An op is queued for it (written again, or an older
+                    // failed op retried): once that op has settled the
+                    // server's version is the truth; revert then.
+                    later.push(RevertKey { table: table.clone(), pk });
+                    continue;
                 }
                 match server.remove(&(table.clone(), pk.clone())) {
                     Some(c) if c.op == OpKind::Put => {

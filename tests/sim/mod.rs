@@ -1,136 +1,46 @@
-//! A deterministic convergence simulator. N devices run the real engine over
-//! the memory store, each on its own clock (skewed, with jumps), against the
-//! core's server algorithm through a faulty network ([`net`]). A seed drives
-//! everything: the writes (puts, deletes, bulk writes, contention on a few
-//! keys), and the faults (lost pushes and answers, rate limits, permanent
-//! rejections, failed pulls, dropped, duplicated, late and reordered
-//! subscription batches, crashes mid-push, purged server history, clock jumps,
-//! going offline).
+//! A deterministic convergence simulator. N devices (databases) run the real
+//! engine over the memory store, each on its own clock (skewed, with jumps),
+//! against the core's server algorithm through a faulty network ([`net`]).
+//! A seed drives everything:
+//! - the writes: puts, deletes, bulk writes, contention on a few keys, ids
+//!   re-put soon after their delete, and records too big for the server;
+//! - the network's faults: lost pushes and answers, rate limits, permanent
+//!   rejections, failed pulls, dropped, duplicated, late and reordered
+//!   subscription batches, batches refused whole (a 413);
+//! - the lifecycle ([`tabs`], [`lifecycle`]): 1–3 engines per database with
+//!   one leader, leader crashes mid-push and takeovers that recover the
+//!   batch in flight, a leader that loses the lead while its push is out,
+//!   app upgrades that add a table (an older tab may keep running beside),
+//!   the server's GC purging tombstones after time passes, purged history,
+//!   devices that join mid-run (after a purge), discarded dead letters,
+//!   clock jumps and going offline.
 //!
-//! Checked after every step: no device's HLC went backwards, and no cursor
-//! passed a change the device does not hold. Checked after quiescence (faults
-//! off, dead letters retried, everyone synced): every device equals the
-//! server, every acknowledged write is the final value or beaten by a greater
-//! stamp, nothing deleted came back, and every outbox is empty.
+//! The invariants are in [`check`]: after every step, after quiescence, and
+//! for the server's exactly-once.
 #![allow(dead_code)]
 
+pub mod check;
+pub mod lifecycle;
 pub mod net;
+pub mod tabs;
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures::executor::block_on;
-use futures::FutureExt;
-use serde_json::{json, Value};
-use tidesync::core::{HlcState, Pk};
-use tidesync::engine::driver::Driver;
-use tidesync::engine::provider::Provider;
-use tidesync::engine::{Engine, EngineConfig, TestPlatform};
-use tidesync::store::memory::MemoryStore;
-use tidesync::store::{Access, Query, Schema, Store, StoreTx, TableSchema};
+use serde_json::json;
+use tidesync::core::{ChangeStamp, Pk};
+use tidesync::engine::TestPlatform;
 
-use net::{Faults, Net, World};
-
-const TABLE: &str = "notes";
-const WS: &str = "w1";
+use net::{Faults, World};
+use tabs::{Db, V1, V2};
 
 /// How big a run is.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {
     pub devices: usize,
     pub steps: usize,
-    /// Distinct record ids (few: heavy contention).
+    /// Distinct record ids per table (few: heavy contention).
     pub keys: u64,
-}
-
-type SimEngine = Engine<MemoryStore, TestPlatform>;
-type SimDriver = Driver<MemoryStore, TestPlatform, Net>;
-
-struct Device {
-    name: String,
-    store: MemoryStore,
-    platform: TestPlatform,
-    engine: Rc<SimEngine>,
-    driver: SimDriver,
-    net: Net,
-    max_hlc: HlcState,
-}
-
-fn schema() -> Schema {
-    Schema::new(vec![TableSchema::simple(TABLE)])
-}
-
-fn open(name: &str, store: &MemoryStore, platform: &TestPlatform, net: &Net) -> (Rc<SimEngine>, SimDriver) {
-    let mut config = EngineConfig::new(WS, vec![TableSchema::simple(TABLE)]);
-    config.device_id = Some(name.to_string());
-    config.batch_size = 4;
-    config.pull_limit = 5;
-    config.backoff_ms = vec![10, 20];
-    config.max_attempts = 50;
-    let engine = Rc::new(block_on(Engine::open(config, store.reopen(schema()), platform.clone())).expect("open"));
-    block_on(engine.recover_in_flight()).expect("recover");
-    let driver = Driver::new(engine.clone(), net.clone(), true);
-    driver.set_leader(true);
-    (engine, driver)
-}
-
-/// A push that reaches the server and never answers: the page dies mid-push.
-struct DiesMidPush(Net);
-
-impl Provider for DiesMidPush {
-    type Rec = Value;
-    async fn push(
-        &self,
-        batch: tidesync::core::wire::PushBatch<Value>,
-    ) -> tidesync::core::Result<tidesync::core::wire::PushResult<serde_json::Value>> {
-        let _ = self.0.push(batch).await;
-        futures::future::pending().await
-    }
-    async fn pull(
-        &self,
-        req: tidesync::core::wire::PullRequest,
-    ) -> tidesync::core::Result<tidesync::core::wire::PullResponse<Value>> {
-        self.0.pull(req).await
-    }
-    async fn subscribe(
-        &self,
-        scope: tidesync::core::wire::SyncScope,
-        tables: Vec<String>,
-        sink: tidesync::engine::provider::Sink<Value>,
-    ) -> tidesync::core::Result<tidesync::engine::provider::Unsubscribe> {
-        self.0.subscribe(scope, tables, sink).await
-    }
-    async fn update_cursor(
-        &self,
-        scope: tidesync::core::wire::SyncScope,
-        device_id: String,
-        version: u64,
-    ) -> tidesync::core::Result<()> {
-        self.0.update_cursor(scope, device_id, version).await
-    }
-}
-
-/// A version held by a device: `(clock, hlc)`, and whether it is a live row.
-type Held = ((u64, String), bool);
-
-/// What a device holds per record: the greater of its row's and its
-/// tombstone's `(clock, hlc)`, and whether that is a live row.
-fn held_versions(dev: &Device) -> Result<HashMap<Pk, Held>, String> {
-    let mut out: HashMap<Pk, Held> = HashMap::new();
-    let tx = block_on(dev.store.begin(Access::Read, Some(TABLE))).map_err(|e| e.to_string())?;
-    let tombs = block_on(tx.old_tombstones(u64::MAX, u32::MAX)).map_err(|e| e.to_string())?;
-    drop(tx);
-    for t in tombs {
-        out.insert(t.pk, ((t.stamp.clock, t.stamp.hlc), false));
-    }
-    for row in block_on(dev.engine.get_all(TABLE, &Query::default())).map_err(|e| e.to_string())? {
-        let pk = Pk::Str(row["id"].as_str().unwrap_or_default().to_string());
-        let v = (row["clock"].as_u64().unwrap_or(0), row["hlc"].as_str().unwrap_or_default().to_string());
-        if out.get(&pk).is_none_or(|(t, _)| v >= *t) {
-            out.insert(pk, (v, true));
-        }
-    }
-    Ok(out)
 }
 
 /// One simulated run.
@@ -138,27 +48,38 @@ pub struct Sim {
     seed: u64,
     shape: Shape,
     world: Rc<World>,
-    devices: Vec<Device>,
+    dbs: Vec<Db>,
     /// What happened, for the failure report.
     pub trace: Vec<String>,
     writes: u64,
+    /// Recently deleted (table, id): re-put soon after, on purpose.
+    deleted: Vec<(String, String)>,
+    /// Dead letters discarded: (device, table, pk).
+    discarded: Vec<(usize, String, Pk)>,
+    /// Puts made on top of a server version their device had seen (its
+    /// cursor had passed it): (device, table, pk, that version's stamp).
+    on_top: Vec<(usize, String, Pk, ChangeStamp)>,
 }
 
 impl Sim {
     pub fn new(seed: u64, shape: Shape) -> Sim {
-        let world = World::new(seed, shape.devices);
-        let mut devices = Vec::new();
-        for i in 0..shape.devices {
-            let name = format!("dev-{i}");
-            let store = MemoryStore::new(schema());
-            // Skewed clocks: up to 5 s apart.
-            let skew = world.rng.borrow_mut().below(5_000);
-            let platform = TestPlatform::new(world.now.get() + skew, seed.wrapping_mul(31).wrapping_add(i as u64));
-            let net = Net { world: world.clone(), device: i };
-            let (engine, driver) = open(&name, &store, &platform, &net);
-            devices.push(Device { name, store, platform, engine, driver, net, max_hlc: HlcState::default() });
+        let world = World::new(seed);
+        let mut sim = Sim {
+            seed,
+            shape,
+            world,
+            dbs: Vec::new(),
+            trace: Vec::new(),
+            writes: 0,
+            deleted: Vec::new(),
+            discarded: Vec::new(),
+            on_top: Vec::new(),
+        };
+        for _ in 0..shape.devices {
+            let schema = if sim.rand(3) == 0 { V2 } else { V1 };
+            sim.add_device(schema);
         }
-        world.faults.set(Faults {
+        sim.world.faults.set(Faults {
             push_lost: 10,
             answer_lost: 10,
             rate_limit: 5,
@@ -167,11 +88,22 @@ impl Sim {
             batch_drop: 15,
             batch_dup: 15,
         });
-        Sim { seed, shape, world, devices, trace: Vec::new(), writes: 0 }
+        sim
+    }
+
+    /// A new device on `schema`, its clock up to 5 s off the server's.
+    fn add_device(&mut self, schema: &'static [&'static str]) -> usize {
+        let i = self.dbs.len();
+        let skew = self.rand(5_000);
+        let platform =
+            TestPlatform::new(self.world.now.get() + skew, self.seed.wrapping_mul(31).wrapping_add(i as u64));
+        let db = Db::new(&self.world, i, schema, platform);
+        self.dbs.push(db);
+        i
     }
 
     fn rand(&self, n: u64) -> u64 {
-        self.world.rng.borrow_mut().below(n)
+        self.world.rng.borrow_mut().below(n.max(1))
     }
 
     fn key(&self) -> String {
@@ -189,197 +121,126 @@ impl Sim {
     }
 
     fn step(&mut self, step: usize) -> Result<(), String> {
-        let d = self.rand(self.devices.len() as u64) as usize;
+        let d = self.rand(self.dbs.len() as u64) as usize;
         self.world.now.set(self.world.now.get() + 1 + self.rand(50));
         let roll = self.rand(100);
-        let dev = &self.devices[d];
-        dev.platform.now.set(dev.platform.now.get() + 1 + self.rand(50));
+        let platform = self.dbs[d].platform.clone();
+        platform.now.set(platform.now.get() + 1 + self.rand(50));
         let what = match roll {
-            0..=29 => {
-                let id = self.key();
-                self.writes += 1;
-                let rec = json!({ "id": id, "by": dev.name, "n": self.writes });
-                block_on(dev.engine.put(TABLE, rec)).map_err(|e| format!("put: {e}"))?;
-                format!("put {id}")
-            }
-            30..=39 => {
-                let id = self.key();
-                block_on(dev.engine.delete(TABLE, Pk::Str(id.clone()))).map_err(|e| format!("delete: {e}"))?;
-                format!("delete {id}")
-            }
-            40..=44 => {
-                let mut recs = Vec::new();
-                for _ in 0..1 + self.rand(4) {
-                    self.writes += 1;
-                    recs.push(json!({ "id": self.key(), "by": dev.name, "n": self.writes }));
-                }
-                block_on(dev.engine.bulk_put(TABLE, recs)).map_err(|e| format!("bulkPut: {e}"))?;
-                "bulkPut".into()
-            }
-            45..=64 => {
-                let r = block_on(dev.driver.sync_now());
-                format!(
-                    "sync -> {}",
-                    r.map(|r| format!("pushed {} pulled {}", r.pushed, r.pulled)).unwrap_or_else(|e| e.code().into())
-                )
-            }
-            65..=79 => {
-                let n = self.world.queue.borrow().len();
-                if n == 0 {
-                    "deliver (none)".into()
-                } else {
-                    let i = self.rand(n as u64) as usize;
-                    self.world.deliver(i);
-                    let target = &self.devices[self.world_last_device()];
-                    let _ = block_on(target.driver.sync_now());
-                    "deliver".into()
-                }
-            }
-            80..=84 => {
-                self.crash(d);
-                "crash".into()
-            }
-            85..=87 => {
-                let top = self.world.server.borrow().server_version(WS);
-                self.world.server.borrow_mut().purge_history(WS, top);
+            0..=24 | 90..=99 => self.put(d, roll >= 90)?,
+            25..=32 => self.delete(d)?,
+            33..=36 => self.bulk_put(d)?,
+            37..=52 => self.sync(d),
+            53..=64 => self.deliver(),
+            65..=68 => self.crash(d)?,
+            69..=70 => self.lose_lead(d)?,
+            71..=73 => self.tabs(d),
+            74 => self.upgrade(d),
+            75..=76 => self.server_gc(),
+            77 => {
+                let top = self.world.server.borrow().server_version(tabs::WS);
+                self.world.server.borrow_mut().purge_history(tabs::WS, top);
                 format!("purge below {top}")
             }
-            88..=92 => {
+            78 => self.join(),
+            79 => self.dead_letters(d)?,
+            80..=86 => {
                 // Clock jumps, backwards too.
                 let back = self.rand(2) == 0;
                 let by = self.rand(120_000);
-                let now = dev.platform.now.get();
-                dev.platform.now.set(if back { now.saturating_sub(by) } else { now + by });
+                let now = platform.now.get();
+                platform.now.set(if back { now.saturating_sub(by) } else { now + by });
                 format!("clock {}{by}", if back { "-" } else { "+" })
             }
             _ => {
-                let off = !dev.platform.offline.get();
-                dev.platform.offline.set(off);
+                let off = !platform.offline.get();
+                platform.offline.set(off);
                 format!("offline {off}")
             }
         };
-        self.trace.push(format!("{step:4} {}: {what}", self.devices[d].name));
+        let db = &self.dbs[d.min(self.dbs.len() - 1)];
+        self.trace.push(format!("{step:4} {}/{}: {what}", db.name, db.lead_tab().id));
         Ok(())
     }
 
-    fn world_last_device(&self) -> usize {
-        self.rand(self.devices.len() as u64) as usize
+    /// A random tab of database `d`, and a table it declares.
+    fn writer(&self, d: usize) -> (usize, &'static str) {
+        let db = &self.dbs[d];
+        let t = self.rand(db.tabs.len() as u64) as usize;
+        let names = db.tabs[t].tables;
+        (t, names[self.rand(names.len() as u64) as usize])
     }
 
-    /// Kills a device: mid-push half of the time, keeping only what its
-    /// store committed, then reopens it.
-    fn crash(&mut self, d: usize) {
-        let dev = &mut self.devices[d];
-        if self.world.rng.borrow_mut().below(2) == 0 {
-            let dying = DiesMidPush(dev.net.clone());
-            let _ = dev.engine.push_step(&dying).now_or_never();
-        }
-        dev.driver.shutdown();
-        let (engine, driver) = open(&dev.name, &dev.store, &dev.platform, &dev.net);
-        dev.engine = engine;
-        dev.driver = driver;
+    /// A put; `again` prefers an id deleted recently (recreation).
+    fn put(&mut self, d: usize, again: bool) -> Result<String, String> {
+        let (t, table) = self.writer(d);
+        let recent: Vec<&(String, String)> = self.deleted.iter().filter(|(tb, _)| tb == table).collect();
+        let id = if again && !recent.is_empty() {
+            recent[self.rand(recent.len() as u64) as usize].1.clone()
+        } else {
+            self.key()
+        };
+        let rec = self.record(d, &id);
+        self.note_on_top(d, table, &id);
+        let tab = &self.dbs[d].tabs[t];
+        let big = rec["big"] == true;
+        block_on(tab.engine.put(table, rec)).map_err(|e| format!("put: {e}"))?;
+        Ok(format!("tab {} put {table}/{id}{}", tab.id, if big { " (big)" } else { "" }))
     }
 
-    fn check_running(&mut self) -> Result<(), String> {
-        let snapshot = self.world.server.borrow().snapshot(WS);
-        for dev in &mut self.devices {
-            let hlc = dev.engine.hlc_state();
-            if hlc < dev.max_hlc {
-                return Err(format!("{}: HLC went back from {:?} to {hlc:?}", dev.name, dev.max_hlc));
-            }
-            dev.max_hlc = hlc;
-            let held = held_versions(dev)?;
-            let (cursor, _) = block_on(dev.engine.cursor_state()).map_err(|e| e.to_string())?;
-            // Read-your-writes: never below its own newest unsynced write.
-            let ops = block_on(dev.engine.pending_ops(100_000)).map_err(|e| e.to_string())?;
-            for op in &ops {
-                let mine = (op.stamp.clock, op.stamp.hlc.clone());
-                if held.get(&op.pk).is_none_or(|h| h.0 < mine) {
-                    return Err(format!(
-                        "{}: holds {:?} below its own unsynced write {mine:?} to {:?}",
-                        dev.name,
-                        held.get(&op.pk),
-                        op.pk
-                    ));
-                }
-            }
-            // No cursor past a change the device does not hold.
-            for r in snapshot.iter().filter(|r| r.version <= cursor) {
-                let server = (r.stamp.clock, r.stamp.hlc.clone());
-                match (held.get(&r.pk), r.payload.is_some()) {
-                    (Some(h), _) if h.0 >= server => {}
-                    (None, false) => {}
-                    (Some((_, true)), false) => {
-                        return Err(format!(
-                            "{}: {:?} came back after its delete (version {})",
-                            dev.name, r.pk, r.version
-                        ))
-                    }
-                    (h, _) => {
-                        return Err(format!(
-                            "{}: cursor {cursor} passed version {} of {:?} ({server:?}); it holds {h:?}",
-                            dev.name, r.version, r.pk
-                        ))
-                    }
-                }
-            }
+    /// A record; one in 30 is too big for the server.
+    fn record(&mut self, d: usize, id: &str) -> serde_json::Value {
+        self.writes += 1;
+        let mut rec = json!({ "id": id, "by": self.dbs[d].name, "n": self.writes });
+        if self.rand(30) == 0 {
+            rec["big"] = json!(true);
         }
-        Ok(())
+        rec
     }
 
-    /// Faults off, dead letters retried, everyone online and synced until nothing moves.
-    fn quiesce(&mut self) -> Result<(), String> {
-        self.world.faults.set(Faults::default());
-        for dev in &self.devices {
-            dev.platform.offline.set(false);
-            block_on(dev.engine.retry_failed(None)).map_err(|e| e.to_string())?;
+    fn delete(&mut self, d: usize) -> Result<String, String> {
+        let (t, table) = self.writer(d);
+        let id = self.key();
+        let tab = &self.dbs[d].tabs[t];
+        block_on(tab.engine.delete(table, Pk::Str(id.clone()))).map_err(|e| format!("delete: {e}"))?;
+        let what = format!("tab {} delete {table}/{id}", tab.id);
+        self.deleted.push((table.to_string(), id));
+        if self.deleted.len() > 4 {
+            self.deleted.remove(0);
         }
-        for _ in 0..4 {
-            while !self.world.queue.borrow().is_empty() {
-                self.world.deliver(0);
-            }
-            for dev in &self.devices {
-                // Backoff and retryAfterMs are waited out on the test clock.
-                let mut last = Err(String::new());
-                for _ in 0..5 {
-                    last = block_on(dev.driver.sync_now()).map(|_| ()).map_err(|e| e.to_string());
-                    if last.is_ok() {
-                        break;
-                    }
-                }
-                last.map_err(|e| format!("{}: sync failed after the faults stopped: {e}", dev.name))?;
-            }
-        }
-        Ok(())
+        Ok(what)
     }
 
-    fn rows(dev: &Device) -> Result<Vec<Value>, String> {
-        block_on(dev.engine.get_all(TABLE, &Query::default())).map_err(|e| e.to_string())
+    fn bulk_put(&mut self, d: usize) -> Result<String, String> {
+        let (t, table) = self.writer(d);
+        let mut recs = Vec::new();
+        for _ in 0..1 + self.rand(4) {
+            let id = self.key();
+            recs.push(self.record(d, &id));
+            self.note_on_top(d, table, &id);
+        }
+        let tab = &self.dbs[d].tabs[t];
+        block_on(tab.engine.bulk_put(table, recs)).map_err(|e| format!("bulkPut: {e}"))?;
+        Ok(format!("tab {} bulkPut {table}", tab.id))
     }
 
-    fn check_final(&self) -> Result<(), String> {
-        let snapshot = self.world.server.borrow().snapshot(WS);
-        let mut server: Vec<Value> = snapshot.iter().filter_map(|r| r.payload.clone()).collect();
-        server.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-        for dev in &self.devices {
-            let rows = Self::rows(dev)?;
-            if rows != server {
-                return Err(format!("{} differs from the server:\n  device {rows:?}\n  server {server:?}", dev.name));
-            }
-            let left = block_on(dev.engine.pending_ops(10)).map_err(|e| e.to_string())?;
-            if !left.is_empty() {
-                return Err(format!("{}: {} ops left in the outbox", dev.name, left.len()));
-            }
+    fn sync(&self, d: usize) -> String {
+        let r = block_on(self.dbs[d].lead_tab().driver.sync_now());
+        format!(
+            "sync -> {}",
+            r.map(|r| format!("pushed {} pulled {}", r.pushed, r.pulled)).unwrap_or_else(|e| e.code().into())
+        )
+    }
+
+    fn deliver(&self) -> String {
+        let n = self.world.queue.borrow().len();
+        if n == 0 {
+            return "deliver (none)".into();
         }
-        for (table, pk, stamp) in self.world.acked.borrow().iter() {
-            let Some(r) = snapshot.iter().find(|r| &r.table_name == table && &r.pk == pk) else {
-                return Err(format!("acknowledged write to {pk:?} is gone from the server"));
-            };
-            if r.stamp < *stamp {
-                return Err(format!("acknowledged write {} to {pk:?} lost to an older {}", stamp.hlc, r.stamp.hlc));
-            }
-        }
-        Ok(())
+        let i = self.rand(n as u64) as usize;
+        self.world.deliver(i);
+        let target = self.rand(self.dbs.len() as u64) as usize;
+        format!("deliver, {} {}", self.dbs[target].name, self.sync(target))
     }
 }
 
@@ -398,7 +259,8 @@ pub fn run_seeds(seeds: impl Iterator<Item = u64>, shape: Shape) -> Vec<(u64, St
                 format!("panic: {}", msg.unwrap_or_default())
             }
         };
-        let tail = sim.trace.iter().rev().take(25).rev().cloned().collect();
+        let keep = if std::env::var_os("TIDESYNC_SIM_TRACE").is_some() { usize::MAX } else { 40 };
+        let tail = sim.trace.iter().rev().take(keep).rev().cloned().collect();
         failed.push((seed, reason, tail));
     }
     failed
