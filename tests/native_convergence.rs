@@ -206,12 +206,18 @@ fn a_table_added_by_an_app_update_is_backfilled_from_the_server() {
     assert_eq!(ids(&b, "notes").len(), 5);
     block_on(a.engine.put("notes", json!({ "id": "n9" }))).unwrap();
     sync(&a);
+    // b has written too, so the new table's pull from 0 is a rescan: of that
+    // table alone, which must leave b's other rows be.
+    block_on(b.engine.put("notes", json!({ "id": "mine" }))).unwrap();
+    sync(&b);
     drop(b);
     // The app update adds `tags`: its earlier changes are pulled too.
     let b = open_on(&server, &b_store, &b_platform, "dev-b", &["notes", "tags"]);
+    let pulls_before = server.pulls.get();
     sync(&b);
     assert_eq!(ids(&b, "tags").len(), 5, "every earlier change of the new table arrives");
-    assert_eq!(ids(&b, "notes").len(), 6);
+    assert_eq!(ids(&b, "notes").len(), 7);
+    assert!(server.pulls.get() - pulls_before <= 4, "the backfill pulls the new table, not everything again");
     // An older engine still on the previous list, on the same database,
     // must not move the new table's cursor past changes it did not apply.
     let old = open_with_stores(&server, &b.store, &b_platform, "dev-b", &["notes"], &["notes", "tags"]);
@@ -219,7 +225,7 @@ fn a_table_added_by_an_app_update_is_backfilled_from_the_server() {
     block_on(a.engine.put("notes", json!({ "id": "n10" }))).unwrap();
     sync(&a);
     sync(&old);
-    assert_eq!(ids(&old, "notes").len(), 7);
+    assert_eq!(ids(&old, "notes").len(), 8);
     sync(&b);
     assert_eq!(ids(&b, "tags").len(), 6, "the newer engine still gets the change the older one skipped");
 }
