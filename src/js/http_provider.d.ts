@@ -38,7 +38,7 @@ export declare class HttpProvider implements SyncProvider {
   push(batch: PushBatch): Promise<PushResult>;
   subscribe(scope: SyncScope, tables: string[],
             onChanges: (changes: SyncChange[], meta?: { fromCursor?: number }) => void,
-            onStatus?: (s: 'connected' | 'disconnected' | 'error') => void): Promise<() => void>;
+            onStatus?: (s: 'connected' | 'disconnected' | 'error', error?: Error) => void): Promise<() => void>;
   updateCursor(scope: SyncScope, deviceId: string, version: number): Promise<void>;
   dispose(): void;
 }

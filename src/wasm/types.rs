@@ -92,8 +92,13 @@ export interface PullRequest { scope: SyncScope; cursor: number; limit: number; 
 export interface PullResponse { changes: SyncChange[]; nextCursor: number; hasMore: boolean; remaining?: number }
 export interface PushOp { opId: string; tableName: string; op: 'put' | 'delete'; pk: PrimaryKey; payload?: Record<string, unknown>; stamp: ChangeStamp }
 export interface PushBatch { scope: SyncScope; deviceId: string; ops: PushOp[] }
+/**
+ * One answer per op. An op that was not applied (`success: true` without `serverVersion`)
+ * carries `current`, the record's state on the server (docs/PROTOCOL.md section 2).
+ */
 export interface PushResult {
-  results: { opId: string; success: boolean; serverVersion?: number; error?: string; code?: string; retryable?: boolean }[];
+  results: { opId: string; success: boolean; serverVersion?: number; error?: string; code?: string;
+             retryable?: boolean; current?: SyncChange }[];
   serverVersion?: number;
 }
 
@@ -105,7 +110,7 @@ export interface SyncProvider {
   push(batch: PushBatch): Promise<PushResult>;
   subscribe(scope: SyncScope, tables: string[],
             onChanges: (changes: SyncChange[], meta?: { fromCursor?: number }) => void,
-            onStatus?: (s: 'connected' | 'disconnected' | 'error') => void): Promise<() => void>;
+            onStatus?: (s: 'connected' | 'disconnected' | 'error', error?: Error) => void): Promise<() => void>;
   updateCursor(scope: SyncScope, deviceId: string, version: number): Promise<void>;
   dispose?(): void | Promise<void>;
 }

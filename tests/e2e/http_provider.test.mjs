@@ -85,7 +85,9 @@ test('errors are Error objects with code, retryable and retryAfterMs', async () 
       const r = {};
       const good = new HttpProvider({ url: location.origin, getToken: () => token });
       r.forbidden = await grab(good.pull(pullReq(other)));
-      r.invalid = await grab(good.pull(pullReq(ws, 99)));
+      r.invalid = await grab(good.pull({ scope: { workspaceId: ws }, cursor: 0, limit: 0 }));
+      // A cursor above the server's version (a server restored from a backup): rescan.
+      r.ahead = await grab(good.pull(pullReq(ws, 99)));
       const pinned = new HttpProvider({ url: location.origin, getToken: () => token, workspace: ws });
       r.pinned = await grab(pinned.pull(pullReq(other)));
       r.pinnedWatch = await grab(pinned.subscribe({ workspaceId: other }, [], () => {}));
@@ -127,6 +129,7 @@ test('errors are Error objects with code, retryable and retryAfterMs', async () 
       ({ isError: true, name: 'TidesyncError', code, retryable, retryAfterMs, status });
     assert.deepEqual(out.forbidden, err('FORBIDDEN', 403, false, undefined));
     assert.deepEqual(out.invalid, err('INVALID', 400, false, undefined));
+    assert.deepEqual(out.ahead, err('CURSOR_EXPIRED', 410, false, undefined));
     assert.deepEqual(out.pinned, err('FORBIDDEN', undefined, false, undefined));
     assert.deepEqual(out.pinnedWatch, err('FORBIDDEN', undefined, false, undefined));
     assert.deepEqual(out.otherWatch, ['error']);
