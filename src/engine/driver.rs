@@ -433,8 +433,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 // At cursor 0 a database that ever captured a write is not
                 // empty: it may hold a record whose delete the server has
                 // purged (cursor 0 is never expired), so it rescans, which
-                // also drops what the server no longer has.
-                None if cursor == 0 && self.captured_any().await => {
+                // also drops what the server no longer has. Tables with no
+                // row here (a table added later) pull page by page.
+                None if cursor == 0 && self.captured_any().await && self.engine.group_holds_rows().await => {
                     Err(SyncError::CursorExpired("cursor 0 on a database with writes".into()))
                 }
                 None => engine.fetch_page(&self.provider, cursor).await,

@@ -120,6 +120,20 @@ impl<S: Store, P: Platform> Engine<S, P> {
         *hint = Some((cursors, boot));
     }
 
+    /// Whether any table of the pull group holds a row (on error: yes, the
+    /// careful answer).
+    pub async fn group_holds_rows(&self) -> bool {
+        for table in self.rescan_tables() {
+            let Ok(tx) = self.store.begin(Access::Read, Some(&table)).await else { return true };
+            let n = tx.count(&table).await;
+            let _ = tx.commit().await;
+            if n.map_or(true, |n| n > 0) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The tables a rescan covers: the pull group (all tables when unset).
     pub(crate) fn rescan_tables(&self) -> Vec<String> {
         let group = self.pull_group.borrow().clone();
