@@ -32,7 +32,7 @@ use super::subscription::{Link, Subscription};
 use super::{Engine, Platform};
 use crate::core::backoff::retry_delay;
 use crate::core::{Result, SyncError};
-use crate::store::{Access, Store, StoreTx};
+use crate::store::Store;
 
 /// How often the loop runs without a trigger.
 pub const PERIODIC_MS: u64 = 30_000;
@@ -435,7 +435,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 // purged (cursor 0 is never expired), so it rescans, which
                 // also drops what the server no longer has. Tables with no
                 // row here (a table added later) pull page by page.
-                None if cursor == 0 && self.captured_any().await && self.engine.group_holds_rows().await => {
+                None if cursor == 0 && engine.must_rescan_from_zero().await => {
                     Err(SyncError::CursorExpired("cursor 0 on a database with writes".into()))
                 }
                 None => engine.fetch_page(&self.provider, cursor).await,
@@ -478,14 +478,6 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         self.pull_attempt.set(0);
         self.state.borrow_mut().last_sync_at = Some(self.engine.platform().now_ms());
         RunEnd::Drained
-    }
-
-    /// Whether any engine ever captured a write in this database.
-    async fn captured_any(&self) -> bool {
-        let Ok(tx) = self.engine.store().begin(Access::System, None).await else { return true };
-        let captured = super::load_hlc(&tx).await.map(|(_, c)| c).unwrap_or(true);
-        let _ = tx.commit().await;
-        captured
     }
 
     fn pull_failed(&self, e: SyncError) -> RunEnd {

@@ -120,18 +120,24 @@ impl<S: Store, P: Platform> Engine<S, P> {
         *hint = Some((cursors, boot));
     }
 
-    /// Whether any table of the pull group holds a row (on error: yes, the
-    /// careful answer).
-    pub async fn group_holds_rows(&self) -> bool {
-        for table in self.rescan_tables() {
-            let Ok(tx) = self.store.begin(Access::Read, Some(&table)).await else { return true };
-            let n = tx.count(&table).await;
-            let _ = tx.commit().await;
-            if n.map_or(true, |n| n > 0) {
-                return true;
-            }
-        }
-        false
+    /// Whether a pull from cursor 0 must be a rescan: the database has
+    /// captured a write (any engine's: the `hlc` row) and a table being
+    /// pulled holds a row, which may be a record whose delete the server
+    /// has purged (cursor 0 never expires). One transaction; on error: yes,
+    /// the careful answer.
+    pub async fn must_rescan_from_zero(&self) -> bool {
+        let Ok(tx) = self.store.begin(Access::All, None).await else { return true };
+        let tables = self.rescan_tables();
+        let checks = async {
+            let ((_, captured), counts) = futures::try_join!(
+                super::load_hlc(&tx),
+                futures::future::try_join_all(tables.iter().map(|t| tx.count(t))),
+            )?;
+            Ok::<_, SyncError>(captured && counts.iter().any(|&n| n > 0))
+        };
+        let answer = checks.await.unwrap_or(true);
+        let _ = tx.commit().await;
+        answer
     }
 
     /// The tables a rescan covers: the pull group (all tables when unset).

@@ -46,7 +46,15 @@ pub enum Sent<P> {
 /// One op's fate, decided before the transaction writes.
 enum Fate<R> {
     Remove,
-    Keep(PendingOp<R>),
+    /// Back to pending as it is (a transport failure): its row holds
+    /// nothing to change, so nothing is written.
+    Wait,
+    /// Another attempt counted, or dead-lettered.
+    Update {
+        state: OpState,
+        attempts: u32,
+        error: String,
+    },
     Restamp(SyncChange<R>),
 }
 
@@ -72,12 +80,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 Sent::Refused(why) => Verdict::Rejected(why.clone()),
                 Sent::Failed(e) => {
                     transient = Some(e.clone());
-                    fates.push(Fate::Keep(pending_again(op)));
+                    fates.push(Fate::Wait);
                     continue;
                 }
                 Sent::Paused(e) => {
                     paused = Some(e.clone());
-                    fates.push(Fate::Keep(pending_again(op)));
+                    fates.push(Fate::Wait);
                     continue;
                 }
             };
@@ -94,24 +102,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
                 Verdict::Restamp(current) => Fate::Restamp(current),
                 Verdict::Rejected(why) => {
-                    let mut next = pending_again(op);
-                    next.state = OpState::Failed;
-                    next.attempts = op.attempts + 1;
                     dead.push((op.stamp.op_id.clone(), why.clone()));
-                    next.last_error = Some(why);
-                    Fate::Keep(next)
+                    Fate::Update { state: OpState::Failed, attempts: op.attempts + 1, error: why }
                 }
                 Verdict::Again(why) => {
-                    let mut next = pending_again(op);
-                    next.attempts = op.attempts + 1;
-                    top_attempt = top_attempt.max(next.attempts);
-                    next.last_error = Some(why.clone());
-                    if next.attempts >= max_attempts {
-                        next.state = OpState::Failed;
-                        next.last_error = Some(format!("gave up after {} attempts: {why}", next.attempts));
-                        dead.push((op.stamp.op_id.clone(), why));
+                    let attempts = op.attempts + 1;
+                    top_attempt = top_attempt.max(attempts);
+                    if attempts >= max_attempts {
+                        dead.push((op.stamp.op_id.clone(), why.clone()));
+                        let error = format!("gave up after {attempts} attempts: {why}");
+                        Fate::Update { state: OpState::Failed, attempts, error }
+                    } else {
+                        Fate::Update { state: OpState::Pending, attempts, error: why }
                     }
-                    Fate::Keep(next)
                 }
             };
             fates.push(fate);
@@ -204,15 +207,16 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     report.pushed += 1;
                     deletes.extend(current.seq);
                 }
-                Fate::Keep(next) => {
-                    match next.state {
+                Fate::Wait => report.retried += 1,
+                Fate::Update { state, attempts, error } => {
+                    match state {
                         OpState::Failed => report.failed += 1,
                         _ => report.retried += 1,
                     }
                     let mut kept = current;
-                    kept.state = next.state;
-                    kept.attempts = next.attempts;
-                    kept.last_error = next.last_error;
+                    kept.state = state;
+                    kept.attempts = attempts;
+                    kept.last_error = Some(error);
                     puts.push(kept);
                 }
                 Fate::Restamp(winner) => {
@@ -307,12 +311,6 @@ impl<S: Store, P: Platform> Engine<S, P> {
 fn restamped<R: Record>(row: &R, stamp: &ChangeStamp, order_key: bool) -> R {
     let key = if order_key { row.str_field(ORDER_KEY) } else { None };
     row.stamped(stamp.clock, &stamp.hlc, key.as_deref())
-}
-
-fn pending_again<R: Clone>(op: &PendingOp<R>) -> PendingOp<R> {
-    let mut next = op.clone();
-    next.state = OpState::Pending;
-    next
 }
 
 /// The sent op as the losing side of a conflict, with what it sent.

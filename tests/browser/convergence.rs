@@ -83,3 +83,25 @@ async fn memory_server_answers_a_lost_op_with_the_current_version() {
     assert_eq!(get(&get(&current, "stamp"), "opId"), "win");
     assert_eq!(get(&get(&current, "payload"), "v"), "winner");
 }
+
+#[wasm_bindgen_test]
+async fn discarding_a_rejected_op_gives_the_record_the_servers_version_back() {
+    let server = MemoryServer::new();
+    let e = open_with(&unique("discard"), server.provider(None).into()).await;
+    await_js(e.put("notes".into(), js(&json!({ "id": "n", "v": "good" })))).await.unwrap();
+    await_js(e.sync_now()).await.unwrap();
+    await_js(e.put("notes".into(), js(&json!({ "id": "n", "v": "bad" })))).await.unwrap();
+    let pending = await_js(e.pending_ops(None)).await.unwrap();
+    let op_id = get(&js_sys::Reflect::get_u32(&pending, 0).unwrap(), "opId");
+    server.reject_ops(js_sys::Array::of1(&op_id).into(), false);
+    let _ = await_js(e.sync_now()).await;
+    let failed: js_sys::Array = await_js(e.failed_ops()).await.unwrap().unchecked_into();
+    assert_eq!(failed.length(), 1);
+    let row = await_js(e.get("notes".into(), JsValue::from_str("n"))).await.unwrap();
+    assert_eq!(get(&row, "v"), "bad", "the rejected version is still here until the discard");
+    await_js(e.discard_failed(js_sys::Array::of1(&op_id).into())).await.unwrap();
+    await_js(e.sync_now()).await.unwrap();
+    let row = await_js(e.get("notes".into(), JsValue::from_str("n"))).await.unwrap();
+    assert_eq!(get(&row, "v"), "good", "after the discard the record is the server's again");
+    e.close();
+}
