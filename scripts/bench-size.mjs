@@ -49,3 +49,22 @@ export function runSize(quick) {
     perFile: [...engine, ...entry], engine: total(engine), entry: total([...engine, ...entry]),
   };
 }
+
+// The budget `./scripts/test` holds the package entry to (gzip, bytes): a
+// ratchet at the size reached, lowered as the entry shrinks. The goal in
+// BENCHMARKS.md is 100 KiB; until the entry gets there, this keeps it from
+// growing back.
+export const ENTRY_BUDGET_GZIP = 345_000;
+
+// `node scripts/bench-size.mjs --check`: prints the entry's size and exits
+// non-zero when it is over the budget, or when the test doubles' module is
+// missing (it is built beside the entry, never inside it).
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname) && process.argv.includes('--check')) {
+  const r = runSize(true);
+  const testing = measure('testing/testing_bg.wasm', 9);
+  console.log(`size: package entry ${r.entry.gzip} B gzip (budget ${ENTRY_BUDGET_GZIP}), brotli ${r.entry.brotli} B; tidesync/testing wasm ${testing.gzip} B gzip, not in the entry`);
+  if (r.entry.gzip > ENTRY_BUDGET_GZIP) {
+    console.error(`size: the package entry is ${r.entry.gzip - ENTRY_BUDGET_GZIP} B over its budget`);
+    process.exit(1);
+  }
+}

@@ -54,11 +54,11 @@ tidesync_browser_test() {
   local browser="$1"; shift
   case "$browser" in
     chrome) env -u GECKODRIVER -u SAFARIDRIVER CHROMEDRIVER="$TIDESYNC_CHROMEDRIVER" \
-              cargo test --target wasm32-unknown-unknown "$@" ;;
+              cargo test --target wasm32-unknown-unknown --features testing "$@" ;;
     firefox) env -u CHROMEDRIVER -u SAFARIDRIVER GECKODRIVER="$TIDESYNC_GECKODRIVER" \
-              cargo test --target wasm32-unknown-unknown "$@" ;;
+              cargo test --target wasm32-unknown-unknown --features testing "$@" ;;
     webkit) env -u CHROMEDRIVER -u GECKODRIVER SAFARIDRIVER="$TIDESYNC_WEBKITDRIVER" \
-              xvfb-run -a cargo test --target wasm32-unknown-unknown "$@" ;;
+              xvfb-run -a cargo test --target wasm32-unknown-unknown --features testing "$@" ;;
     *) echo "tidesync_browser_test: browser must be chrome, firefox or webkit" >&2; return 2 ;;
   esac
 }

@@ -59,6 +59,12 @@ impl fmt::Display for Invalid {
 pub enum SyncError {
     #[error("invalid input: {0}")]
     Invalid(Invalid),
+    /// A provider's answer that breaks the contract (code `INVALID`, with
+    /// the path inside the answer). Unlike [`SyncError::Invalid`], the fault
+    /// is the backend's, not the request's: the engine sends the same request
+    /// again later instead of blaming the ops it sent.
+    #[error("malformed provider answer: {0}")]
+    BadAnswer(Invalid),
     #[error("{0}")]
     Auth(String),
     #[error("{0}")]
@@ -83,7 +89,7 @@ impl SyncError {
     /// The stable code an app can switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            SyncError::Invalid(_) => "INVALID",
+            SyncError::Invalid(_) | SyncError::BadAnswer(_) => "INVALID",
             SyncError::Auth(_) => "AUTH",
             SyncError::Forbidden(_) => "FORBIDDEN",
             SyncError::RateLimit { .. } => "RATE_LIMIT",

@@ -82,9 +82,9 @@ pub enum BatchFailure {
 pub fn batch_failure(e: &SyncError) -> BatchFailure {
     match e {
         SyncError::Auth(_) | SyncError::Forbidden(_) => BatchFailure::Pause,
-        // A malformed answer ("pushResult…") is the provider's fault, not the
-        // batch's: the ops may well have been applied; send them again.
-        SyncError::Invalid(inv) if !inv.path.starts_with("pushResult") => BatchFailure::Split,
+        SyncError::Invalid(_) => BatchFailure::Split,
+        // A malformed answer is the provider's fault, not the batch's: the
+        // ops may well have been applied; send them again.
         _ => BatchFailure::Wait,
     }
 }
@@ -146,7 +146,10 @@ mod tests {
             BatchFailure::Wait
         );
         assert_eq!(batch_failure(&SyncError::invalid("batch", "too large")), BatchFailure::Split);
-        assert_eq!(batch_failure(&SyncError::invalid("pushResult.results", "bad")), BatchFailure::Wait);
+        assert_eq!(
+            batch_failure(&SyncError::BadAnswer(crate::core::Invalid::rule("pushResult.results", "bad"))),
+            BatchFailure::Wait
+        );
         assert_eq!(batch_failure(&SyncError::Auth("no".into())), BatchFailure::Pause);
     }
 }

@@ -198,10 +198,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         let reads = tables.iter().map(|(t, pks)| async move {
-            futures::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
+            crate::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
         });
-        let (per_table, stored_cursors, stored_hlc, mut lost_ops) = futures::try_join!(
-            futures::future::try_join_all(reads),
+        let (per_table, stored_cursors, stored_hlc, mut lost_ops) = crate::try_join!(
+            crate::engine::join::try_join_all(reads),
             tx.get_state(STATE_CURSORS),
             super::load_hlc(tx),
             lost::load(tx),
@@ -371,12 +371,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
             writes.push((table.as_str(), puts, deletes));
         }
         let row_writes = writes.into_iter().map(|(table, puts, deletes)| async move {
-            futures::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
+            crate::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
         });
         let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
-        futures::try_join!(
-            futures::future::try_join_all(row_writes),
-            futures::future::try_join_all(tomb_removals),
+        crate::try_join!(
+            crate::engine::join::try_join_all(row_writes),
+            crate::engine::join::try_join_all(tomb_removals),
             tx.put_tombstones(tomb_puts),
             tx.put_ops(op_puts),
             conflicts::record(tx, &out.conflicts),

@@ -105,20 +105,20 @@ impl<S: Store, P: Platform> Engine<S, P> {
             out.changed[i].1.push(c.pk.clone());
             out.applied += 1;
         }
-        let checks = async { futures::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_CURSORS)) };
+        let checks = async { crate::try_join!(tx.get_state(STATE_HLC), tx.get_state(STATE_CURSORS)) };
         let writes = async {
             let rows = tables.into_iter().map(|(table, puts, deletes)| async move {
-                futures::try_join!(tx.put_records(&table, puts), tx.delete_records(&table, &deletes))
+                crate::try_join!(tx.put_records(&table, puts), tx.delete_records(&table, &deletes))
             });
-            futures::try_join!(
-                futures::future::try_join_all(rows),
+            crate::try_join!(
+                crate::engine::join::try_join_all(rows),
                 tx.put_tombstones(tombs),
                 tx.put_state(STATE_CURSORS, after.encode()),
                 tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
             )
         };
         // Polled in this order, so the checks are issued before the writes.
-        let ((local_hlc, cursor), _) = futures::try_join!(checks, writes)?;
+        let ((local_hlc, cursor), _) = crate::try_join!(checks, writes)?;
         if local_hlc.is_some() {
             self.never_captured.set(false);
             return Ok(Blind::Captured);

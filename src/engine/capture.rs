@@ -201,7 +201,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         strict: bool,
     ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
         let schema = self.table(table)?;
-        let (rows, tombs, mut ops, (stored_hlc, in_flight, cursors), pending) = futures::try_join!(
+        let (rows, tombs, mut ops, (stored_hlc, in_flight, cursors), pending) = crate::try_join!(
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
@@ -339,7 +339,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 None => tomb_deletes.push(pk),
             }
         }
-        futures::try_join!(
+        crate::try_join!(
             tx.put_records(table, puts),
             tx.delete_records(table, &deletes),
             tx.put_tombstones(tomb_puts),

@@ -18,8 +18,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use futures::future::select;
-use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
@@ -77,7 +75,7 @@ pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
     engine: Rc<Engine<S, P>>,
     provider: V,
     wake: Signal,
-    running: Mutex<()>,
+    running: super::join::Exclusive,
     state: RefCell<DriverState>,
     stopped: Cell<bool>,
     /// A pull is due (a gap, a reconnect, a timer, going online).
@@ -108,7 +106,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             provider,
             subscription: Subscription::new(wake.clone()),
             wake,
-            running: Mutex::new(()),
+            running: super::join::Exclusive::default(),
             state: RefCell::new(state),
             stopped: Cell::new(false),
             pull_due: Cell::new(true),
@@ -217,9 +215,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         if let Link::Down { retry_at, .. } = self.subscription.link() {
             wait_ms = wait_ms.min(retry_at.saturating_sub(platform.now_ms()).max(COALESCE_MS));
         }
-        let wake = Box::pin(self.wake.wait());
-        let timer = Box::pin(platform.sleep(wait_ms));
-        if let futures::future::Either::Right(_) = select(wake, timer).await {
+        if let super::join::First::Right(()) = super::join::select(self.wake.wait(), platform.sleep(wait_ms)).await {
             if wait_ms == PERIODIC_MS {
                 self.pull_due.set(true);
             }
@@ -254,7 +250,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
 
     /// Pushes everything, then brings the local state up to the server's.
     async fn run_once(&self, force_pull: bool) -> Result<(SyncReport, RunEnd)> {
-        let _guard = self.running.lock().await;
+        let _guard = self.running.hold().await;
         let (mut report, end) = self.push_all().await?;
         if let RunEnd::Retry { .. } | RunEnd::Paused = end {
             return Ok((report, end));
@@ -443,8 +439,11 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             let step = match page {
                 Ok(page) if page.has_more => {
                     let next_cursor = page.next_cursor;
-                    let (step, next) =
-                        futures::join!(engine.apply_page(page, cursor), engine.fetch_page(&self.provider, next_cursor));
+                    let (step, next) = super::join::join(
+                        engine.apply_page(page, cursor),
+                        engine.fetch_page(&self.provider, next_cursor),
+                    )
+                    .await;
                     prefetched = Some(next);
                     step
                 }

@@ -13,6 +13,7 @@ pub mod cursors;
 pub mod driver;
 pub mod events;
 pub mod gc;
+pub mod join;
 pub mod lost;
 pub mod outbox;
 pub mod platform;
@@ -106,7 +107,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// rows and skipping one's history under the other's cursor.
     pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
         let tx = store.begin(Access::System, None).await?;
-        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) = futures::try_join!(
+        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) = crate::try_join!(
             tx.get_state(STATE_DEVICE_ID),
             tx.get_state(STATE_SCOPE),
             tx.get_state(cursors::STATE_CURSORS),
@@ -265,7 +266,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp<S::Rec>>> {
         self.check_open()?;
         let tx = self.store.begin(Access::All, None).await?;
-        let (mut ops, in_flight) = futures::try_join!(tx.list_ops(None, limit), outbox::in_flight(&tx))?;
+        let (mut ops, in_flight) = crate::try_join!(tx.list_ops(None, limit), outbox::in_flight(&tx))?;
         outbox::mark_in_flight(&mut ops, &in_flight);
         let ops = Self::with_payloads(&tx, ops).await?;
         tx.commit().await?;
@@ -275,7 +276,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Fills in the payload of put ops that read it from their row.
     pub(crate) async fn with_payloads(tx: &S::Tx, mut ops: Vec<PendingOp<S::Rec>>) -> Result<Vec<PendingOp<S::Rec>>> {
         let reads = ops.iter().map(|op| tx.get_records(&op.table_name, std::slice::from_ref(&op.pk)));
-        let rows = futures::future::try_join_all(reads).await?;
+        let rows = crate::engine::join::try_join_all(reads).await?;
         for (op, mut row) in ops.iter_mut().zip(rows) {
             if op.payload.is_none() && op.op == crate::core::wire::OpKind::Put {
                 op.payload = row.pop().flatten();

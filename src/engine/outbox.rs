@@ -63,7 +63,7 @@ pub async fn set_in_flight<T: StoreTx>(tx: &T, seqs: &HashSet<u64>) -> Result<()
 
 /// Counts of pending, in-flight and failed ops, read in `tx`.
 async fn counts_in<T: StoreTx>(tx: &T) -> Result<OutboxCounts> {
-    let (total, failed, in_flight) = futures::try_join!(tx.count_ops(), tx.count_failed(), in_flight(tx))?;
+    let (total, failed, in_flight) = crate::try_join!(tx.count_ops(), tx.count_failed(), in_flight(tx))?;
     let in_flight = in_flight.len() as u64;
     Ok(OutboxCounts { pending: total.saturating_sub(failed + in_flight), in_flight, failed })
 }
@@ -131,7 +131,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             tx.list_failed(u32::MAX).await?.into_iter().filter(|o| op_ids.contains(&o.stamp.op_id)).collect();
         let seqs: Vec<u64> = discarded.iter().filter_map(|o| o.seq).collect();
         let keys = discarded.into_iter().map(|o| RevertKey { table: o.table_name, pk: o.pk }).collect();
-        futures::try_join!(tx.delete_ops(&seqs), revert::note(&tx, keys))?;
+        crate::try_join!(tx.delete_ops(&seqs), revert::note(&tx, keys))?;
         tx.commit().await?;
         self.revert_due.set(!seqs.is_empty() || self.revert_due.get());
         Ok(seqs.len() as u64)
@@ -155,7 +155,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn record_run(&self, run: &SyncRun) -> Result<OutboxCounts> {
         let tx = self.store.begin(Access::System, None).await?;
         tx.log_append(Log::Runs, vec![serde_json::to_value(run).unwrap_or(Value::Null)]).await?;
-        let (_, counts) = futures::try_join!(tx.log_trim(Log::Runs, RUNS_KEPT), counts_in(&tx))?;
+        let (_, counts) = crate::try_join!(tx.log_trim(Log::Runs, RUNS_KEPT), counts_in(&tx))?;
         tx.commit().await?;
         Ok(counts)
     }

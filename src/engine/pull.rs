@@ -89,7 +89,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub async fn cursor_state(&self) -> Result<(u64, bool)> {
         self.check_open()?;
         let tx = self.store.begin(Access::System, None).await?;
-        let (cursors, boot) = futures::try_join!(tx.get_state(STATE_CURSORS), tx.get_state(STATE_BOOTSTRAPPED))?;
+        let (cursors, boot) = crate::try_join!(tx.get_state(STATE_CURSORS), tx.get_state(STATE_BOOTSTRAPPED))?;
         tx.commit().await?;
         let cursors = Cursors::decode(cursors.as_ref()).unwrap_or_default();
         let bootstrapped = boot.as_ref().and_then(Value::as_bool) == Some(true);
@@ -129,9 +129,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let Ok(tx) = self.store.begin(Access::All, None).await else { return true };
         let tables = self.rescan_tables();
         let checks = async {
-            let ((_, captured), counts) = futures::try_join!(
+            let ((_, captured), counts) = crate::try_join!(
                 super::load_hlc(&tx),
-                futures::future::try_join_all(tables.iter().map(|t| tx.count(t))),
+                crate::engine::join::try_join_all(tables.iter().map(|t| tx.count(t))),
             )?;
             Ok::<_, SyncError>(captured && counts.iter().any(|&n| n > 0))
         };
@@ -214,7 +214,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             rescan,
         };
         let page = provider.pull(req).await?;
-        check_page(&page, cursor, &tables).map_err(SyncError::Invalid)?;
+        check_page(&page, cursor, &tables).map_err(SyncError::BadAnswer)?;
         Ok(page)
     }
 
@@ -277,7 +277,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             return Ok(None);
         }
         let tables = self.table_names();
-        check_changes(changes, from, &tables, "subscription.changes").map_err(SyncError::Invalid)?;
+        check_changes(changes, from, &tables, "subscription.changes").map_err(SyncError::BadAnswer)?;
         let to = changes.last().map_or(from, |c| c.server_version);
         let received = changes.len() as u64;
         let Some(applied) = self.apply_batch(changes, &tables, from, to).await? else {

@@ -142,7 +142,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let want = self.config.batch_size as usize;
         let tx = self.store.begin(Access::All, None).await?;
         let (failed, mut in_flight, revert) =
-            futures::try_join!(tx.count_failed(), outbox::in_flight(&tx), tx.get_state(super::revert::STATE_REVERT))?;
+            crate::try_join!(tx.count_failed(), outbox::in_flight(&tx), tx.get_state(super::revert::STATE_REVERT))?;
         // Any engine may have discarded ops (see engine::revert).
         if revert.as_ref().and_then(serde_json::Value::as_array).is_some_and(|a| !a.is_empty()) {
             self.revert_due.set(true);

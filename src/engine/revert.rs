@@ -100,7 +100,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                     rescan: true,
                 };
                 let page = provider.pull(req).await?;
-                check_page(&page, cursor, &only).map_err(SyncError::Invalid)?;
+                check_page(&page, cursor, &only).map_err(SyncError::BadAnswer)?;
                 cursor = page.next_cursor;
                 for c in page.changes {
                     if wanted.contains(&(c.table_name.as_str(), &c.pk)) {
@@ -149,7 +149,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         for table in tables {
             let pks: Vec<Pk> = due.iter().filter(|k| &k.table == table).map(|k| k.pk.clone()).collect();
             let order_key = self.table(table)?.order_key;
-            let (ops, rows) = futures::try_join!(tx.ops_for(table, &pks), tx.get_records(table, &pks))?;
+            let (ops, rows) = crate::try_join!(tx.ops_for(table, &pks), tx.get_records(table, &pks))?;
             let mut puts = Vec::new();
             let mut removes = Vec::new();
             let mut tombs = Vec::new();
@@ -183,7 +183,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
                 done.push(pk);
             }
-            futures::try_join!(
+            crate::try_join!(
                 tx.put_records(table, puts),
                 tx.delete_records(table, &removes),
                 tx.put_tombstones(tombs),

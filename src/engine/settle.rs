@@ -252,7 +252,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             known.extend(remembered);
             lost::save(tx, known).await?;
         }
-        futures::try_join!(tx.delete_ops(&deletes), tx.put_ops(puts), outbox::set_in_flight(tx, &still))?;
+        crate::try_join!(tx.delete_ops(&deletes), tx.put_ops(puts), outbox::set_in_flight(tx, &still))?;
         if currents.is_empty() {
             return Ok(None);
         }

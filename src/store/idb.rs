@@ -44,12 +44,99 @@ pub struct IdbStore {
 /// What runs when another tab upgrades or deletes the database.
 pub type LostHook = Rc<dyn Fn(Lost)>;
 
-pub(super) fn storage(context: &str, e: impl std::fmt::Debug) -> SyncError {
-    let text = format!("{e:?}");
-    if text.contains("QuotaExceededError") {
-        return SyncError::Quota(format!("IndexedDB {context}: the browser's storage quota is used up"));
+/// An IndexedDB failure as a typed error, told apart by the
+/// `DOMException`'s `name` (`QuotaExceededError` is `QUOTA`).
+pub(super) fn storage(context: &str, e: impl Failure) -> SyncError {
+    use wasm_bindgen::JsCast;
+    let Some(cause) = e.cause() else {
+        return SyncError::Storage(format!("IndexedDB {context} failed"));
+    };
+    match cause.dyn_ref::<web_sys::DomException>() {
+        Some(d) if d.name() == "QuotaExceededError" => {
+            SyncError::Quota(format!("IndexedDB {context}: the browser's storage quota is used up"))
+        }
+        Some(d) => SyncError::Storage(format!("IndexedDB {context}: {}: {}", d.name(), d.message())),
+        None => SyncError::Storage(format!(
+            "IndexedDB {context}: {}",
+            cause.as_string().or_else(|| js_sys::JSON::stringify(&cause).ok().map(String::from)).unwrap_or_default()
+        )),
     }
-    SyncError::Storage(format!("{context}: {text}"))
+}
+
+/// A failure of IndexedDB or of a JS call, with the JS value it carries
+/// (usually a `DOMException`).
+pub(super) trait Failure {
+    fn cause(self) -> Option<JsValue>;
+}
+
+impl Failure for JsValue {
+    fn cause(self) -> Option<JsValue> {
+        Some(self)
+    }
+}
+
+impl Failure for rexie::Error {
+    fn cause(self) -> Option<JsValue> {
+        match self {
+            rexie::Error::IdbError(inner) => inner.cause(),
+            _ => None,
+        }
+    }
+}
+
+impl Failure for idb::Error {
+    fn cause(self) -> Option<JsValue> {
+        idb_cause(self)
+    }
+}
+
+fn idb_cause(e: idb::Error) -> Option<JsValue> {
+    use idb::Error as E;
+    match e {
+        E::DomException(d) => Some(d.into()),
+        E::AddFailed(v)
+        | E::ClearFailed(v)
+        | E::CountFailed(v)
+        | E::CursorAdvanceFailed(v)
+        | E::CursorContinueFailed(v)
+        | E::CursorKeyNotFound(v)
+        | E::CursorPrimaryKeyNotFound(v)
+        | E::CursorValueNotFound(v)
+        | E::DeleteFailed(v)
+        | E::GetAllFailed(v)
+        | E::GetAllKeysFailed(v)
+        | E::GetFailed(v)
+        | E::GetKeyFailed(v)
+        | E::IndexCreateFailed(v)
+        | E::IndexDeleteFailed(v)
+        | E::IndexedDbDeleteFailed(v)
+        | E::IndexedDbNotFound(v)
+        | E::IndexedDbOpenFailed(v)
+        | E::IndexNotFound(v)
+        | E::KeyPathNotFound(v)
+        | E::KeyRangeBoundNotFound(v)
+        | E::KeyRangeCreateFailed(v)
+        | E::KeyRangeIncludesFailed(v)
+        | E::ObjectStoreCreateFailed(v)
+        | E::ObjectStoreDeleteFailed(v)
+        | E::ObjectStoreNotFound(v)
+        | E::OpenCursorFailed(v)
+        | E::OpenKeyCursorFailed(v)
+        | E::RequestErrorNotFound(v)
+        | E::RequestResultNotFound(v)
+        | E::TransactionAbortError(v)
+        | E::TransactionCommitError(v)
+        | E::TransactionModeNotFound(v)
+        | E::TransactionOpenFailed(v)
+        | E::UnexpectedJsType(_, v)
+        | E::UpdateFailed(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// A stored value this engine cannot read or write (not an IndexedDB failure).
+pub(super) fn unreadable(context: &str, e: impl std::fmt::Display) -> SyncError {
+    SyncError::Storage(format!("{context}: {e}"))
 }
 
 fn ser() -> serde_wasm_bindgen::Serializer {
@@ -57,11 +144,11 @@ fn ser() -> serde_wasm_bindgen::Serializer {
 }
 
 pub(super) fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
-    v.serialize(&ser()).map_err(|e| storage("serialise", e))
+    v.serialize(&ser()).map_err(|e| unreadable("serialise", e))
 }
 
 pub(super) fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
-    serde_wasm_bindgen::from_value(v).map_err(|e| storage("deserialise", e))
+    serde_wasm_bindgen::from_value(v).map_err(|e| unreadable("deserialise", e))
 }
 
 impl IdbStore {
@@ -271,7 +358,7 @@ fn op_row(op: &PendingOp<JsValue>) -> OpRow {
 /// Many rows as JS objects through one `JSON.parse`: far fewer boundary
 /// crossings than setting every field of every row from Rust.
 fn json_rows<T: Serialize>(rows: &[T]) -> Result<Vec<JsValue>> {
-    let text = serde_json::to_string(rows).map_err(|e| storage("serialise", e))?;
+    let text = serde_json::to_string(rows).map_err(|e| unreadable("serialise", e))?;
     let parsed = js_sys::JSON::parse(&text).map_err(|e| storage("parse", e))?;
     Ok(js_sys::Array::from(&parsed).iter().collect())
 }
@@ -281,6 +368,7 @@ fn pk_field(v: &JsValue) -> Option<Pk> {
     pk_from_js(&Reflect::get(v, &"pk".into()).ok()?, "pk").ok()
 }
 
+#[cfg(feature = "engine")]
 pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
     let v = to_js(&op_row(op))?;
     if let Some(p) = &op.payload {
@@ -377,7 +465,7 @@ impl StoreTx for IdbTx {
     async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
         let store = self.store(table)?;
         let deletes = pks.iter().map(|pk| store.delete(pk_to_js(pk)));
-        for r in futures::future::join_all(deletes).await {
+        for r in crate::engine::join::join_all(deletes).await {
             r.map_err(|e| storage("delete", e))?;
         }
         Ok(())
@@ -428,7 +516,7 @@ impl StoreTx for IdbTx {
     async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
         let store = self.store(TOMBSTONES)?;
         let deletes = pks.iter().map(|pk| store.delete(tomb_key(table, pk)));
-        for r in futures::future::join_all(deletes).await {
+        for r in crate::engine::join::join_all(deletes).await {
             r.map_err(|e| storage("delete tombstone", e))?;
         }
         Ok(())
@@ -485,7 +573,7 @@ impl StoreTx for IdbTx {
                     .into()
             });
         }
-        for r in futures::future::join_all(keys.into_iter().map(|k| store.delete(k))).await {
+        for r in crate::engine::join::join_all(keys.into_iter().map(|k| store.delete(k))).await {
             r.map_err(|e| storage("delete op", e))?;
         }
         Ok(())

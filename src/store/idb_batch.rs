@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use rexie::KeyRange;
 use wasm_bindgen::JsValue;
 
-use crate::core::{Pk, Result, SyncError};
+use super::idb::storage;
+use crate::core::{Pk, Result};
 
 /// Batches up to this size read key by key.
 const SMALL_BATCH: usize = 8;
@@ -37,7 +38,7 @@ impl Source {
             Source::Index(i) => i.get_all_keys(Some(range), Some(limit)).await,
         }
         .map(|keys| keys.len() as u32)
-        .map_err(|e| SyncError::Storage(format!("getAllKeys: {e:?}")))
+        .map_err(|e| storage("getAllKeys", e))
     }
 
     async fn get_all(&self, range: KeyRange) -> Result<Vec<JsValue>> {
@@ -45,7 +46,7 @@ impl Source {
             Source::Store(s) => s.get_all(Some(range), None).await,
             Source::Index(i) => i.get_all(Some(range), None).await,
         }
-        .map_err(|e| SyncError::Storage(format!("getAll: {e:?}")))
+        .map_err(|e| storage("getAll", e))
     }
 }
 
@@ -58,7 +59,7 @@ pub struct Keys<'a> {
 }
 
 fn range(lo: JsValue, hi: JsValue) -> Result<KeyRange> {
-    KeyRange::bound(&lo, &hi, None, None).map_err(|e| SyncError::Storage(format!("key range: {e:?}")))
+    KeyRange::bound(&lo, &hi, None, None).map_err(|e| storage("key range", e))
 }
 
 /// Every stored value for each of `pks` (several for an index), by pk.
@@ -87,8 +88,8 @@ pub async fn read_many(source: &Source, pks: &[Pk], keys: Keys<'_>) -> Result<Ha
         // A store holds one value per key: a plain get.
         Source::Store(store) => {
             let reads = pks.iter().map(|pk| store.get((keys.key)(pk)));
-            for (pk, row) in pks.iter().zip(futures::future::join_all(reads).await) {
-                if let Some(v) = row.map_err(|e| SyncError::Storage(format!("get: {e:?}")))? {
+            for (pk, row) in pks.iter().zip(crate::engine::join::join_all(reads).await) {
+                if let Some(v) = row.map_err(|e| storage("get", e))? {
                     out.insert(pk.clone(), vec![v]);
                 }
             }
@@ -96,9 +97,9 @@ pub async fn read_many(source: &Source, pks: &[Pk], keys: Keys<'_>) -> Result<Ha
         Source::Index(_) => {
             let reads = pks.iter().map(|pk| {
                 let r = KeyRange::only(&(keys.key)(pk));
-                async move { source.get_all(r.map_err(|e| SyncError::Storage(format!("key range: {e:?}")))?).await }
+                async move { source.get_all(r.map_err(|e| storage("key range", e))?).await }
             });
-            for (pk, rows) in pks.iter().zip(futures::future::try_join_all(reads).await?) {
+            for (pk, rows) in pks.iter().zip(crate::engine::join::try_join_all(reads).await?) {
                 if !rows.is_empty() {
                     out.insert(pk.clone(), rows);
                 }

@@ -12,7 +12,7 @@ use crate::core::{Pk, Result, SyncError};
 
 pub(super) async fn append(store: &rexie::Store, rows: Vec<Value>) -> Result<()> {
     let rows = rows.iter().map(to_js).collect::<Result<Vec<_>>>()?;
-    for r in futures::future::join_all(rows.iter().map(|r| store.add(r, None))).await {
+    for r in crate::engine::join::join_all(rows.iter().map(|r| store.add(r, None))).await {
         r.map_err(|e| storage("journal append", e))?;
     }
     Ok(())

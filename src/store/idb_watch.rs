@@ -34,7 +34,7 @@ pub struct Watch {
 impl Watch {
     /// Opens the listening connection; `on_lost` runs once, on the event.
     pub async fn open(name: &str, on_lost: Rc<dyn Fn(Lost)>) -> Result<Watch> {
-        let storage = |e: JsValue| SyncError::Storage(format!("IndexedDB watch: {e:?}"));
+        let storage = |e: JsValue| super::idb::storage("watch", e);
         let factory: IdbFactory =
             Reflect::get(&js_sys::global(), &"indexedDB".into()).map_err(storage)?.unchecked_into();
         let request: IdbOpenDbRequest = factory.open(name).map_err(storage)?;

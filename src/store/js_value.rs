@@ -259,3 +259,18 @@ impl Record for JsValue {
         out.into()
     }
 }
+
+/// A thrown JS value as text for an error message, without `Debug`: a
+/// `DOMException` or `Error` as `name: message`, a string as itself,
+/// anything else as its JSON.
+pub fn describe(e: &JsValue) -> String {
+    if let Some(text) = e.as_string() {
+        return text;
+    }
+    let field = |name: &str| Reflect::get(e, &key(name)).ok().and_then(|v| v.as_string());
+    match (field("name"), field("message")) {
+        (Some(n), Some(m)) => format!("{n}: {m}"),
+        (None, Some(m)) => m,
+        _ => js_sys::JSON::stringify(e).ok().map(String::from).unwrap_or_else(|| "a JS value".into()),
+    }
+}

@@ -99,7 +99,7 @@ impl Slot {
 
     /// Resolves when the transaction may start.
     async fn ready(&self) {
-        futures::future::poll_fn(|cx| {
+        std::future::poll_fn(|cx| {
             let mut q = self.queue.borrow_mut();
             if q.may_start(self.id) {
                 return Poll::Ready(());

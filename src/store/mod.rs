@@ -217,7 +217,7 @@ pub trait StoreTx {
     async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>>;
     /// Several state rows, in the order of `keys`.
     async fn get_states(&self, keys: &[&str]) -> Result<Vec<Option<serde_json::Value>>> {
-        futures::future::try_join_all(keys.iter().map(|k| self.get_state(k))).await
+        crate::engine::join::try_join_all(keys.iter().map(|k| self.get_state(k))).await
     }
     async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()>;
 

@@ -46,16 +46,24 @@ fn invalid(e: crate::core::Invalid) -> JsValue {
     to_js_error(&SyncError::Invalid(e))
 }
 
+/// A call's work, boxed so that one `future_to_promise` serves every method
+/// (each distinct future type would otherwise get its own copy of it).
+pub(super) type Call = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, SyncError>>>>;
+
 /// Runs an engine call as a Promise.
 pub(super) fn promise<F>(fut: F) -> Promise
 where
     F: std::future::Future<Output = Result<JsValue, SyncError>> + 'static,
 {
-    future_to_promise(async move { fut.await.map_err(|e| to_js_error(&e)) })
+    run(Box::pin(fut))
+}
+
+fn run(call: Call) -> Promise {
+    future_to_promise(async move { call.await.map_err(|e| to_js_error(&e)) })
 }
 
 fn js_err(e: JsValue) -> SyncError {
-    SyncError::Storage(format!("{e:?}"))
+    SyncError::Storage(crate::store::js_value::describe(&e))
 }
 
 /// Ops as an array of plain objects.
@@ -146,7 +154,9 @@ impl SyncEngine {
     /// database, and loads or creates the device id and clock.
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncEngine>")]
     pub fn open(#[wasm_bindgen(unchecked_param_type = "SyncConfig")] config: JsValue) -> Promise {
-        future_to_promise(async move { Ok(SyncEngine::open_with(config).await?.into()) })
+        let open: std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsValue, JsValue>>>> =
+            Box::pin(async move { Ok(SyncEngine::open_with(config).await?.into()) });
+        future_to_promise(open)
     }
 
     /// This device's id (kept in `sync_state`).

@@ -15,7 +15,7 @@ pub fn to_js_error(e: &SyncError) -> JsValue {
     set("code", JsValue::from_str(e.code()));
     set("retryable", JsValue::from_bool(e.retryable()));
     match e {
-        SyncError::Invalid(inv) => set("path", JsValue::from_str(&inv.path)),
+        SyncError::Invalid(inv) | SyncError::BadAnswer(inv) => set("path", JsValue::from_str(&inv.path)),
         SyncError::RateLimit { retry_after_ms: Some(ms), .. } => set("retryAfterMs", JsValue::from_f64(*ms as f64)),
         _ => {}
     }

@@ -20,14 +20,32 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::error::to_js_error;
-use super::types::ProviderOptionsArg;
-use super::wire_js::{changes_to_js, deep_copy, json_to_js, push_result_to_js, split_payloads};
+use super::wire_answer::{changes_to_js, deep_copy, push_result_to_js};
+use super::wire_js::{json_to_js, split_payloads};
 use crate::core::decode::{self, Path, WireValue};
 use crate::core::server::{PushOutcome, ServerState};
 use crate::core::wire::{
     decode_pull_request, decode_push_batch, decode_scope, OpResult, PushBatch, PushOp, PushResult, SyncScope,
 };
 use crate::core::{Result, SyncError};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+import type { ChangeStamp, PrimaryKey, SyncProvider, PushBatch, PushResult, PullRequest, PullResponse, SyncScope } from '../tidesync.js';
+
+/** One record as a MemoryServer holds it. */
+export interface ServerRecord {
+  tableName: string; pk: PrimaryKey; payload?: Record<string, unknown>;
+  deleted: boolean; stamp: ChangeStamp; version: number;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `MemoryServer.provider`'s options.
+    #[wasm_bindgen(typescript_type = "{ token?: string }")]
+    pub type ProviderOptionsArg;
+}
 
 /// Most ops one push may carry.
 const MAX_BATCH: usize = 10_000;

@@ -3,12 +3,12 @@
 //! Whatever it returns is validated; whatever it throws (an Error, a string,
 //! anything) becomes a typed `SyncError`, never a panic.
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::wire_js::{attach_payloads, split_nested, split_payloads};
+use super::wire_js::{split_nested, split_payloads};
 use crate::core::decode::{self, optional, Path, Shape, WireValue};
 use crate::core::wire::{
     decode_changes, decode_pull_response, decode_push_result, PullRequest, PullResponse, PushBatch, PushResult,
@@ -56,8 +56,10 @@ impl JsProvider {
 /// Maps a thrown or rejected JS value to a typed error by its `code`.
 pub fn from_js_error(e: &JsValue) -> SyncError {
     let field = |k: &str| Reflect::get(e, &k.into()).ok().filter(|v| !v.is_undefined());
-    let message =
-        field("message").and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"));
+    let message = field("message")
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| crate::store::js_value::describe(e));
     let retry_after_ms =
         field("retryAfterMs").and_then(|v| v.as_f64()).filter(|v| v.is_finite() && *v >= 0.0).map(|v| v as u64);
     match field("code").and_then(|c| c.as_string()).as_deref() {
@@ -97,7 +99,7 @@ fn batch_to_js(batch: &PushBatch<JsValue>) -> Result<JsValue> {
             .collect(),
     };
     let text = serde_json::to_string(&bare).map_err(|e| SyncError::Storage(e.to_string()))?;
-    let v = js_sys::JSON::parse(&text).map_err(|e| SyncError::Storage(format!("{e:?}")))?;
+    let v = js_sys::JSON::parse(&text).map_err(|e| SyncError::Storage(crate::store::js_value::describe(&e)))?;
     let ops = js_sys::Array::from(&Reflect::get(&v, &"ops".into()).unwrap_or(JsValue::UNDEFINED));
     for (i, op) in batch.ops.iter().enumerate() {
         if let Some(p) = &op.payload {
@@ -110,7 +112,7 @@ fn batch_to_js(batch: &PushBatch<JsValue>) -> Result<JsValue> {
 /// Prefixes a decoding error's path with where the value came from.
 fn located(mut e: Invalid, root: &str) -> SyncError {
     e.path = if e.path.is_empty() { root.to_string() } else { format!("{root}.{}", e.path) };
-    SyncError::Invalid(e)
+    SyncError::BadAnswer(e)
 }
 
 /// Decodes one `onChanges(changes, meta)` call of a subscription.
@@ -123,19 +125,21 @@ fn subscription_batch(
         Shape::Object => match optional(meta, "fromCursor") {
             Some(v) => match decode::integer(&v, &Path::Root("meta.fromCursor"), 0) {
                 Ok(n) => Some(n),
-                Err(e) => return (Err(SyncError::Invalid(e)), None),
+                Err(e) => return (Err(SyncError::BadAnswer(e)), None),
             },
             None => None,
         },
         Shape::Absent | Shape::Null => None,
-        _ => return (Err(SyncError::invalid("subscription.meta", "must be an object")), None),
+        _ => return (Err(SyncError::BadAnswer(Invalid::rule("subscription.meta", "must be an object"))), None),
     };
     let known = |t: &str| tables.iter().any(|x| x == t);
-    let decoded = split_payloads(changes, None, "subscription.changes").and_then(|split| {
-        decode_changes(&&split.meta()?, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
-            .map(|list| attach_payloads(&split.payloads, list))
-            .map_err(|e| located(e, "subscription"))
-    });
+    let decoded =
+        split_payloads(changes, None, "subscription.changes").map_err(SyncError::BadAnswer).and_then(|split| {
+            let meta = split.meta().map_err(SyncError::BadAnswer)?;
+            decode_changes(&&meta, &Path::Root("changes"), from.unwrap_or(0), Some(&known))
+                .map(|list| attach_payloads(&split.payloads, list))
+                .map_err(|e| located(e, "subscription"))
+        });
     (decoded, from)
 }
 
@@ -156,11 +160,12 @@ impl Provider for JsProvider {
         let arg = batch_to_js(&batch)?;
         let answer = self.call("push", &[arg]).await?;
         let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
-        let split = split_nested(&answer, Some("results"), Some("current"), "pushResult")?;
-        let meta = split.meta()?;
+        let split =
+            split_nested(&answer, Some("results"), Some("current"), "pushResult").map_err(SyncError::BadAnswer)?;
+        let meta = split.meta().map_err(SyncError::BadAnswer)?;
         let decoded = decode_push_result(&&meta, &ids).map_err(|mut e| {
             e.path = format!("pushResult{}", if e.path.is_empty() { String::new() } else { format!(".{}", e.path) });
-            SyncError::Invalid(e)
+            SyncError::BadAnswer(e)
         })?;
         // Each `current` payload is the object the provider gave.
         let results = decoded
@@ -177,8 +182,8 @@ impl Provider for JsProvider {
         let answer = self.call("pull", &[arg]).await?;
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
-        let split = split_payloads(&answer, Some("changes"), "pullResponse")?;
-        let meta = split.meta()?;
+        let split = split_payloads(&answer, Some("changes"), "pullResponse").map_err(SyncError::BadAnswer)?;
+        let meta = split.meta().map_err(SyncError::BadAnswer)?;
         let page = decode_pull_response(&&meta, req.cursor, Some(&known)).map_err(|e| located(e, "pullResponse"))?;
         Ok(PullResponse {
             changes: attach_payloads(&split.payloads, page.changes),
@@ -217,4 +222,20 @@ impl Provider for JsProvider {
         let args = [scope_js, JsValue::from_str(&device_id), JsValue::from_f64(version as f64)];
         self.call("updateCursor", &args).await.map(|_| ())
     }
+}
+
+/// The decoded `changes` with their payload objects put back.
+fn attach_payloads<T>(payloads: &Array, changes: Vec<SyncChange<T>>) -> Vec<SyncChange<JsValue>> {
+    changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| SyncChange {
+            payload: c.payload.map(|_| payloads.get(i as u32)),
+            table_name: c.table_name,
+            pk: c.pk,
+            op: c.op,
+            server_version: c.server_version,
+            stamp: c.stamp,
+        })
+        .collect()
 }

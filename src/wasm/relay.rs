@@ -25,6 +25,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+
+use crate::engine::join::{select, First};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -101,7 +103,7 @@ impl Message {
 
 pub fn to_wire(e: &SyncError) -> WireError {
     let (message, path, retry_after_ms) = match e {
-        SyncError::Invalid(inv) => {
+        SyncError::Invalid(inv) | SyncError::BadAnswer(inv) => {
             let message = match &inv.kind {
                 InvalidKind::Rule(m) => m.clone(),
                 _ => inv.to_string(),
@@ -213,17 +215,14 @@ impl Relay {
         }
         let platform = self.platform.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let work = Box::pin(driver.sync_now());
-            let heartbeat = Box::pin(async {
+            let heartbeat = async {
                 loop {
                     platform.sleep(HEARTBEAT_MS).await;
                     Message::Ack { id: id.clone() }.post(&platform);
                 }
-            });
-            let result = match futures::future::select(work, heartbeat).await {
-                futures::future::Either::Left((r, _)) => r,
-                futures::future::Either::Right(_) => unreachable!("the heartbeat never ends"),
             };
+            // The heartbeat never ends, so the work always finishes first.
+            let First::Left(result) = select(driver.sync_now(), heartbeat).await else { return };
             if driver.engine().is_closed() {
                 // Leaving was posted; the follower asks the next leader.
                 return;

@@ -9,7 +9,9 @@
 //! engine takes over. Also wires the `online` and `visibilitychange` events
 //! to the scheduler.
 
-use std::cell::{Cell, RefCell};
+#[cfg(feature = "testing")]
+use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
@@ -28,15 +30,24 @@ pub type WebDriver = Driver<IdbStore, WebPlatform, JsProvider>;
 /// An event listener to remove on close: target, event name, callback.
 type Listener = (JsValue, &'static str, Closure<dyn FnMut()>);
 
+#[cfg(feature = "testing")]
 thread_local! {
     static HIDE_WEB_LOCKS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Fault injection for tests: engines opened while this is set behave as if
 /// `navigator.locks` did not exist (and lead by the lease).
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub fn hide_web_locks(hide: bool) {
     HIDE_WEB_LOCKS.with(|h| h.set(hide));
+}
+
+/// Whether a test hid `navigator.locks` (never, outside the test build).
+fn web_locks_hidden() -> bool {
+    #[cfg(feature = "testing")]
+    return HIDE_WEB_LOCKS.with(Cell::get);
+    #[cfg(not(feature = "testing"))]
+    false
 }
 
 /// The page-side handles of a running scheduler, released on close.
@@ -80,7 +91,7 @@ impl Runner {
         let locks = Reflect::get(&global, &"navigator".into())
             .ok()
             .and_then(|n| Reflect::get(&n, &"locks".into()).ok())
-            .filter(|l| !l.is_undefined() && !l.is_null() && !HIDE_WEB_LOCKS.with(Cell::get));
+            .filter(|l| !l.is_undefined() && !l.is_null() && !web_locks_hidden());
         let lease = locks.is_none().then(|| Lease::new(&driver));
         let relay = Relay::new(platform.clone());
 

@@ -179,6 +179,7 @@ impl SyncEngine {
     /// Fault injection for tests: engines opened while `hide` is set behave as
     /// if the browser had no `navigator.locks`, and lead by the lease.
     #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn test_hide_web_locks(hide: bool) {
         super::sync::hide_web_locks(hide);
     }

@@ -182,12 +182,6 @@ export interface SyncRun {
   pushed: number; failed: number; retried: number; batches: number; error?: string;
 }
 
-/** One record as a MemoryServer holds it. */
-export interface ServerRecord {
-  tableName: string; pk: PrimaryKey; payload?: Record<string, unknown>;
-  deleted: boolean; stamp: ChangeStamp; version: number;
-}
-
 export interface PushEvent { opIds: string[]; sent?: number; pushed?: number; failed?: number; retried?: number }
 export interface RetryEvent { attempt: number; delayMs: number; opIds: string[]; code: string }
 export interface StatsEvent { pending: number; failed: number; pushed: number; runMs: number; cursor: number }
@@ -218,9 +212,6 @@ extern "C" {
     /// A list of op ids.
     #[wasm_bindgen(typescript_type = "string[]")]
     pub type OpIdsArg;
-    /// `MemoryServer.provider`'s options.
-    #[wasm_bindgen(typescript_type = "{ token?: string }")]
-    pub type ProviderOptionsArg;
 }
 
 /// The keys `getAll`'s options accept.

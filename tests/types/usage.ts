@@ -1,6 +1,8 @@
 // A small typed usage of the package, checked by `tsc --noEmit` against the
-// generated declarations (pkg/tidesync.d.ts). It is compiled, never run.
-import init, { MemoryServer, SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport, type SyncStatus, type TidesyncError } from 'tidesync';
+// generated declarations (pkg/index.d.ts, pkg/testing/index.d.ts). It is
+// compiled, never run.
+import initTesting, { MemoryServer, type ServerRecord } from 'tidesync/testing';
+import init, { SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport, type SyncStatus, type TidesyncError } from 'tidesync';
 
 interface Note { id: string; title: string; thread_id: string }
 
@@ -38,6 +40,7 @@ export async function example(): Promise<void> {
 
 export async function withServer(): Promise<void> {
   await init();
+  await initTesting();
   const server = new MemoryServer();
   server.grant('token-1', 'w1');
   server.failNextPushes(2, 'RATE_LIMIT', 1000);
@@ -56,12 +59,14 @@ export async function withServer(): Promise<void> {
   await engine.discardFailed([]);
   engine.stop();
   engine.start();
-  console.log(report.pushed, status.leader, server.snapshot('w1').length, server.serverVersion('w1'));
+  const held: ServerRecord[] = server.snapshot('w1');
+  console.log(report.pushed, status.leader, held.length, server.serverVersion('w1'));
   engine.close();
 }
 
 export async function pullSide(): Promise<void> {
   await init();
+  await initTesting();
   const server = new MemoryServer();
   const engine = await SyncEngine.open({
     workspaceId: 'w1',

@@ -1,6 +1,7 @@
 // Benchmark scenarios, each next to its baseline in the same page and session.
 // ./scripts/bench drives this page with playwright-core and reads the results.
-import init, { MemoryServer, SyncEngine } from '/pkg/tidesync.js';
+import init, { SyncEngine } from '/pkg/tidesync.js';
+import initTesting, { MemoryServer } from '/pkg/testing/index.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
 import { compare, deleteDb, leader, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
 import { runLatency } from './latency.js';
@@ -145,6 +146,7 @@ function rawPush(n, batchSize, run) {
 async function enginePush(n, batchSize, run) {
   const dbName = `bench-push-${run}`;
   await deleteDb(dbName);
+  await initTesting();
   const server = new MemoryServer();
   const engine = await SyncEngine.open({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
@@ -175,6 +177,7 @@ export async function runPush(n = 10000, runs = 5, batchSize = 100) {
 
 // A server holding n records, written by one device (seeded once per scenario).
 export async function seededServer(n) {
+  await initTesting();
   const server = new MemoryServer();
   const dbName = 'bench-seed';
   await deleteDb(dbName);
@@ -214,6 +217,7 @@ export async function engineBootstrap(server, n, pullLimit, run) {
 
 export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   await init();
+  await initTesting();
   const server = await seededServer(n);
   const rows = server.snapshot('bench').map((r) => r.payload);
   const out = await compare('bootstrap pull', n, runs,

@@ -5,7 +5,7 @@
 // plus its clock and hlc fields) and its stamp. Nothing keeps all n in JS:
 // the raw baseline, the generated provider and the seeding each build the
 // rows they need when they need them.
-import { MemoryServer } from '/pkg/tidesync.js';
+import initTesting, { MemoryServer } from '/pkg/testing/index.js';
 import { record } from './common.js';
 
 // The most ops one MemoryServer push accepts.
@@ -64,6 +64,7 @@ export function generatedProvider(c) {
  * every record: minutes at 1M, and the outbox in memory besides).
  */
 export async function seedMemoryServer(c) {
+  await initTesting();
   const server = new MemoryServer();
   const provider = server.provider({});
   for (let i = 0; i < c.n; i += PUSH_BATCH) {
