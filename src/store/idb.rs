@@ -139,16 +139,10 @@ pub(super) fn unreadable(context: &str, e: impl std::fmt::Display) -> SyncError 
     SyncError::Storage(format!("{context}: {e}"))
 }
 
-fn ser() -> serde_wasm_bindgen::Serializer {
-    serde_wasm_bindgen::Serializer::json_compatible()
-}
+pub(super) use super::js_json::to_js;
 
-pub(super) fn to_js<T: Serialize>(v: &T) -> Result<JsValue> {
-    v.serialize(&ser()).map_err(|e| unreadable("serialise", e))
-}
-
-pub(super) fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue) -> Result<T> {
-    serde_wasm_bindgen::from_value(v).map_err(|e| unreadable("deserialise", e))
+pub(super) fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Result<T> {
+    super::js_json::from_js(&v)
 }
 
 impl IdbStore {

@@ -241,11 +241,11 @@ impl Record for JsValue {
     }
 
     fn from_json(v: &serde_json::Value) -> Self {
-        serde::Serialize::serialize(v, &serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+        super::js_json::to_js(v).unwrap_or(JsValue::NULL)
     }
 
     fn to_json(&self) -> serde_json::Value {
-        serde_wasm_bindgen::from_value(self.clone()).unwrap_or(serde_json::Value::Null)
+        super::js_json::from_js(self).unwrap_or(serde_json::Value::Null)
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

@@ -19,6 +19,8 @@ mod idb_logs;
 #[cfg(target_arch = "wasm32")]
 mod idb_watch;
 #[cfg(target_arch = "wasm32")]
+pub mod js_json;
+#[cfg(target_arch = "wasm32")]
 pub mod js_value;
 
 use serde::{Deserialize, Serialize};

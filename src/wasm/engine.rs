@@ -34,12 +34,8 @@ pub struct SyncEngine {
     runner: Rc<RefCell<Option<Runner>>>,
 }
 
-fn ser() -> serde_wasm_bindgen::Serializer {
-    serde_wasm_bindgen::Serializer::json_compatible()
-}
-
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&ser()).map_err(|e| to_js_error(&SyncError::Storage(e.to_string())))
+    crate::store::js_json::to_js(v).map_err(|e| to_js_error(&e))
 }
 
 fn invalid(e: crate::core::Invalid) -> JsValue {

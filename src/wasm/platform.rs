@@ -46,10 +46,6 @@ pub struct WebPlatform {
     inner: Rc<Inner>,
 }
 
-fn ser() -> serde_wasm_bindgen::Serializer {
-    serde_wasm_bindgen::Serializer::json_compatible()
-}
-
 impl WebPlatform {
     /// A platform whose change notices travel on `tidesync:<db_name>`.
     pub fn new(db_name: &str) -> Self {
@@ -179,7 +175,7 @@ impl Platform for WebPlatform {
         if self.inner.handlers.borrow().get(event.name()).is_none_or(|l| l.is_empty()) {
             return;
         }
-        if let Ok(payload) = serde::Serialize::serialize(&event, &ser()) {
+        if let Ok(payload) = crate::store::js_json::to_js(&event) {
             self.deliver(event.name(), &payload);
         }
     }

@@ -91,11 +91,11 @@ impl Message {
         if data.is_string() || !data.is_object() {
             return None;
         }
-        serde_wasm_bindgen::from_value(data.clone()).ok()
+        crate::store::js_json::from_js(data).ok()
     }
 
     pub fn post(&self, platform: &WebPlatform) {
-        if let Ok(v) = self.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
+        if let Ok(v) = crate::store::js_json::to_js(self) {
             platform.post(&v);
         }
     }

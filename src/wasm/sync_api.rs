@@ -190,5 +190,5 @@ impl SyncEngine {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| SyncError::Storage(e.to_string()))
+    crate::store::js_json::to_js(v)
 }

@@ -4,17 +4,13 @@
 //! `JSON.parse`.
 
 use js_sys::Array;
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::core::json_tree::Json;
-use crate::core::{Invalid, Result, SyncError};
+use crate::core::Invalid;
 
-/// A serialisable value as plain JS data.
-pub fn json_to_js<T: Serialize>(v: &T) -> Result<JsValue> {
-    let text = serde_json::to_string(v).map_err(|e| SyncError::Storage(e.to_string()))?;
-    js_sys::JSON::parse(&text).map_err(|e| SyncError::Storage(crate::store::js_value::describe(&e)))
-}
+/// A serialisable value as plain JS data (the engine's one codec).
+pub use crate::store::js_json::to_js as json_to_js;
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
 export function wireSplit(value, key, inner) {
