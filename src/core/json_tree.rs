@@ -34,6 +34,31 @@ impl<'a> Json<'a> {
     }
 }
 
+impl Json<'_> {
+    /// The same value as a `serde_json::Value`; a whole number within 2^53
+    /// becomes an integer, so `as_u64` reads it back.
+    pub fn into_value(self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Number(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 => {
+                if n >= 0.0 {
+                    Value::from(n as u64)
+                } else {
+                    Value::from(n as i64)
+                }
+            }
+            Json::Number(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+            Json::String(s) => Value::String(s.into_owned()),
+            Json::Array(items) => Value::Array(items.into_iter().map(Json::into_value).collect()),
+            Json::Object(fields) => {
+                Value::Object(fields.into_iter().map(|(k, v)| (k.into_owned(), v.into_value())).collect())
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(TreeVisitor)

@@ -200,7 +200,7 @@ pub fn decode_scope<V: WireValue>(v: &V, path: &Path<'_>) -> Result<SyncScope, I
     Ok(SyncScope { workspace_id, project_id })
 }
 
-fn decode_op_kind<V: WireValue>(v: &V, path: &Path<'_>) -> Result<OpKind, Invalid> {
+pub fn decode_op_kind<V: WireValue>(v: &V, path: &Path<'_>) -> Result<OpKind, Invalid> {
     match decode::string(v, path)?.as_str() {
         "put" => Ok(OpKind::Put),
         "delete" => Ok(OpKind::Delete),
@@ -228,11 +228,16 @@ pub fn decode_stamp<V: WireValue>(v: &V, path: &Path<'_>) -> Result<ChangeStamp,
 }
 
 /// A put needs an object payload; a delete carries none (one sent anyway is ignored).
+/// A put without its payload (decoded, or typed from any provider).
+fn payload_missing(path: &Path<'_>) -> Invalid {
+    path.err(InvalidKind::Missing)
+}
+
 fn decode_payload<V: WireValue>(v: &V, op: OpKind, path: &Path<'_>) -> Result<Option<V>, Invalid> {
     let p = Path::Field(path, "payload");
     match (op, optional(v, "payload")) {
         (OpKind::Delete, _) => Ok(None),
-        (OpKind::Put, None) => Err(p.err(InvalidKind::Missing)),
+        (OpKind::Put, None) => Err(payload_missing(&p)),
         (OpKind::Put, Some(payload)) if payload.shape() == Shape::Object => Ok(Some(payload)),
         (OpKind::Put, Some(_)) => Err(p.err(InvalidKind::WrongType { expected: "an object" })),
     }
@@ -298,19 +303,7 @@ pub fn decode_pull_response<V: WireValue>(
     };
     let changes_path = Path::Field(&root, "changes");
     let changes = decode_changes(&required(v, "changes", &root)?, &changes_path, cursor, known_tables)?;
-    if next_cursor < cursor {
-        return Err(next_path.rule(format!("went back from {cursor} to {next_cursor}")));
-    }
-    if let Some(last) = changes.last() {
-        if last.server_version > next_cursor {
-            return Err(
-                next_path.rule(format!("{next_cursor} is below the last change's version {}", last.server_version))
-            );
-        }
-    }
-    if has_more && next_cursor == cursor {
-        return Err(next_path.rule("hasMore is set but the cursor did not advance"));
-    }
+    check_cursor(&changes, cursor, next_cursor, has_more, &next_path)?;
     Ok(PullResponse { changes, next_cursor, has_more, remaining })
 }
 
@@ -324,14 +317,30 @@ pub fn decode_changes<V: WireValue>(
 ) -> Result<Vec<SyncChange<V>>, Invalid> {
     let items = decode::array(v, path)?;
     let mut out = Vec::with_capacity(items.len());
-    let mut last = after;
     for (i, item) in items.iter().enumerate() {
+        out.push(decode_change(item, &Path::Index(path, i))?);
+    }
+    check_changes(&out, after, known_tables.unwrap_or(&|_| true), path)?;
+    Ok(out)
+}
+
+/// Checks a list of changes, decoded or typed (from any provider): only
+/// `known` tables, a payload on every put, versions strictly ascending and
+/// above `after`. The one place these rules are written.
+pub fn check_changes<P>(
+    changes: &[SyncChange<P>],
+    after: u64,
+    known: &dyn Fn(&str) -> bool,
+    path: &Path<'_>,
+) -> Result<(), Invalid> {
+    let mut last = after;
+    for (i, change) in changes.iter().enumerate() {
         let p = Path::Index(path, i);
-        let change = decode_change(item, &p)?;
-        if let Some(known) = known_tables {
-            if !known(&change.table_name) {
-                return Err(Path::Field(&p, "tableName").rule(format!("unknown table {:?}", change.table_name)));
-            }
+        if !known(&change.table_name) {
+            return Err(Path::Field(&p, "tableName").rule(format!("unknown table {:?}", change.table_name)));
+        }
+        if change.op == OpKind::Put && change.payload.is_none() {
+            return Err(payload_missing(&Path::Field(&p, "payload")));
         }
         if change.server_version <= last {
             return Err(Path::Field(&p, "serverVersion").rule(format!(
@@ -340,9 +349,45 @@ pub fn decode_changes<V: WireValue>(
             )));
         }
         last = change.server_version;
-        out.push(change);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Checks a pull page, decoded or typed, against the cursor it was asked
+/// from: its changes ([`check_changes`]), then its `nextCursor`.
+pub fn check_page<P>(
+    page: &PullResponse<P>,
+    cursor: u64,
+    known: &dyn Fn(&str) -> bool,
+    root: &Path<'_>,
+) -> Result<(), Invalid> {
+    check_changes(&page.changes, cursor, known, &Path::Field(root, "changes"))?;
+    check_cursor(&page.changes, cursor, page.next_cursor, page.has_more, &Path::Field(root, "nextCursor"))
+}
+
+/// A page's `nextCursor`: never back, not below its last change, and moved
+/// whenever `hasMore` is set.
+fn check_cursor<P>(
+    changes: &[SyncChange<P>],
+    cursor: u64,
+    next_cursor: u64,
+    has_more: bool,
+    next_path: &Path<'_>,
+) -> Result<(), Invalid> {
+    if next_cursor < cursor {
+        return Err(next_path.rule(format!("went back from {cursor} to {next_cursor}")));
+    }
+    if let Some(last) = changes.last() {
+        if last.server_version > next_cursor {
+            return Err(
+                next_path.rule(format!("{next_cursor} is below the last change's version {}", last.server_version))
+            );
+        }
+    }
+    if has_more && next_cursor == cursor {
+        return Err(next_path.rule("hasMore is set but the cursor did not advance"));
+    }
+    Ok(())
 }
 
 pub fn decode_push_op<V: WireValue>(v: &V, path: &Path<'_>) -> Result<PushOp<V>, Invalid> {

@@ -3,19 +3,22 @@
 //! which one won. It is bounded: the oldest rows are trimmed past
 //! [`CONFLICTS_KEPT`].
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{Engine, Platform};
+use crate::core::decode::{self, optional, required, Path};
+use crate::core::wire::decode_op_kind;
 use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, Pk, Result, SyncError};
+use crate::core::{ChangeStamp, Invalid, Pk, Result};
+use crate::store::rows::read_stamp;
 use crate::store::{Access, Log, Store, StoreTx};
 
 /// How many journal rows are kept.
 pub const CONFLICTS_KEPT: u64 = 1_000;
 
 /// One side of a conflict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Version {
     pub op: OpKind,
@@ -25,7 +28,7 @@ pub struct Version {
     pub stamp: ChangeStamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Winner {
     Local,
@@ -33,7 +36,7 @@ pub enum Winner {
 }
 
 /// A journal row, and the payload of `sync.conflict:action:detected`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     /// Assigned by the store.
@@ -46,6 +49,41 @@ pub struct Conflict {
     pub winner: Winner,
     /// When it was detected (ms since the epoch).
     pub at: u64,
+}
+
+impl Version {
+    /// One side as `Serialize` wrote it.
+    pub fn read(v: &Value, path: &Path<'_>) -> Result<Version, Invalid> {
+        let op = decode_op_kind(&required(v, "op", path)?, &Path::Field(path, "op"))?;
+        let stamp = read_stamp(&required(v, "stamp", path)?, &Path::Field(path, "stamp"))?;
+        Ok(Version { op, payload: optional(v, "payload").filter(|p| !p.is_null()), stamp })
+    }
+}
+
+impl Conflict {
+    /// A journal row as `Serialize` wrote it.
+    pub fn read(v: &Value) -> Result<Conflict, Invalid> {
+        let root = Path::Root("conflict");
+        let at = |n: &'static str| Path::Field(&root, n);
+        decode::expect_object(v, &root)?;
+        let winner = match decode::string(&required(v, "winner", &root)?, &at("winner"))?.as_str() {
+            "local" => Winner::Local,
+            "remote" => Winner::Remote,
+            other => return Err(at("winner").rule(format!("unknown winner {other:?}"))),
+        };
+        Ok(Conflict {
+            id: match optional(v, "id") {
+                Some(id) => Some(decode::integer(&id, &at("id"), 0)?),
+                None => None,
+            },
+            table: decode::string(&required(v, "table", &root)?, &at("table"))?,
+            pk: decode::pk(&required(v, "pk", &root)?, &at("pk"))?,
+            local: Version::read(&required(v, "local", &root)?, &at("local"))?,
+            remote: Version::read(&required(v, "remote", &root)?, &at("remote"))?,
+            winner,
+            at: decode::integer(&required(v, "at", &root)?, &at("at"), 0)?,
+        })
+    }
 }
 
 /// Appends conflicts to the journal and trims it, inside the caller's transaction.
@@ -65,8 +103,6 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let tx = self.store.begin(Access::System, None).await?;
         let rows = tx.log_recent(Log::Conflicts, limit).await?;
         tx.commit().await?;
-        rows.into_iter()
-            .map(|r| serde_json::from_value(r).map_err(|e| SyncError::Storage(format!("conflicts row: {e}"))))
-            .collect()
+        rows.iter().map(|r| Conflict::read(r).map_err(|e| crate::store::rows::damaged("conflicts", e))).collect()
     }
 }

@@ -5,10 +5,11 @@
 //! remembered in `sync_state` (`lostOps`, bounded), since the op itself has
 //! left the outbox.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::conflicts::Version;
+use crate::core::decode::{self, Path};
 use crate::core::{Pk, Result};
 use crate::store::StoreTx;
 
@@ -17,7 +18,7 @@ pub const STATE_LOST: &str = "lostOps";
 /// At most this many are remembered (the oldest are forgotten).
 pub const LOST_KEPT: usize = 1_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LostOp {
     pub table: String,
@@ -27,7 +28,18 @@ pub struct LostOp {
 
 pub async fn load<T: StoreTx>(tx: &T) -> Result<Vec<LostOp>> {
     let v = tx.get_state(STATE_LOST).await?;
-    Ok(v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    // `[{ table, pk, version }]` as `Serialize` wrote it; a damaged entry is dropped.
+    let items = v.as_ref().and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    Ok(items
+        .iter()
+        .filter_map(|l| {
+            Some(LostOp {
+                table: l.get("table")?.as_str()?.to_string(),
+                pk: decode::pk(l.get("pk")?, &Path::Root("pk")).ok()?,
+                version: Version::read(l.get("version")?, &Path::Root("version")).ok()?,
+            })
+        })
+        .collect())
 }
 
 pub async fn save<T: StoreTx>(tx: &T, mut lost: Vec<LostOp>) -> Result<()> {

@@ -51,7 +51,8 @@ pub async fn in_flight<T: StoreTx>(tx: &T) -> Result<HashSet<u64>> {
 
 /// The seqs of the batch in flight, from its `sync_state` row.
 pub fn in_flight_from(row: Option<serde_json::Value>) -> HashSet<u64> {
-    row.and_then(|v| serde_json::from_value::<Vec<u64>>(v).ok()).unwrap_or_default().into_iter().collect()
+    let items = row.as_ref().and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter_map(Value::as_u64).collect()
 }
 
 /// Records the seqs of the batch in flight (empty: none).

@@ -16,7 +16,8 @@ use super::cursors::{Cursors, STATE_CURSORS};
 use super::events::{ChangeEvent, ChangeSource, Event, ProgressEvent, PullEvent};
 use super::provider::Provider;
 use super::{Engine, Platform, STATE_BOOTSTRAPPED};
-use crate::core::wire::{OpKind, PullRequest, PullResponse, SyncChange, SyncScope};
+use crate::core::decode::Path;
+use crate::core::wire::{self, PullRequest, PullResponse, SyncChange, SyncScope};
 use crate::core::{Invalid, Result, SyncError};
 use crate::store::{Access, Store, StoreTx};
 
@@ -33,45 +34,17 @@ pub struct PullStep {
     pub stale: bool,
 }
 
-/// Checks a batch of changes (typed, from any provider): only known tables,
-/// versions strictly ascending and above `after`, a payload on every put.
+/// Checks a batch of changes (typed, from any provider) against this
+/// engine's `tables` ([`crate::core::wire::check_changes`]); `path` names
+/// where they came from in errors.
 pub fn check_changes<R>(changes: &[SyncChange<R>], after: u64, tables: &[String], path: &str) -> Result<(), Invalid> {
-    let mut last = after;
-    for (i, c) in changes.iter().enumerate() {
-        let at = |field: &str| format!("{path}[{i}].{field}");
-        if !tables.contains(&c.table_name) {
-            return Err(Invalid::rule(at("tableName"), format!("unknown table {:?}", c.table_name)));
-        }
-        if c.server_version <= last {
-            return Err(Invalid::rule(
-                at("serverVersion"),
-                format!("{} is not above {last}: versions must ascend from the cursor", c.server_version),
-            ));
-        }
-        if c.op == OpKind::Put && c.payload.is_none() {
-            return Err(Invalid::rule(at("payload"), "a put needs a payload"));
-        }
-        last = c.server_version;
-    }
-    Ok(())
+    wire::check_changes(changes, after, &|t| tables.iter().any(|x| x == t), &Path::Root(path))
 }
 
-/// Checks a pull page against the cursor it was asked from.
+/// Checks a pull page against the cursor it was asked from and this
+/// engine's `tables` ([`crate::core::wire::check_page`]).
 pub fn check_page<R>(page: &PullResponse<R>, cursor: u64, tables: &[String]) -> Result<(), Invalid> {
-    check_changes(&page.changes, cursor, tables, "pullResponse.changes")?;
-    let at = "pullResponse.nextCursor";
-    if page.next_cursor < cursor {
-        return Err(Invalid::rule(at, format!("went back from {cursor} to {}", page.next_cursor)));
-    }
-    if let Some(last) = page.changes.last() {
-        if last.server_version > page.next_cursor {
-            return Err(Invalid::rule(at, format!("{} is below the last change's version", page.next_cursor)));
-        }
-    }
-    if page.has_more && page.next_cursor == cursor {
-        return Err(Invalid::rule(at, "hasMore is set but the cursor did not advance"));
-    }
-    Ok(())
+    wire::check_page(page, cursor, &|t| tables.iter().any(|x| x == t), &Path::Root("pullResponse"))
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::apply::remote_row;
@@ -27,6 +27,7 @@ use super::events::{ChangeEvent, ChangeSource, Event};
 use super::provider::Provider;
 use super::pull::check_page;
 use super::{Engine, Platform};
+use crate::core::decode::{self, Path};
 use crate::core::wire::{OpKind, PullRequest, SyncChange};
 use crate::core::{Pk, Result, SyncError};
 use crate::store::{Access, Store, StoreTx, Tombstone};
@@ -35,7 +36,7 @@ use crate::store::{Access, Store, StoreTx, Tombstone};
 pub const STATE_REVERT: &str = "revert";
 
 /// A record to give back the server's version.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct RevertKey {
     pub table: String,
     pub pk: Pk,
@@ -43,7 +44,15 @@ pub struct RevertKey {
 
 async fn load<T: StoreTx>(tx: &T) -> Result<Vec<RevertKey>> {
     let row = tx.get_state(STATE_REVERT).await?;
-    Ok(row.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    // `[{ table, pk }]` as `Serialize` wrote it; a damaged entry is dropped.
+    let items = row.as_ref().and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    Ok(items
+        .iter()
+        .filter_map(|k| {
+            let table = k.get("table")?.as_str()?.to_string();
+            Some(RevertKey { table, pk: decode::pk(k.get("pk")?, &Path::Root("pk")).ok()? })
+        })
+        .collect())
 }
 
 async fn save<T: StoreTx>(tx: &T, keys: &[RevertKey]) -> Result<()> {

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, Reflect};
 use rexie::{Index, KeyRange, ObjectStore, Rexie, Transaction, TransactionMode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use super::idb_batch::{read_many, Keys, Source};
@@ -24,9 +24,12 @@ use super::idb_logs;
 pub use super::idb_watch::Lost;
 use super::idb_watch::Watch;
 use super::js_value::{pk_from_js, pk_to_js};
+use super::rows::{damaged, decode_op, decode_tombstone};
 use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD, OPS_FAILED};
 use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
+use crate::core::decode::{Shape, WireValue};
+use crate::core::json_tree::Json;
 use crate::core::wire::OpKind;
 use crate::core::{ChangeStamp, Pk, Result, SyncError};
 
@@ -139,10 +142,11 @@ pub(super) fn unreadable(context: &str, e: impl std::fmt::Display) -> SyncError 
     SyncError::Storage(format!("{context}: {e}"))
 }
 
-pub(super) use super::js_json::to_js;
+pub(super) use super::js_json::{to_js, value_from_js};
 
-pub(super) fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Result<T> {
-    super::js_json::from_js(&v)
+/// A tombstone row, decoded.
+pub(super) fn tombstone_from_js(v: &JsValue) -> Result<Tombstone> {
+    super::js_json::read_js(v, |t| decode_tombstone(&t).map_err(|e| damaged("tombstone", e)))
 }
 
 impl IdbStore {
@@ -169,9 +173,9 @@ impl IdbStore {
                     }
                 }
                 let mut have = store.index_names();
-                have.sort();
+                have.sort_unstable();
                 let mut want: Vec<String> = spec.indexes.iter().map(|i| i.0.clone()).collect();
-                want.sort();
+                want.sort_unstable();
                 upgrade |= have != want;
             }
             let _ = tx.done().await;
@@ -306,7 +310,7 @@ impl Drop for IdbTx {
 }
 
 /// How an op is stored (the payload, when present, is set beside it).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct OpRow {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -374,53 +378,30 @@ pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
 pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
     let payload =
         Reflect::get(&v, &crate::store::js_value::key("payload")).ok().filter(|p| !p.is_undefined() && !p.is_null());
-    Ok(op_from_row(from_js(v)?, payload))
+    decode_op(&v, payload).map_err(|e| damaged("outbox", e))
 }
 
 /// Many op rows at once: one `JSON.stringify` and one parse in Rust instead
 /// of reading every field across the boundary. If the JSON form fails (a
 /// snapshot payload holding a BigInt, say) the rows are read one by one.
 fn ops_from_js(rows: Vec<JsValue>) -> Result<Vec<PendingOp<JsValue>>> {
-    #[derive(Deserialize)]
-    struct WithPayload {
-        #[serde(flatten)]
-        row: OpRow,
-        #[serde(default)]
-        payload: Option<serde::de::IgnoredAny>,
-    }
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let array: Array = rows.iter().collect();
     let text = js_sys::JSON::stringify(&array).ok().and_then(|s| s.as_string());
-    let parsed: Option<Vec<WithPayload>> = text.and_then(|t| serde_json::from_str(&t).ok());
-    let Some(parsed) = parsed else {
+    let Some(Json::Array(items)) = text.as_deref().and_then(|t| Json::parse(t).ok()) else {
         return rows.into_iter().map(op_from_js).collect();
     };
-    Ok(parsed
-        .into_iter()
+    items
+        .iter()
         .zip(rows)
-        .map(|(p, js)| {
-            let payload = p.payload.and_then(|_| Reflect::get(&js, &crate::store::js_value::key("payload")).ok());
-            op_from_row(p.row, payload)
+        .map(|(item, js)| {
+            let payload = item.field("payload").filter(|p| p.shape() == Shape::Object);
+            let payload = payload.and_then(|_| Reflect::get(&js, &crate::store::js_value::key("payload")).ok());
+            decode_op(&item, payload).map_err(|e| damaged("outbox", e))
         })
-        .collect())
-}
-
-fn op_from_row(row: OpRow, payload: Option<JsValue>) -> PendingOp<JsValue> {
-    PendingOp {
-        seq: row.seq,
-        table_name: row.table_name,
-        pk: row.pk,
-        op: row.op,
-        stamp: row.stamp,
-        state: row.state,
-        attempts: row.attempts,
-        created_at: row.created_at,
-        base: row.base,
-        last_error: row.last_error,
-        payload,
-    }
+        .collect()
 }
 
 fn tomb_key(table: &str, pk: &Pk) -> JsValue {
@@ -491,7 +472,7 @@ impl StoreTx for IdbTx {
         let mut out = Vec::with_capacity(pks.len());
         for pk in pks {
             out.push(match found.remove(pk).and_then(|mut v| v.pop()) {
-                Some(v) => Some(from_js(v)?),
+                Some(v) => Some(tombstone_from_js(&v)?),
                 None => None,
             });
         }
@@ -524,7 +505,7 @@ impl StoreTx for IdbTx {
         let mut out = Vec::with_capacity(pks.len());
         for pk in pks {
             let mut ops = ops_from_js(found.remove(pk).unwrap_or_default())?;
-            ops.sort_by_key(|o| o.seq);
+            ops.sort_unstable_by_key(|o| o.seq);
             out.push(ops);
         }
         Ok(out)
@@ -633,7 +614,7 @@ impl StoreTx for IdbTx {
         match row {
             Some(row) => {
                 let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
-                Ok(Some(from_js(v)?))
+                Ok(Some(value_from_js(&v)?))
             }
             None => Ok(None),
         }
@@ -653,7 +634,7 @@ impl StoreTx for IdbTx {
             let key = Reflect::get(&row, &"key".into()).ok().and_then(|k| k.as_string());
             if let Some(key) = key.filter(|k| keys.contains(&k.as_str())) {
                 let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
-                found.insert(key, from_js(v)?);
+                found.insert(key, value_from_js(&v)?);
             }
         }
         Ok(keys.iter().map(|k| found.remove(*k)).collect())

@@ -5,7 +5,7 @@
 use rexie::{Direction, KeyRange};
 use serde_json::Value;
 
-use super::idb::{from_js, storage, to_js};
+use super::idb::{storage, to_js, tombstone_from_js, value_from_js};
 use super::js_value::pk_from_js;
 use super::Tombstone;
 use crate::core::{Pk, Result, SyncError};
@@ -20,12 +20,12 @@ pub(super) async fn append(store: &rexie::Store, rows: Vec<Value>) -> Result<()>
 
 pub(super) async fn recent(store: &rexie::Store, limit: u32) -> Result<Vec<Value>> {
     let rows = store.scan(None, Some(limit), None, Some(Direction::Prev)).await.map_err(|e| storage("journal", e))?;
-    rows.into_iter().map(|(_, v)| from_js(v)).collect()
+    rows.iter().map(|(_, v)| value_from_js(v)).collect()
 }
 
 pub(super) async fn oldest(store: &rexie::Store, limit: u32) -> Result<Vec<Value>> {
     let rows = store.get_all(None, Some(limit)).await.map_err(|e| storage("journal", e))?;
-    rows.into_iter().map(from_js).collect()
+    rows.iter().map(value_from_js).collect()
 }
 
 pub(super) async fn drop_through(store: &rexie::Store, id: u64) -> Result<()> {
@@ -57,7 +57,7 @@ pub(super) async fn old_tombstones(store: &rexie::Store, before_ms: u64, limit: 
     let rows = store.get_all(None, None).await.map_err(|e| storage("tombstones", e))?;
     let mut out = Vec::new();
     for row in rows {
-        let t: Tombstone = from_js(row)?;
+        let t = tombstone_from_js(&row)?;
         if t.deleted_at < before_ms {
             out.push(t);
             if out.len() >= limit as usize {

@@ -245,7 +245,7 @@ impl Record for JsValue {
     }
 
     fn to_json(&self) -> serde_json::Value {
-        super::js_json::from_js(self).unwrap_or(serde_json::Value::Null)
+        super::js_json::value_from_js(self).unwrap_or(serde_json::Value::Null)
     }
 
     fn stamped(&self, clock: u64, hlc: &str, order_key: Option<&str>) -> Self {

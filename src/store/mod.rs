@@ -8,6 +8,7 @@
 //! requests while a transaction is open (the IndexedDB transaction rule).
 
 pub mod memory;
+pub mod rows;
 pub mod schema;
 
 #[cfg(target_arch = "wasm32")]

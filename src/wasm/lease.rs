@@ -31,7 +31,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::sync::WebDriver;
 use crate::core::Result;
@@ -45,11 +45,18 @@ pub const TTL_MS: u64 = 5_000;
 /// How often every engine claims (the holder: renews).
 pub const RENEW_MS: u64 = 1_000;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Row {
     holder: String,
     expires_at: u64,
+}
+
+impl Row {
+    /// The row as `Serialize` wrote it; `None` (a free lease) if damaged.
+    fn read(v: &serde_json::Value) -> Option<Row> {
+        Some(Row { holder: v.get("holder")?.as_str()?.to_string(), expires_at: v.get("expiresAt")?.as_u64()? })
+    }
 }
 
 /// Takes or renews the lease for `holder`; `true` if `holder` holds it now.
@@ -60,7 +67,7 @@ pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, r
     }
     let now = engine.platform().now_ms();
     let tx = engine.store().begin(Access::System, None).await?;
-    let row: Option<Row> = tx.get_state(LEASE_KEY).await?.and_then(|v| serde_json::from_value(v).ok());
+    let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
     let free = match &row {
         None => true,
         Some(r) => r.holder == holder || r.expires_at <= now || released == Some(r.holder.as_str()),

@@ -17,6 +17,8 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsValue;
 
+use crate::core::decode::{self, optional, Path, WireValue};
+use crate::core::json_tree::Json;
 use crate::core::Pk;
 use crate::engine::events::{ChangeEvent, ChangeSource};
 
@@ -24,7 +26,7 @@ use crate::engine::events::{ChangeEvent, ChangeSource};
 pub const WINDOW_MS: u32 = 40;
 
 /// One table's changed keys.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize)]
 struct Notice {
     table: String,
     pks: Vec<Pk>,
@@ -88,6 +90,18 @@ pub fn decode(data: &JsValue) -> Vec<ChangeEvent> {
     let Some(text) = data.as_string() else {
         return Vec::new();
     };
-    let notices: Vec<Notice> = serde_json::from_str(&text).unwrap_or_default();
-    notices.into_iter().map(|n| ChangeEvent { table: n.table, pks: n.pks, source: ChangeSource::Tab }).collect()
+    let Ok(tree) = Json::parse(&text) else {
+        return Vec::new();
+    };
+    // `[{ table, pks }]`, as `Serialize` wrote it; anything else is not a notice.
+    let items = (&tree).elements().unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|n| {
+            let table = optional(n, "table")?.as_string()?;
+            let keys = optional(n, "pks")?.elements()?;
+            let pks = keys.iter().filter_map(|k| decode::pk(k, &Path::Root("pk")).ok()).collect();
+            Some(ChangeEvent { table, pks, source: ChangeSource::Tab })
+        })
+        .collect()
 }

@@ -29,11 +29,12 @@ use std::collections::{HashMap, VecDeque};
 use crate::engine::join::{select, First};
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use super::platform::WebPlatform;
 use super::sync::WebDriver;
+use crate::core::decode::{optional, WireValue};
 use crate::core::error::InvalidKind;
 use crate::core::{Invalid, Result, SyncError};
 use crate::engine::driver::SyncReport;
@@ -49,7 +50,7 @@ pub const SILENCE_MS: u64 = 3_000;
 const REMEMBERED: usize = 64;
 
 /// An error as it crosses the channel.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct WireError {
     pub code: String,
@@ -61,7 +62,7 @@ pub struct WireError {
 }
 
 /// A control message (change notices are strings, see [`super::notices`]).
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Debug, Clone)]
 #[serde(tag = "tidesync", rename_all = "camelCase")]
 pub enum Message {
     /// Something was written: the leader should push now.
@@ -91,7 +92,24 @@ impl Message {
         if data.is_string() || !data.is_object() {
             return None;
         }
-        crate::store::js_json::from_js(data).ok()
+        crate::store::js_json::read_js(data, |m| Ok(Message::read(&m))).ok().flatten()
+    }
+
+    /// Reads a message (the shape `Serialize` writes); `None` if it is not one.
+    fn read<V: WireValue>(v: &V) -> Option<Message> {
+        let text = |name: &str| optional(v, name).and_then(|x| x.as_string());
+        match text("tidesync")?.as_str() {
+            "push" => Some(Message::Push),
+            "request" => Some(Message::Request { id: text("id")? }),
+            "ack" => Some(Message::Ack { id: text("id")? }),
+            "report" => Some(Message::Report {
+                id: text("id")?,
+                report: optional(v, "report").map(|r| read_report(&r)),
+                error: optional(v, "error").and_then(|e| read_error(&e)),
+            }),
+            "leaving" => Some(Message::Leaving { lease: text("lease") }),
+            _ => None,
+        }
     }
 
     pub fn post(&self, platform: &WebPlatform) {
@@ -99,6 +117,27 @@ impl Message {
             platform.post(&v);
         }
     }
+}
+
+fn read_report<V: WireValue>(v: &V) -> SyncReport {
+    let n = |name: &str| optional(v, name).and_then(|x| x.as_f64()).unwrap_or(0.0) as u64;
+    SyncReport {
+        pushed: n("pushed"),
+        pulled: n("pulled"),
+        conflicts: n("conflicts"),
+        failed: n("failed"),
+        duration_ms: n("durationMs"),
+    }
+}
+
+fn read_error<V: WireValue>(v: &V) -> Option<WireError> {
+    let text = |name: &str| optional(v, name).and_then(|x| x.as_string());
+    Some(WireError {
+        code: text("code")?,
+        message: text("message").unwrap_or_default(),
+        retry_after_ms: optional(v, "retryAfterMs").and_then(|x| x.as_f64()).map(|ms| ms as u64),
+        path: text("path"),
+    })
 }
 
 pub fn to_wire(e: &SyncError) -> WireError {
