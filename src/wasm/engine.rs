@@ -32,6 +32,8 @@ pub struct SyncEngine {
     engine: Rc<WebEngine>,
     driver: Option<Rc<WebDriver>>,
     runner: Rc<RefCell<Option<Runner>>>,
+    /// Disposed on close (its `dispose()`, if it has one).
+    provider: Option<JsProvider>,
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
@@ -88,14 +90,15 @@ impl SyncEngine {
         for (table, hook) in hooks {
             engine.set_resolver(&table, hook).map_err(|e| to_js_error(&e))?;
         }
-        let driver = provider.map(|p| Rc::new(Driver::new(engine.clone(), p, auto_sync)));
+        let driver = provider.clone().map(|p| Rc::new(Driver::new(engine.clone(), p, auto_sync)));
         let runner = Rc::new(RefCell::new(driver.as_ref().map(|d| Runner::start(d.clone(), &platform, lock_name))));
         // Another tab upgraded or deleted the database: stop, and say so.
         let (e, d, r) = (Rc::downgrade(&engine), driver.as_ref().map(Rc::downgrade), Rc::downgrade(&runner));
+        let p = provider.clone();
         engine.store().on_lost(Rc::new(move |why| {
             let Some(engine) = e.upgrade() else { return };
             let driver = d.as_ref().and_then(|d| d.upgrade());
-            shut_down(&engine, driver.as_deref(), r.upgrade().as_deref());
+            shut_down(&engine, driver.as_deref(), r.upgrade().as_deref(), p.as_ref());
             let what = match why {
                 Lost::Upgraded => "another tab opened a newer version of the database",
                 Lost::Deleted => "the database was deleted",
@@ -107,7 +110,7 @@ impl SyncEngine {
                 op_ids: None,
             }));
         }));
-        Ok(SyncEngine { engine, driver, runner })
+        Ok(SyncEngine { engine, driver, runner, provider })
     }
 
     /// Runs a write, then wakes the pusher. Every write path goes through
@@ -291,10 +294,12 @@ impl SyncEngine {
         Ok(off.into_js_value().unchecked_into())
     }
 
-    /// Closes the engine and its database. Later calls reject with `CLOSED`.
-    /// An in-flight push is abandoned; its ops are sent again after reopen.
+    /// Closes the engine and its database, and calls the provider's
+    /// `dispose()` if it has one (give each engine its own provider). Later
+    /// calls reject with `CLOSED`. An in-flight push is abandoned; its ops
+    /// are sent again after reopen.
     pub fn close(&self) {
-        shut_down(&self.engine, self.driver.as_deref(), Some(&self.runner));
+        shut_down(&self.engine, self.driver.as_deref(), Some(&self.runner), self.provider.as_ref());
     }
 }
 
@@ -313,16 +318,26 @@ fn wake_pusher(driver: Option<&WebDriver>, platform: &WebPlatform) {
     }
 }
 
-/// Stops the scheduler, releases the lock and listeners, closes the database.
-fn shut_down(engine: &WebEngine, driver: Option<&WebDriver>, runner: Option<&RefCell<Option<Runner>>>) {
+/// Stops the scheduler, releases the lock and listeners, closes the
+/// database, disposes of the provider.
+fn shut_down(
+    engine: &WebEngine,
+    driver: Option<&WebDriver>,
+    runner: Option<&RefCell<Option<Runner>>>,
+    provider: Option<&JsProvider>,
+) {
     if let Some(d) = driver {
         d.shutdown();
     }
     if let Some(mut r) = runner.and_then(|r| r.borrow_mut().take()) {
         r.stop();
     }
+    let was_open = !engine.is_closed();
     engine.close();
     engine.platform().shutdown();
+    if let Some(p) = provider.filter(|_| was_open) {
+        p.dispose();
+    }
 }
 
 fn to_js_sync<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {

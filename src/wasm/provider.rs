@@ -18,10 +18,43 @@ use crate::core::{Invalid, Result, SyncError};
 use crate::engine::provider::{Provider, Sink, SubscriptionEvent, SubscriptionStatus, Unsubscribe};
 use wasm_bindgen::closure::Closure;
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The provider object an app hands the engine (docs/PROTOCOL.md
+    /// section 3), called through typed imports. Each method may return a
+    /// Promise or a plain value.
+    #[wasm_bindgen(typescript_type = "SyncProvider")]
+    #[derive(Clone)]
+    pub type ProviderObject;
+
+    #[wasm_bindgen(method, catch)]
+    fn pull(this: &ProviderObject, request: &JsValue) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn push(this: &ProviderObject, batch: &JsValue) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn subscribe(
+        this: &ProviderObject,
+        scope: &JsValue,
+        tables: &JsValue,
+        on_changes: &JsValue,
+        on_status: &JsValue,
+    ) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = updateCursor)]
+    fn update_cursor(
+        this: &ProviderObject,
+        scope: &JsValue,
+        device_id: &str,
+        version: f64,
+    ) -> std::result::Result<JsValue, JsValue>;
+    /// Optional: releases the provider's sockets and timers.
+    #[wasm_bindgen(method, catch)]
+    fn dispose(this: &ProviderObject) -> std::result::Result<JsValue, JsValue>;
+}
+
 /// A JS provider object.
 #[derive(Clone)]
 pub struct JsProvider {
-    obj: JsValue,
+    obj: ProviderObject,
 }
 
 /// The methods every provider must have.
@@ -38,19 +71,21 @@ impl JsProvider {
                 return Err(SyncError::invalid(format!("config.provider.{m}"), "must be a function"));
             }
         }
-        Ok(JsProvider { obj })
+        Ok(JsProvider { obj: obj.unchecked_into() })
     }
 
-    /// Calls `method(args...)` and awaits its (possibly non-Promise) result.
-    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue> {
-        let f: Function = Reflect::get(&self.obj, &method.into())
-            .ok()
-            .and_then(|f| f.dyn_into().ok())
-            .ok_or_else(|| SyncError::invalid(format!("provider.{method}"), "is not a function"))?;
-        let array: js_sys::Array = args.iter().collect();
-        let returned = f.apply(&self.obj, &array).map_err(|e| from_js_error(&e))?;
-        JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| from_js_error(&e))
+    /// Calls the provider's `dispose()`, if it has one (engine `close()`).
+    pub fn dispose(&self) {
+        if Reflect::get(&self.obj, &"dispose".into()).is_ok_and(|f| f.is_function()) {
+            let _ = self.obj.dispose();
+        }
     }
+}
+
+/// Awaits what a provider method returned or threw (a Promise or a value).
+async fn settled(returned: std::result::Result<JsValue, JsValue>) -> Result<JsValue> {
+    let returned = returned.map_err(|e| from_js_error(&e))?;
+    JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| from_js_error(&e))
 }
 
 /// Maps a thrown or rejected JS value to a typed error by its `code`.
@@ -158,7 +193,7 @@ impl Provider for JsProvider {
     async fn push(&self, batch: PushBatch<JsValue>) -> Result<PushResult<JsValue>> {
         let sent: Vec<String> = batch.ops.iter().map(|o| o.op_id.clone()).collect();
         let arg = batch_to_js(&batch)?;
-        let answer = self.call("push", &[arg]).await?;
+        let answer = settled(self.obj.push(&arg)).await?;
         let ids: Vec<&str> = sent.iter().map(String::as_str).collect();
         let split =
             split_nested(&answer, Some("results"), Some("current"), "pushResult").map_err(SyncError::BadAnswer)?;
@@ -179,7 +214,7 @@ impl Provider for JsProvider {
 
     async fn pull(&self, req: PullRequest) -> Result<PullResponse<JsValue>> {
         let arg = super::wire_js::json_to_js(&req)?;
-        let answer = self.call("pull", &[arg]).await?;
+        let answer = settled(self.obj.pull(&arg)).await?;
         let tables = req.tables.unwrap_or_default();
         let known = |t: &str| tables.iter().any(|x| x == t);
         let split = split_payloads(&answer, Some("changes"), "pullResponse").map_err(SyncError::BadAnswer)?;
@@ -207,8 +242,8 @@ impl Provider for JsProvider {
             }
         });
         // Owned by JS from here: a provider may still call them after unsubscribing.
-        let args = [scope_js, tables_js, on_changes.into_js_value(), on_status.into_js_value()];
-        let off = self.call("subscribe", &args).await?;
+        let (on_changes, on_status) = (on_changes.into_js_value(), on_status.into_js_value());
+        let off = settled(self.obj.subscribe(&scope_js, &tables_js, &on_changes, &on_status)).await?;
         let off: Function = off
             .dyn_into()
             .map_err(|_| SyncError::invalid("provider.subscribe", "must resolve to an unsubscribe function"))?;
@@ -219,8 +254,7 @@ impl Provider for JsProvider {
 
     async fn update_cursor(&self, scope: SyncScope, device_id: String, version: u64) -> Result<()> {
         let scope_js = super::wire_js::json_to_js(&scope)?;
-        let args = [scope_js, JsValue::from_str(&device_id), JsValue::from_f64(version as f64)];
-        self.call("updateCursor", &args).await.map(|_| ())
+        settled(self.obj.update_cursor(&scope_js, &device_id, version as f64)).await.map(|_| ())
     }
 }
 

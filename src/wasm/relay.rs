@@ -312,7 +312,10 @@ impl Relay {
             let now = platform.now_ms();
             let resend = {
                 let mut waiting = self.waiting.borrow_mut();
-                let w = waiting.get_mut(id).expect("registered by sync_now");
+                // Registered by sync_now, which removes it after this returns.
+                let Some(w) = waiting.get_mut(id) else {
+                    return Err(SyncError::Unavailable("syncNow: the request was forgotten".into()));
+                };
                 if let Some(answer) = w.answer.take() {
                     return answer;
                 }

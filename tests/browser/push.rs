@@ -3,7 +3,7 @@
 //! schedule, partial rejections dead-letter and can be retried, RATE_LIMIT is
 //! waited out, a push cut off by close is re-sent once, and one engine per
 //! database pushes, with hand-over on close; the others hear of its
-//! writes and pulls.
+//! writes and pulls. Closing an engine disposes of its provider.
 
 use js_sys::Array;
 use serde_json::{json, Value};
@@ -250,4 +250,20 @@ async fn no_attempts_while_offline_and_a_push_when_back_online() {
     wait_for(5000.0, "the push after the online event", || drained(&e)).await;
     js_sys::eval("delete navigator.onLine").unwrap();
     e.close();
+}
+
+#[wasm_bindgen_test]
+async fn close_disposes_of_the_provider_once() {
+    let server = MemoryServer::new();
+    let provider: JsValue = server.provider(None).into();
+    let dispose = js_sys::Function::new_no_args("this.disposed = (this.disposed || 0) + 1;");
+    js_sys::Reflect::set(&provider, &"dispose".into(), &dispose).unwrap();
+    let cfg = js(&json!({ "workspaceId": "w1", "dbName": unique("dispose"), "tables": [{ "name": "notes" }] }));
+    js_sys::Reflect::set(&cfg, &"provider".into(), &provider).unwrap();
+    let engine = SyncEngine::open_with(cfg).await.unwrap();
+    assert!(get(&provider, "disposed").is_undefined(), "disposed before close");
+    engine.close();
+    assert_eq!(get(&provider, "disposed").as_f64(), Some(1.0));
+    engine.close();
+    assert_eq!(get(&provider, "disposed").as_f64(), Some(1.0), "a second close disposes again");
 }
