@@ -441,15 +441,17 @@ impl Scheduler {
     }
 
     /// Waits for a trigger, the periodic pull or the subscription's retry
-    /// time, whichever comes first.
+    /// time, whichever comes first. The retry time counts only when a run may
+    /// follow (only a run subscribes): a follower or a paused or offline
+    /// engine whose subscription is down does not wake every millisecond.
     fn wait_for_trigger(&mut self, now: u64) -> Vec<Action> {
         if self.woken {
             return self.next_round(now);
         }
         let periodic_at = now + PERIODIC_MS;
         let until = match self.link {
-            Link::Down { retry_at, .. } => periodic_at.min(retry_at.max(now + COALESCE_MS)),
-            Link::Up => periodic_at,
+            Link::Down { retry_at, .. } if self.may_push() => periodic_at.min(retry_at.max(now + COALESCE_MS)),
+            _ => periodic_at,
         };
         self.waiting = Waiting::Trigger { until, periodic: until == periodic_at };
         vec![Action::Wait { until }]
