@@ -205,9 +205,10 @@ impl Scheduler {
             }
             Input::SyncNow => self.sync_now(now),
             Input::LoopStarted => self.next_round(now),
+            // Triggers do not cut the coalesce window or a backoff short.
             Input::Woken => match self.waiting {
-                Waiting::Trigger { .. } => self.next_round(now),
-                _ => Vec::new(),
+                Waiting::Coalesce | Waiting::Backoff => Vec::new(),
+                Waiting::Trigger { .. } | Waiting::Nothing => self.next_round(now),
             },
             Input::TimerFired => match self.waiting {
                 Waiting::Trigger { periodic, .. } => {
@@ -218,8 +219,7 @@ impl Scheduler {
                     self.waiting = Waiting::Nothing;
                     vec![Action::Run]
                 }
-                Waiting::Backoff => self.next_round(now),
-                Waiting::Nothing => Vec::new(),
+                Waiting::Backoff | Waiting::Nothing => self.next_round(now),
             },
             Input::RunFinished(RunEnd::Retry { delay_ms }) => {
                 self.phase = Phase::Backoff;

@@ -288,9 +288,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 Action::Finish(end) => {
                     log.report.pushed = log.push.pushed;
                     log.report.failed = log.push.failed;
-                    return match (end, log.failure) {
-                        (RunEnd::Failed, Some(e)) => Err(e),
-                        (end, _) => Ok((log.report, end)),
+                    return match end {
+                        RunEnd::Failed => Err(log.failure.unwrap_or(SyncError::Unavailable("push failed".into()))),
+                        end => Ok((log.report, end)),
                     };
                 }
                 Action::Wait { .. }
