@@ -13,6 +13,7 @@ pub mod json_tree;
 pub mod lww;
 pub mod pk;
 pub mod rng;
+pub mod scheduler;
 pub mod server;
 pub mod settle;
 pub mod stamp;

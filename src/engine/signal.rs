@@ -1,6 +1,7 @@
 //! A one-bit async wake-up: `notify` sets it, `wait` resolves once it is set
 //! and clears it. Many notifications before a wait collapse into one, which is
-//! how the push loop coalesces a burst of writes into one run.
+//! how the push loop coalesces a burst of writes into one run; a run that
+//! starts clears it, since it covers every trigger so far.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -29,6 +30,11 @@ impl Signal {
         for w in wakers {
             w.wake();
         }
+    }
+
+    /// Forgets a pending notification.
+    pub fn clear(&self) {
+        self.state.borrow_mut().set = false;
     }
 
     /// Resolves when notified (at once if a notification is pending).
