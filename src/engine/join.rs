@@ -35,19 +35,27 @@ impl<F: Future> Slot<F> {
         }
     }
 
-    /// The output of a finished slot (once; `None` before or after).
-    fn take(self: Pin<&mut Self>) -> Option<F::Output> {
+    /// The output of a finished slot. Called only once every slot of the
+    /// join reported done, and then once (the join is finished), so the
+    /// slot always holds its output here.
+    fn take(self: Pin<&mut Self>) -> F::Output {
         // SAFETY: only a finished slot (no future left in it) is replaced,
         // so no pinned future is ever moved.
         let this = unsafe { self.get_unchecked_mut() };
-        if !matches!(this, Slot::Done(_)) {
-            return None;
-        }
         match std::mem::replace(this, Slot::Taken) {
-            Slot::Done(out) => Some(out),
-            _ => None,
+            Slot::Done(out) => out,
+            _ => polled_after_done(),
         }
     }
+}
+
+/// A join polled again after it returned its outputs: a broken `Future`
+/// contract in the caller, which no path of the engine takes. One shared
+/// cold function, so each join carries no code for it.
+#[cold]
+#[inline(never)]
+fn polled_after_done() -> ! {
+    panic!("a join was polled after it finished")
 }
 
 /// Both outputs, once both futures are done.
@@ -70,14 +78,10 @@ impl<A: Future, B: Future> Future for Join<A, B> {
         let (mut a, mut b) = unsafe { (Pin::new_unchecked(&mut this.a), Pin::new_unchecked(&mut this.b)) };
         let a_done = a.as_mut().poll_in(cx);
         let b_done = b.as_mut().poll_in(cx);
-        if !(a_done && b_done) {
-            return Poll::Pending;
-        }
-        // Both are done: each output is there, taken this once (a future
-        // polled again after it finished stays pending).
-        match (a.take(), b.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            _ => Poll::Pending,
+        if a_done && b_done {
+            Poll::Ready((a.take(), b.take()))
+        } else {
+            Poll::Pending
         }
     }
 }
@@ -90,12 +94,10 @@ pub async fn join_all<F: Future>(list: impl IntoIterator<Item = F>) -> Vec<F::Ou
         for s in slots.iter_mut() {
             done &= s.as_mut().poll_in(cx);
         }
-        if !done {
-            return Poll::Pending;
-        }
-        match slots.iter_mut().map(|s| s.as_mut().take()).collect::<Option<Vec<_>>>() {
-            Some(outputs) => Poll::Ready(outputs),
-            None => Poll::Pending,
+        if done {
+            Poll::Ready(slots.iter_mut().map(|s| s.as_mut().take()).collect())
+        } else {
+            Poll::Pending
         }
     })
     .await
