@@ -6,12 +6,14 @@
 //! reference server.
 
 pub mod backoff;
+pub mod capture;
 pub mod decode;
 pub mod error;
 pub mod hlc;
 pub mod json_tree;
 pub mod lww;
 pub mod pk;
+pub mod record;
 pub mod rng;
 pub mod scheduler;
 pub mod server;

@@ -3,59 +3,30 @@
 //! For a batch of writes to one table the engine (1) validates everything, so
 //! one bad record rejects the whole call and writes nothing; (2) opens one
 //! readwrite transaction and issues all reads at once (live rows, tombstones,
-//! the records' ops, the persisted HLC, the outbox size); (3) decides stamps
-//! and coalescing synchronously; (4) issues all writes and awaits the commit.
-//! Nothing but store requests is awaited while the transaction is open.
-//!
-//! Coalescing: a write to a record whose newest op is still `Pending` replaces
-//! that op's stamp (its queue position stays). An op in flight or failed is
-//! never touched; the write gets a new op, and the older op receives a copy of
-//! the row it was about, since the row is about to move past it.
+//! the records' ops, the persisted HLC, the outbox size); (3) has the pure
+//! planner [`crate::core::capture`] decide stamps, rows, tombstones and
+//! coalescing; (4) issues all writes and awaits the commit. Nothing but store
+//! requests is awaited while the transaction is open.
 //!
 //! Capacity: if the new ops would take the outbox past `maxPendingOps`, the
 //! transaction is abandoned before any write, `sync.queue:action:full` is
 //! emitted once, and the call waits and retries until there is room.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
 use super::{new_uuids, Engine, Fault, Platform, STATE_HLC};
-use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, Invalid, Pk, Result, SyncError};
-use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
-use crate::store::{Access, OpState, PendingOp, Record, Store, StoreTx, Tombstone};
+use crate::core::capture::{self, Context, Current, Plan, Write};
+use crate::core::{ChangeStamp, Pk, Result, SyncError};
+use crate::store::{Access, OpState, Record, Store, StoreTx};
 
 /// How long a write waits between checks for room in a full outbox.
 const ROOM_POLL_MS: u64 = 100;
-
-/// One write of a batch.
-enum Write<R> {
-    Put(Pk, R),
-    Delete(Pk),
-}
-
-impl<R> Write<R> {
-    fn pk(&self) -> &Pk {
-        match self {
-            Write::Put(pk, _) | Write::Delete(pk) => pk,
-        }
-    }
-}
 
 /// Why an attempt did not commit.
 enum Attempt {
     Done(Vec<ChangeStamp>, CapturedEvent),
     NeedRoom(QueueFullEvent),
-}
-
-/// What the batch knows about one record while it stamps the writes in order.
-struct Current<R> {
-    live: Option<R>,
-    tomb_clock: Option<u64>,
-    /// The record's ops, oldest first, each with a flag: changed here.
-    ops: Vec<(PendingOp<R>, bool)>,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -216,127 +187,31 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
         let mut clock = self.hlc.borrow().clone();
         clock.observe_state(stored_hlc.0);
-        let mut current: HashMap<Pk, Current<S::Rec>> = HashMap::with_capacity(pks.len());
-        for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
-            let tomb_clock = tomb.map(|t| t.stamp.clock);
-            current
-                .insert(pk.clone(), Current { live, tomb_clock, ops: ops.into_iter().map(|o| (o, false)).collect() });
-        }
-
-        let now = self.platform.now_ms();
-        let mut op_ids = new_uuids(&self.platform, writes.len()).into_iter();
-        let mut stamps = Vec::with_capacity(writes.len());
-        let mut new_ops = 0u64;
-        let mut coalesced = 0usize;
-        let mut tomb_writes: HashMap<Pk, Option<Tombstone>> = HashMap::new();
-        for (i, w) in writes.iter().enumerate() {
-            let pk = w.pk();
-            let cur = current.get_mut(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
-            if let (true, Write::Put(_, rec)) = (strict, w) {
-                check_engine_fields(rec, cur.live.as_ref(), schema.order_key).map_err(|field| {
-                    SyncError::Invalid(Invalid::rule(
-                        format!("records[{i}].{field}"),
-                        format!(
-                            "{field} is written by the engine: leave it out, or keep the value the stored record has"
-                        ),
-                    ))
-                })?;
-            }
-            let live_clock = cur.live.as_ref().and_then(|r| r.u64_field(CLOCK_FIELD));
-            let hlc = clock.tick(now).to_string();
-            let stamp = ChangeStamp {
-                clock: ChangeStamp::next_clock(live_clock, cur.tomb_clock),
-                hlc,
-                device_id: self.device_id.clone(),
-                op_id: op_ids.next().unwrap_or_default(),
-            };
-            let (kind, new_live) = match w {
-                Write::Put(_, rec) => {
-                    let order_key = schema.order_key.then(|| {
-                        cur.live.as_ref().and_then(|r| r.str_field(ORDER_KEY)).unwrap_or_else(|| stamp.hlc.clone())
-                    });
-                    if cur.tomb_clock.is_some() {
-                        tomb_writes.insert(pk.clone(), None);
-                    }
-                    (OpKind::Put, Some(rec.stamped(stamp.clock, &stamp.hlc, order_key.as_deref())))
-                }
-                Write::Delete(_) => {
-                    let tomb = Tombstone {
-                        table_name: table.to_string(),
-                        pk: pk.clone(),
-                        stamp: stamp.clone(),
-                        deleted_at: now,
-                    };
-                    tomb_writes.insert(pk.clone(), Some(tomb));
-                    cur.tomb_clock = Some(stamp.clock);
-                    (OpKind::Delete, None)
-                }
-            };
-            match cur.ops.last_mut() {
-                Some((op, dirty)) if op.state == OpState::Pending => {
-                    op.stamp = stamp.clone();
-                    op.op = kind;
-                    op.base = base;
-                    op.payload = None;
-                    *dirty = true;
-                    coalesced += 1;
-                }
-                _ => {
-                    // Older ops can no longer read the row: give them their copy.
-                    for (op, dirty) in cur.ops.iter_mut() {
-                        if op.payload.is_none() && op.op == OpKind::Put {
-                            op.payload = cur.live.clone();
-                            *dirty = true;
-                        }
-                    }
-                    cur.ops.push((
-                        PendingOp {
-                            seq: None,
-                            table_name: table.to_string(),
-                            pk: pk.clone(),
-                            op: kind,
-                            stamp: stamp.clone(),
-                            state: OpState::Pending,
-                            attempts: 0,
-                            created_at: now,
-                            base,
-                            last_error: None,
-                            payload: None,
-                        },
-                        true,
-                    ));
-                    new_ops += 1;
-                }
-            }
-            cur.live = new_live;
-            stamps.push(stamp);
-        }
+        let current = rows
+            .into_iter()
+            .zip(tombs)
+            .zip(ops)
+            .map(|((live, tomb), ops)| Current { live, tomb_clock: tomb.map(|t| t.stamp.clock), ops })
+            .collect();
+        let ctx = Context {
+            table,
+            device_id: &self.device_id,
+            now_ms: self.platform.now_ms(),
+            base,
+            order_key: schema.order_key,
+            strict,
+        };
+        let op_ids = new_uuids(&self.platform, writes.len());
+        let Plan { stamps, puts, deletes, tomb_puts, tomb_deletes, mut op_writes, new_ops, coalesced } =
+            capture::plan(&ctx, writes, pks, current, &mut clock, op_ids).map_err(SyncError::Invalid)?;
         if pending + new_ops > self.config.max_pending_ops && new_ops > 0 {
             return Ok(None);
         }
-
-        let mut puts = Vec::new();
-        let mut deletes = Vec::new();
-        let mut op_writes = Vec::new();
-        for pk in pks {
-            let cur = current.remove(pk).ok_or_else(|| SyncError::Storage("record state missing".into()))?;
-            match cur.live {
-                Some(row) => puts.push(row),
-                None => deletes.push(pk.clone()),
-            }
-            op_writes.extend(cur.ops.into_iter().filter(|(_, dirty)| *dirty).map(|(mut op, _)| {
-                if op.seq.is_some_and(|s| in_flight.contains(&s)) {
-                    op.state = OpState::Pending;
-                }
-                op
-            }));
-        }
-        let mut tomb_puts = Vec::new();
-        let mut tomb_deletes = Vec::new();
-        for (pk, t) in tomb_writes {
-            match t {
-                Some(t) => tomb_puts.push(t),
-                None => tomb_deletes.push(pk),
+        // The batch in flight was marked for the decision only: stored rows
+        // keep their own state.
+        for op in &mut op_writes {
+            if op.seq.is_some_and(|s| in_flight.contains(&s)) {
+                op.state = OpState::Pending;
             }
         }
         crate::try_join!(
@@ -355,21 +230,6 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         Ok(Some((stamps, captured, clock)))
     }
-}
-
-/// The engine field a record sets to something other than what the stored
-/// row holds (a record read with `get`, changed and put back passes).
-fn check_engine_fields<R: Record>(rec: &R, live: Option<&R>, order_key: bool) -> Result<(), &'static str> {
-    let fields: &[&'static str] =
-        if order_key { &[CLOCK_FIELD, HLC_FIELD, ORDER_KEY] } else { &[CLOCK_FIELD, HLC_FIELD] };
-    for &field in fields {
-        if let Some(set) = rec.key_field(field) {
-            if live.and_then(|l| l.key_field(field)) != Some(set) {
-                return Err(field);
-            }
-        }
-    }
-    Ok(())
 }
 
 fn unique_pks<R>(writes: &[Write<R>]) -> Vec<Pk> {

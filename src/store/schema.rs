@@ -5,11 +5,9 @@
 
 use super::{CONFLICTS, PENDING_OPS, SYNC_RUNS, SYNC_STATE, TOMBSTONES};
 
-/// The field every orderKey table gets, set from the HLC at creation.
-pub const ORDER_KEY: &str = "order_key";
-/// The engine's fields on every stored record.
-pub const CLOCK_FIELD: &str = "clock";
-pub const HLC_FIELD: &str = "hlc";
+/// The engine's fields on every stored record, and the field every orderKey
+/// table gets (set from the HLC at creation).
+pub use crate::core::record::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
 /// Index of `pending_ops` over `[tableName, pk]`.
 pub const OPS_BY_RECORD: &str = "by_record";
 /// Unique index of `pending_ops` over `opId`.
