@@ -182,9 +182,6 @@ const SCAN_SQL: &str = "SELECT table_name, pk, op, payload, version, clock, hlc,
    WHERE workspace = $1 AND version > $2 AND in_log
      AND ($3::text[] IS NULL OR table_name = ANY($3)) AND ($4::text IS NULL OR project_id = $4)
    ORDER BY version LIMIT $5";
-const COUNT_SQL: &str = "SELECT COUNT(*) FROM records
-   WHERE workspace = $1 AND version > $2 AND in_log
-     AND ($3::text[] IS NULL OR table_name = ANY($3)) AND ($4::text IS NULL OR project_id = $4)";
 
 impl LogRead<Value> for PgWorkspace<'_, '_> {
     fn version(&mut self) -> Result<u64, SyncError> {
@@ -199,23 +196,16 @@ impl LogRead<Value> for PgWorkspace<'_, '_> {
         debug_assert!(CHANGE_COLUMNS.split(", ").all(|c| SCAN_SQL.contains(c)));
         let tables: Option<Vec<String>> = filter.tables.map(<[String]>::to_vec);
         let project = filter.project;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One row past the page says whether more follow, without counting them.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let st = self.stmt(SCAN_SQL)?;
-        let rows = self.tx.query(&st, &[&self.ws, &row::to_i64(after)?, &tables, &project, &limit]).map_err(storage)?;
+        let rows = self.tx.query(&st, &[&self.ws, &row::to_i64(after)?, &tables, &project, &fetch]).map_err(storage)?;
         let mut changes = Vec::with_capacity(rows.len());
         for r in rows {
             changes.push(change_row(&r).into_change()?);
         }
-        let remaining = match changes.last() {
-            None => 0,
-            Some(last) => {
-                let last = row::to_i64(last.server_version)?;
-                let st = self.stmt(COUNT_SQL)?;
-                let n: i64 = self.tx.query_one(&st, &[&self.ws, &last, &tables, &project]).map_err(storage)?.get(0);
-                row::to_u64(n)?
-            }
-        };
-        Ok(Scan { changes, remaining })
+        let version = self.version()?;
+        Ok(row::page(changes, limit, version))
     }
 }
 

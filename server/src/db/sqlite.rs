@@ -130,35 +130,23 @@ impl LogRead<Value> for SqliteWorkspace<'_> {
 
     fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<Value>, SyncError> {
         let (tables, project) = filter_params(&filter)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One row past the page says whether more follow, without counting them.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM records WHERE workspace = ?1 AND version > ?2 AND in_log = 1
                AND {FILTER_SQL} ORDER BY version LIMIT ?5"
         );
         let mut stmt = self.tx.prepare_cached(&sql).map_err(storage)?;
         let rows = stmt
-            .query_map(params![self.ws, row::to_i64(after)?, tables, project, limit], change_row)
+            .query_map(params![self.ws, row::to_i64(after)?, tables, project, fetch], change_row)
             .map_err(storage)?;
         let mut changes = Vec::new();
         for r in rows {
             changes.push(r.map_err(storage)?.into_change()?);
         }
-        let remaining = match changes.last() {
-            None => 0,
-            Some(last) => {
-                let last = row::to_i64(last.server_version)?;
-                let sql = format!(
-                    "SELECT COUNT(*) FROM records WHERE workspace = ?1 AND version > ?2 AND in_log = 1 AND {FILTER_SQL}"
-                );
-                let n: i64 = self
-                    .tx
-                    .prepare_cached(&sql)
-                    .and_then(|mut s| s.query_row(params![self.ws, last, tables, project], |r| r.get(0)))
-                    .map_err(storage)?;
-                row::to_u64(n)?
-            }
-        };
-        Ok(Scan { changes, remaining })
+        drop(stmt);
+        let version = self.version()?;
+        Ok(row::page(changes, limit, version))
     }
 }
 
