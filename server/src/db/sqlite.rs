@@ -1,13 +1,18 @@
 //! The SQLite backend (rusqlite, bundled SQLite, WAL): one file, one
 //! process or several on one machine.
 //!
-//! One connection behind a mutex serves the process. A push runs in a
-//! `BEGIN IMMEDIATE` transaction (the database's write lock, held through
-//! the commit, so versions commit in order even with several processes on
-//! one file); a pull runs in one read transaction (one WAL snapshot).
+//! One writer connection behind a mutex takes every write; a pool of
+//! reader connections ([`READERS`], `query_only`) serves pulls, version
+//! reads and token checks, so a pull never waits behind a push (WAL lets
+//! readers run beside the one writer, each on its own snapshot). A push
+//! runs in a `BEGIN IMMEDIATE` transaction (the database's write lock, held
+//! through the commit, so versions commit in order even with several
+//! processes on one file); a pull runs in one read transaction (one WAL
+//! snapshot).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value;
@@ -15,12 +20,27 @@ use tidesync::core::server::{apply, LogRead, PushOutcome, Scan, ScanFilter, Work
 use tidesync::core::wire::{OpKind, PullRequest, PullResponse, PushBatch, SyncChange};
 use tidesync::core::{ChangeStamp, Pk, SyncError};
 
+use super::pool::Pool;
 use super::row::{self, ChangeRow, CHANGE_COLUMNS};
 use super::{schema, storage, Db, Grant, DEVICE_TTL_MS};
 
+/// How many reader connections a process opens at most.
+pub const READERS: usize = 4;
+
+/// How long a statement waits for another connection's lock.
+const BUSY: Duration = Duration::from_secs(10);
+
 /// A SQLite sync database.
 pub struct SqliteDb {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    readers: Pool<Connection>,
+}
+
+fn open_reader(path: &Path) -> Result<Connection, SyncError> {
+    let conn = Connection::open(path).map_err(storage)?;
+    conn.busy_timeout(BUSY).map_err(storage)?;
+    conn.pragma_update(None, "query_only", "ON").map_err(storage)?;
+    Ok(conn)
 }
 
 impl SqliteDb {
@@ -31,17 +51,33 @@ impl SqliteDb {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
         let mut conn = Connection::open(path).map_err(storage)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(storage)?;
+        conn.busy_timeout(BUSY).map_err(storage)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(storage)?;
         migrate(&mut conn)?;
-        Ok(SqliteDb { conn: Mutex::new(conn) })
+        let path: PathBuf = path.to_path_buf();
+        let readers = Pool::new(READERS, move || open_reader(&path), |_| false);
+        Ok(SqliteDb { writer: Mutex::new(conn), readers })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, SyncError>) -> Result<T, SyncError> {
-        let mut conn = self.conn.lock().map_err(|_| SyncError::Storage("the database lock is poisoned".into()))?;
+        let mut conn = self.writer.lock().map_err(|_| SyncError::Storage("the database lock is poisoned".into()))?;
         f(&mut conn)
+    }
+
+    /// Runs `f` in one read transaction (one WAL snapshot) on a reader.
+    fn read<T>(
+        &self,
+        workspace: &str,
+        f: impl FnOnce(&mut SqliteWorkspace<'_>) -> Result<T, SyncError>,
+    ) -> Result<T, SyncError> {
+        self.readers.with(|conn| {
+            let tx = conn.transaction().map_err(storage)?;
+            let out = f(&mut SqliteWorkspace { tx: &tx, ws: workspace, now_ms: 0 })?;
+            tx.commit().map_err(storage)?;
+            Ok(out)
+        })
     }
 
     /// Runs `f` over the workspace's store in a write transaction.
@@ -313,7 +349,7 @@ impl Db for SqliteDb {
     }
 
     fn health(&self) -> Result<(), SyncError> {
-        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(storage))
+        self.readers.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(storage))
     }
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {
@@ -321,12 +357,7 @@ impl Db for SqliteDb {
     }
 
     fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {
-        self.with(|conn| {
-            let tx = conn.transaction().map_err(storage)?;
-            let out = apply::pull(&mut SqliteWorkspace { tx: &tx, ws: &req.scope.workspace_id, now_ms: 0 }, req);
-            tx.commit().map_err(storage)?;
-            out
-        })
+        self.read(&req.scope.workspace_id, |ws| apply::pull(ws, req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {
@@ -334,14 +365,11 @@ impl Db for SqliteDb {
     }
 
     fn version(&self, workspace: &str) -> Result<u64, SyncError> {
-        self.with(|conn| {
-            let tx = conn.transaction().map_err(storage)?;
-            SqliteWorkspace { tx: &tx, ws: workspace, now_ms: 0 }.version()
-        })
+        self.read(workspace, |ws| ws.version())
     }
 
     fn workspaces(&self) -> Result<Vec<String>, SyncError> {
-        self.with(|conn| {
+        self.readers.with(|conn| {
             let mut stmt = conn.prepare("SELECT id FROM workspaces ORDER BY id").map_err(storage)?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
             rows.collect::<Result<Vec<String>, _>>().map_err(storage)
@@ -369,7 +397,7 @@ impl Db for SqliteDb {
     }
 
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
-        self.with(|conn| {
+        self.readers.with(|conn| {
             let user: Option<String> = conn
                 .query_row("SELECT user_id FROM tokens WHERE hash = ?1", [token_hash], |r| r.get(0))
                 .optional()
