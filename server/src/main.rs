@@ -15,12 +15,12 @@ fn main() -> ExitCode {
     let config = match config::parse(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tidesync-server: {e}\n{}", config::USAGE);
+            eprint!("{e}");
             return ExitCode::from(2);
         }
     };
-    if config.command == Command::Help {
-        println!("{}", config::USAGE);
+    if let Command::Help(text) = &config.command {
+        print!("{text}");
         return ExitCode::SUCCESS;
     }
     let db = match open_db(&config.database, config.pool_size) {
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         }
     };
     match config.command {
-        Command::Help => ExitCode::SUCCESS,
+        Command::Help(_) => ExitCode::SUCCESS,
         Command::Migrate => {
             println!("schema up to date ({})", db.backend());
             ExitCode::SUCCESS
