@@ -25,6 +25,7 @@ use tower_http::services::ServeDir;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::jwt::JwtVerifier;
 use crate::rate::RateLimiter;
 use crate::{routes, watch};
 
@@ -49,11 +50,17 @@ pub struct App {
     pub hub: Hub,
     pub limiter: RateLimiter,
     pub limits: Limits,
+    /// JWT auth, when configured (opaque tokens work either way).
+    pub jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl App {
     pub fn new(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter) -> Arc<App> {
-        Arc::new(App { db, hub: Hub::default(), limiter, limits })
+        App::with_jwt(db, limits, limiter, None)
+    }
+
+    pub fn with_jwt(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter, jwt: Option<JwtVerifier>) -> Arc<App> {
+        Arc::new(App { db, hub: Hub::default(), limiter, limits, jwt: jwt.map(Arc::new) })
     }
 
     /// Runs a database call on a blocking thread.

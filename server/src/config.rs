@@ -24,6 +24,8 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::jwt::{JwksSource, JwtConfig};
+
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -42,6 +44,8 @@ pub struct ServeOptions {
     pub rate_burst: f64,
     pub retention_ms: u64,
     pub gc_interval_ms: u64,
+    /// JWT auth, when any JWT key is configured.
+    pub jwt: Option<JwtConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +193,62 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(100..))]
     gc_interval_ms: u64,
     #[command(flatten)]
+    jwt: JwtArgs,
+    #[command(flatten)]
     db: DbArgs,
+}
+
+/// JWT auth (beside opaque tokens): any of the three key options turns it on.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "JWT auth")]
+struct JwtArgs {
+    /// HS256 shared secret (at least 32 bytes; prefer the variable).
+    #[arg(long, value_name = "SECRET", env = "TIDESYNC_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// A JWKS file with the RS256/ES256 public keys.
+    #[arg(long, value_name = "PATH", env = "TIDESYNC_JWT_JWKS_FILE", conflicts_with = "jwt_jwks_url")]
+    jwt_jwks_file: Option<PathBuf>,
+    /// A JWKS URL (the identity provider's .well-known/jwks.json).
+    #[arg(long, value_name = "URL", env = "TIDESYNC_JWT_JWKS_URL")]
+    jwt_jwks_url: Option<String>,
+    /// How often the JWKS is fetched again, in seconds.
+    #[arg(long, value_name = "S", env = "TIDESYNC_JWT_JWKS_REFRESH_S", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    jwt_jwks_refresh_s: u64,
+    /// An accepted `iss` (repeatable; any issuer when absent).
+    #[arg(long, value_name = "ISS", env = "TIDESYNC_JWT_ISSUER", value_delimiter = ',')]
+    jwt_issuer: Vec<String>,
+    /// An accepted `aud` (repeatable; not checked when absent).
+    #[arg(long, value_name = "AUD", env = "TIDESYNC_JWT_AUDIENCE", value_delimiter = ',')]
+    jwt_audience: Vec<String>,
+    /// The claim listing the token's workspaces (a name or a dotted path).
+    #[arg(long, value_name = "CLAIM", env = "TIDESYNC_JWT_WORKSPACES_CLAIM", default_value = "workspaces")]
+    jwt_workspaces_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[arg(long, value_name = "S", env = "TIDESYNC_JWT_LEEWAY_S", default_value_t = 30)]
+    jwt_leeway_s: u64,
+}
+
+impl JwtArgs {
+    fn config(&self) -> Option<JwtConfig> {
+        let jwks = match (&self.jwt_jwks_file, &self.jwt_jwks_url) {
+            (Some(path), _) => Some(JwksSource::File(path.clone())),
+            (None, Some(url)) => Some(JwksSource::Url(url.clone())),
+            (None, None) => None,
+        };
+        if self.jwt_secret.is_none() && jwks.is_none() {
+            return None;
+        }
+        Some(JwtConfig {
+            secret: self.jwt_secret.clone(),
+            jwks,
+            issuers: self.jwt_issuer.clone(),
+            audiences: self.jwt_audience.clone(),
+            workspaces_claim: self.jwt_workspaces_claim.clone(),
+            leeway_s: self.jwt_leeway_s,
+            refresh: std::time::Duration::from_secs(self.jwt_jwks_refresh_s),
+        })
+    }
 }
 
 impl ServeArgs {
@@ -204,6 +263,7 @@ impl ServeArgs {
             rate_burst: f64::from(self.rate_burst),
             retention_ms: self.retention_ms,
             gc_interval_ms: self.gc_interval_ms,
+            jwt: self.jwt.config(),
         }
     }
 }
@@ -312,6 +372,17 @@ mod tests {
         let c = parse(&args("serve --listen 127.0.0.1:0 --database-url postgres://x/y --pool-size 3")).unwrap();
         assert_eq!((c.database, c.pool_size), (Database::Postgres("postgres://x/y".into()), 3));
         assert!(matches!(parse(&args("--help")).unwrap().command, Command::Help(_)));
+        let Command::Serve(o) = parse(&args("--jwt-jwks-url http://127.0.0.1:1/j --jwt-audience a,b")).unwrap().command
+        else {
+            panic!("serve")
+        };
+        let jwt = o.jwt.unwrap();
+        assert_eq!(
+            (jwt.jwks, jwt.audiences),
+            (Some(JwksSource::Url("http://127.0.0.1:1/j".into())), vec!["a".into(), "b".into()])
+        );
+        let Command::Serve(o) = parse(&args("")).unwrap().command else { panic!("serve") };
+        assert_eq!(o.jwt, None);
     }
 
     #[test]
@@ -335,6 +406,15 @@ mod tests {
             "token",
             "member",
             "migrate",
+            "--jwt-secret",
+            "TIDESYNC_JWT_SECRET",
+            "--jwt-jwks-file",
+            "--jwt-jwks-url",
+            "--jwt-jwks-refresh-s",
+            "--jwt-issuer",
+            "--jwt-audience",
+            "--jwt-workspaces-claim",
+            "--jwt-leeway-s",
         ] {
             assert!(serve.contains(word), "{word} missing from --help:\n{serve}");
         }

@@ -9,7 +9,7 @@
 //!
 //! Modules, one concept each: [`config`] (command line), [`app`] (state,
 //! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
-//! [`hub`] (wakes watchers), [`auth`] (tokens), [`rate`] (rate limit),
+//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`rate`] (rate limit),
 //! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
 
 pub mod app;
@@ -19,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod gc;
 pub mod hub;
+pub mod jwt;
 pub mod rate;
 pub mod routes;
 pub mod watch;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tidesync_server::app::{self, App, Limits};
 use tidesync_server::config::{self, Command, Database};
+use tidesync_server::jwt::JwtVerifier;
 use tidesync_server::rate::RateLimiter;
 use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, Revoke};
 
@@ -103,7 +104,15 @@ fn main() -> ExitCode {
                 };
                 let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 let limits = Limits { max_body_bytes: opts.max_body_bytes, max_batch_ops: opts.max_batch_ops };
-                let app = App::new(db.clone(), limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
+                let jwt = match opts.jwt.clone().map(JwtVerifier::new).transpose() {
+                    Ok(j) => j,
+                    Err(e) => {
+                        eprintln!("tidesync-server: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let limiter = RateLimiter::new(opts.rate_limit, opts.rate_burst);
+                let app = App::with_jwt(db.clone(), limits, limiter, jwt);
                 gc::spawn(db.clone(), Duration::from_millis(opts.gc_interval_ms), opts.retention_ms);
                 let listen_url = match &config.database {
                     Database::Postgres(url) => Some(url.clone()),

@@ -9,9 +9,10 @@
 //!    decodes with the core's validating decoders (400 `INVALID`): field
 //!    types, names of 1 to 256 bytes, pk a string or finite number, put
 //!    payloads objects, stamps well formed, at most `max_batch_ops` ops;
-//! 4. on a blocking thread: the token is known (401 `AUTH`), its user is a
-//!    member of the scope's workspace (403 `FORBIDDEN`), then the core's
-//!    algorithm runs in one database transaction.
+//! 4. on a blocking thread: the token is a valid JWT or a known opaque
+//!    token (401 `AUTH`), it grants the scope's workspace (403
+//!    `FORBIDDEN`), then the core's algorithm runs in one database
+//!    transaction.
 
 use std::sync::Arc;
 
@@ -46,11 +47,12 @@ pub async fn push(
     body: Body,
 ) -> Result<Json<PushResult<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let batch = decode_push_batch(&value, app.limits.max_batch_ops).map_err(SyncError::from)?;
     let workspace = batch.scope.workspace_id.clone();
     let outcome = app
         .blocking(move |db| {
-            auth::authorize(&auth::authenticate(db, Some(&token))?, &batch.scope.workspace_id)?;
+            auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &batch.scope.workspace_id)?;
             db.push(&batch, now_ms())
         })
         .await?;
@@ -66,10 +68,11 @@ pub async fn pull(
     body: Body,
 ) -> Result<Json<PullResponse<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let req = decode_pull_request(&value).map_err(SyncError::from)?;
     let page = app
         .blocking(move |db| {
-            auth::authorize(&auth::authenticate(db, Some(&token))?, &req.scope.workspace_id)?;
+            auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &req.scope.workspace_id)?;
             db.pull(&req)
         })
         .await?;
@@ -79,6 +82,7 @@ pub async fn pull(
 /// `{ scope, deviceId, version }`: the device has pulled up to `version`.
 pub async fn cursor(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let root = Path::Root("");
     let decoded = (|| {
         decode::expect_object(&value, &root)?;
@@ -90,7 +94,7 @@ pub async fn cursor(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     })();
     let (scope, device, version) = decoded.map_err(SyncError::from)?;
     app.blocking(move |db| {
-        auth::authorize(&auth::authenticate(db, Some(&token))?, &scope.workspace_id)?;
+        auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &scope.workspace_id)?;
         db.update_cursor(&scope.workspace_id, &device, version, now_ms())
     })
     .await?;

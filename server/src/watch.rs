@@ -63,14 +63,14 @@ pub struct WatchQuery {
     cursor: Option<u64>,
 }
 
-/// What a watch follows, and with which token (its SHA-256).
+/// What a watch follows, and with which token.
 struct Watch {
     scope: SyncScope,
     tables: Option<Vec<String>>,
-    token_hash: String,
+    token: String,
 }
 
-fn decode_query(q: &WatchQuery, token_hash: String) -> Result<Watch, SyncError> {
+fn decode_query(q: &WatchQuery, token: String) -> Result<Watch, SyncError> {
     let scope_json = json!({ "workspaceId": q.workspace_id, "projectId": q.project_id });
     let scope = decode_scope(&scope_json, &Path::Root("")).map_err(SyncError::from)?;
     let tables = match &q.tables {
@@ -84,7 +84,7 @@ fn decode_query(q: &WatchQuery, token_hash: String) -> Result<Watch, SyncError> 
             Some(list)
         }
     };
-    Ok(Watch { scope, tables, token_hash })
+    Ok(Watch { scope, tables, token })
 }
 
 pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upgrade: WebSocketUpgrade) -> Response {
@@ -97,22 +97,17 @@ pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upg
 /// Token, rate limit, query, membership; the starting cursor.
 async fn admit(app: &Arc<App>, q: &WatchQuery) -> Result<(Watch, Option<u64>), ApiError> {
     let token = q.token.as_deref().ok_or_else(|| SyncError::Auth("missing token".into()))?;
-    let hash = auth::hash(token);
-    app.limiter.check(&hash)?;
-    let w = decode_query(q, hash)?;
+    app.limiter.check(&auth::hash(token))?;
+    let w = decode_query(q, token.to_string())?;
     still_allowed(app, &w).await?;
     Ok((w, q.cursor))
 }
 
-/// `AUTH` once the watch's token is gone, `FORBIDDEN` once its user is no
-/// longer a member of the workspace.
+/// `AUTH` once the watch's token is revoked, or its JWT expired or no
+/// longer verifies; `FORBIDDEN` once it no longer grants the workspace.
 async fn still_allowed(app: &App, w: &Watch) -> Result<(), SyncError> {
-    let (hash, ws) = (w.token_hash.clone(), w.scope.workspace_id.clone());
-    app.blocking(move |db| {
-        let grant = db.grant(&hash)?.ok_or_else(|| SyncError::Auth("unknown or revoked token".into()))?;
-        auth::authorize(&grant, &ws)
-    })
-    .await
+    let (token, ws, jwt) = (w.token.clone(), w.scope.workspace_id.clone(), app.jwt.clone());
+    app.blocking(move |db| auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &ws)).await
 }
 
 async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>) {

@@ -8,6 +8,9 @@
 //! runs can share one PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod jwks;
+pub mod keys;
+
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use tidesync::core::Hlc;
 use tidesync_server::app::{self, App, Limits};
 use tidesync_server::config::Database;
 use tidesync_server::db::Db;
+use tidesync_server::jwt::{JwtConfig, JwtVerifier};
 use tidesync_server::rate::RateLimiter;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
@@ -81,11 +85,12 @@ pub struct Opts {
     pub limits: Limits,
     pub rate_limit: f64,
     pub rate_burst: f64,
+    pub jwt: Option<JwtConfig>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { limits: Limits::default(), rate_limit: 0.0, rate_burst: 1.0 }
+        Opts { limits: Limits::default(), rate_limit: 0.0, rate_burst: 1.0, jwt: None }
     }
 }
 
@@ -102,6 +107,7 @@ pub fn start_with(backend: &Backend, opts: Opts) -> TestServer {
         Database::Postgres(url) => Some(url.clone()),
         Database::Sqlite(_) => None,
     };
+    let jwt = opts.jwt.clone().map(|c| JwtVerifier::new(c).expect("a usable JWT configuration"));
     let (tx, rx) = std::sync::mpsc::channel();
     let server_db = db.clone();
     std::thread::spawn(move || {
@@ -109,7 +115,7 @@ pub fn start_with(backend: &Backend, opts: Opts) -> TestServer {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let app = App::new(server_db, opts.limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
+            let app = App::with_jwt(server_db, opts.limits, RateLimiter::new(opts.rate_limit, opts.rate_burst), jwt);
             let router = app::router(app.clone(), None, &[]);
             app::serve(listener, app, router, listen_url).await;
         });
