@@ -27,20 +27,23 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::jwt::JwtVerifier;
 use crate::rate::RateLimiter;
+use crate::tables::TableRules;
 use crate::{routes, watch};
 
 /// Request limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request body accepted (413 `INVALID` above).
     pub max_body_bytes: usize,
     /// Most ops in one push batch (400 `INVALID` above).
     pub max_batch_ops: usize,
+    /// The tables that may be synced (every table when `None`).
+    pub tables: Option<TableRules>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 4 * 1024 * 1024, max_batch_ops: 1000 }
+        Limits { max_body_bytes: 4 * 1024 * 1024, max_batch_ops: 1000, tables: None }
     }
 }
 

@@ -25,6 +25,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::jwt::{JwksSource, JwtConfig};
+use crate::tables::TableRules;
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +47,13 @@ pub struct ServeOptions {
     pub gc_interval_ms: u64,
     /// JWT auth, when any JWT key is configured.
     pub jwt: Option<JwtConfig>,
+    /// The table allow-list, when given.
+    pub tables: Option<TableRules>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Serve(ServeOptions),
+    Serve(Box<ServeOptions>),
     TokenCreate {
         workspaces: Vec<String>,
         user: Option<String>,
@@ -91,7 +94,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run the server (the default command).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or revoke opaque bearer tokens.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -192,6 +195,10 @@ struct ServeArgs {
     #[arg(long, value_name = "MS", env = "TIDESYNC_GC_INTERVAL_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(100..))]
     gc_interval_ms: u64,
+    /// A table that may be synced, optionally with its largest put payload in
+    /// bytes (repeatable; every table when absent).
+    #[arg(long = "table", value_name = "NAME[:MAX_BYTES]", env = "TIDESYNC_TABLES", value_delimiter = ',')]
+    tables: Vec<String>,
     #[command(flatten)]
     jwt: JwtArgs,
     #[command(flatten)]
@@ -252,8 +259,8 @@ impl JwtArgs {
 }
 
 impl ServeArgs {
-    fn options(&self) -> ServeOptions {
-        ServeOptions {
+    fn options(&self) -> Result<ServeOptions, String> {
+        Ok(ServeOptions {
             listen: self.listen.clone(),
             static_root: self.static_root.clone(),
             cors_origins: self.cors_origins.clone(),
@@ -264,7 +271,8 @@ impl ServeArgs {
             retention_ms: self.retention_ms,
             gc_interval_ms: self.gc_interval_ms,
             jwt: self.jwt.config(),
-        }
+            tables: TableRules::parse(&self.tables)?,
+        })
     }
 }
 
@@ -310,8 +318,8 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| e.render().to_string())?;
     let m = leaf(&matches);
     let (db, command) = match cli.command {
-        None => (cli.serve.db.clone(), Command::Serve(cli.serve.options())),
-        Some(Cmd::Serve(s)) => (s.db.clone(), Command::Serve(s.options())),
+        None => (cli.serve.db.clone(), Command::Serve(Box::new(cli.serve.options()?))),
+        Some(Cmd::Serve(s)) => (s.db.clone(), Command::Serve(Box::new(s.options()?))),
         Some(Cmd::Token(TokenCmd::Create { workspaces, user, token, db })) => {
             (db, Command::TokenCreate { workspaces, user, token })
         }
@@ -382,7 +390,11 @@ mod tests {
             (Some(JwksSource::Url("http://127.0.0.1:1/j".into())), vec!["a".into(), "b".into()])
         );
         let Command::Serve(o) = parse(&args("")).unwrap().command else { panic!("serve") };
-        assert_eq!(o.jwt, None);
+        assert_eq!((o.jwt, o.tables), (None, None));
+        let Command::Serve(o) = parse(&args("--table notes --table files:100")).unwrap().command else {
+            panic!("serve")
+        };
+        assert_eq!(o.tables, TableRules::parse(&["notes".into(), "files:100".into()]).unwrap());
     }
 
     #[test]
@@ -415,6 +427,8 @@ mod tests {
             "--jwt-audience",
             "--jwt-workspaces-claim",
             "--jwt-leeway-s",
+            "--table",
+            "TIDESYNC_TABLES",
         ] {
             assert!(serve.contains(word), "{word} missing from --help:\n{serve}");
         }
@@ -428,5 +442,6 @@ mod tests {
         assert!(parse(&args("--max-batch-ops 0")).is_err());
         assert!(parse(&args("frobnicate")).is_err());
         assert!(parse(&args("--database a.db --database-url postgres://x/y")).is_err());
+        assert!(parse(&args("--table notes:0")).is_err());
     }
 }

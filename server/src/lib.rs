@@ -9,7 +9,7 @@
 //!
 //! Modules, one concept each: [`config`] (command line), [`app`] (state,
 //! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
-//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`rate`] (rate limit),
+//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`rate`] (rate limit), [`tables`] (the table allow-list),
 //! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
 
 pub mod app;
@@ -22,6 +22,7 @@ pub mod hub;
 pub mod jwt;
 pub mod rate;
 pub mod routes;
+pub mod tables;
 pub mod watch;
 
 use std::sync::Arc;

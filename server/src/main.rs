@@ -103,7 +103,11 @@ fn main() -> ExitCode {
                     }
                 };
                 let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                let limits = Limits { max_body_bytes: opts.max_body_bytes, max_batch_ops: opts.max_batch_ops };
+                let limits = Limits {
+                    max_body_bytes: opts.max_body_bytes,
+                    max_batch_ops: opts.max_batch_ops,
+                    tables: opts.tables.clone(),
+                };
                 let jwt = match opts.jwt.clone().map(JwtVerifier::new).transpose() {
                     Ok(j) => j,
                     Err(e) => {

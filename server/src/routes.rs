@@ -9,6 +9,8 @@
 //!    decodes with the core's validating decoders (400 `INVALID`): field
 //!    types, names of 1 to 256 bytes, pk a string or finite number, put
 //!    payloads objects, stamps well formed, at most `max_batch_ops` ops;
+//!    with a table allow-list, every table allowed and every payload within
+//!    its table's limit ([`crate::tables`]);
 //! 4. on a blocking thread: the token is a valid JWT or a known opaque
 //!    token (401 `AUTH`), it grants the scope's workspace (403
 //!    `FORBIDDEN`), then the core's algorithm runs in one database
@@ -49,6 +51,9 @@ pub async fn push(
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
     let batch = decode_push_batch(&value, app.limits.max_batch_ops).map_err(SyncError::from)?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_push(&batch)?;
+    }
     let workspace = batch.scope.workspace_id.clone();
     let outcome = app
         .blocking(move |db| {
@@ -70,6 +75,9 @@ pub async fn pull(
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
     let req = decode_pull_request(&value).map_err(SyncError::from)?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_tables(req.tables.as_deref())?;
+    }
     let page = app
         .blocking(move |db| {
             auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &req.scope.workspace_id)?;

@@ -99,6 +99,9 @@ async fn admit(app: &Arc<App>, q: &WatchQuery) -> Result<(Watch, Option<u64>), A
     let token = q.token.as_deref().ok_or_else(|| SyncError::Auth("missing token".into()))?;
     app.limiter.check(&auth::hash(token))?;
     let w = decode_query(q, token.to_string())?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_tables(w.tables.as_deref())?;
+    }
     still_allowed(app, &w).await?;
     Ok((w, q.cursor))
 }

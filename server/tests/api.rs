@@ -333,7 +333,10 @@ fn op_ids_pruned_past_retention_are_judged_by_lww_again_and_change_nothing(b: &B
 }
 
 fn bad_input_is_a_typed_400_or_413_and_changes_nothing(b: &Backend) {
-    let s = start_with(b, Opts { limits: Limits { max_body_bytes: 20_000, max_batch_ops: 5 }, ..Opts::default() });
+    let s = start_with(
+        b,
+        Opts { limits: Limits { max_body_bytes: 20_000, max_batch_ops: 5, ..Limits::default() }, ..Opts::default() },
+    );
     let ws = unique("w");
     let t = s.token(&[&ws]);
     let good = |i: u64| put("t", json!(format!("k{i}")), 1, i, "d", &format!("g{i}"), json!({}));
