@@ -7,12 +7,13 @@
 //! | `POST /v1/cursor` | `{ scope, deviceId, version }` -> `{}` |
 //! | `GET /v1/watch` | WebSocket of change batches ([`crate::watch`]) |
 //! | `GET /healthz` | `{ ok, backend }`, 503 when the database is down |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `/pkg/`, `/node_modules/`, `/` | static files, when a static root is set |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
@@ -26,6 +27,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::jwt::JwtVerifier;
+use crate::metrics::{self, Metrics};
 use crate::rate::RateLimiter;
 use crate::tables::TableRules;
 use crate::{routes, watch};
@@ -55,6 +57,9 @@ pub struct App {
     pub limits: Limits,
     /// JWT auth, when configured (opaque tokens work either way).
     pub jwt: Option<Arc<JwtVerifier>>,
+    pub metrics: Arc<Metrics>,
+    /// Becomes true when the server shuts down: open watches close.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -63,7 +68,15 @@ impl App {
     }
 
     pub fn with_jwt(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter, jwt: Option<JwtVerifier>) -> Arc<App> {
-        Arc::new(App { db, hub: Hub::default(), limiter, limits, jwt: jwt.map(Arc::new) })
+        Arc::new(App {
+            db,
+            hub: Hub::default(),
+            limiter,
+            limits,
+            jwt: jwt.map(Arc::new),
+            metrics: Arc::new(Metrics::new()),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        })
     }
 
     /// Runs a database call on a blocking thread.
@@ -94,6 +107,8 @@ pub fn router(app: Arc<App>, static_root: Option<PathBuf>, cors_origins: &[Strin
         .route("/v1/cursor", post(routes::cursor))
         .route("/v1/watch", get(watch::watch))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app);
     let api = match cors(cors_origins) {
         Some(layer) => api.layer(layer),
@@ -140,16 +155,44 @@ async fn healthz(axum::extract::State(app): axum::extract::State<Arc<App>>) -> a
     }
 }
 
-/// Serves `router` on `listener` until the process ends. With a database
-/// that notifies (PostgreSQL), starts the LISTEN thread that wakes this
-/// process's watchers on every process's commits.
+/// Serves `router` on `listener` until the process ends (see [`serve_until`]).
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, router: Router, listen_url: Option<String>) {
+    serve_until(listener, app, router, listen_url, std::future::pending()).await;
+}
+
+/// How long a shutdown waits for open watches to send their close frame.
+const WATCH_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `stop` completes, then shuts down
+/// gracefully: stops accepting connections, closes every watch with 1012
+/// (service restart: clients reconnect, to another process or after the
+/// restart) and returns once in-flight requests have finished. With a
+/// database that notifies (PostgreSQL), starts the LISTEN thread that
+/// wakes this process's watchers on every process's commits.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    router: Router,
+    listen_url: Option<String>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     if let Some(url) = listen_url {
         let hub = app.hub.clone();
         crate::db::postgres::listen(url, Arc::new(move |ws: Option<String>| hub.wake(ws.as_deref())));
     }
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service).await {
-        eprintln!("tidesync-server: server error: {e}");
+    let shutting = app.clone();
+    let signal = async move {
+        stop.await;
+        tracing::info!(watches = shutting.metrics.watches_open.get(), "shutting down");
+        shutting.shutdown.send_replace(true);
+    };
+    if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(signal).await {
+        tracing::error!(error = %e, "server error");
     }
+    let started = std::time::Instant::now();
+    while app.metrics.watches_open.get() > 0 && started.elapsed() < WATCH_CLOSE_WAIT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!("stopped");
 }

@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub jwt: Option<JwtConfig>,
     /// The table allow-list, when given.
     pub tables: Option<TableRules>,
+    /// Logs as JSON lines instead of text.
+    pub log_json: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +201,10 @@ struct ServeArgs {
     /// bytes (repeatable; every table when absent).
     #[arg(long = "table", value_name = "NAME[:MAX_BYTES]", env = "TIDESYNC_TABLES", value_delimiter = ',')]
     tables: Vec<String>,
+    /// Log format on stderr (the level comes from TIDESYNC_LOG, default info).
+    #[arg(long, value_name = "FORMAT", env = "TIDESYNC_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    log_format: String,
     #[command(flatten)]
     jwt: JwtArgs,
     #[command(flatten)]
@@ -272,6 +278,7 @@ impl ServeArgs {
             gc_interval_ms: self.gc_interval_ms,
             jwt: self.jwt.config(),
             tables: TableRules::parse(&self.tables)?,
+            log_json: self.log_format == "json",
         })
     }
 }
@@ -429,6 +436,8 @@ mod tests {
             "--jwt-leeway-s",
             "--table",
             "TIDESYNC_TABLES",
+            "--log-format",
+            "TIDESYNC_LOG_FORMAT",
         ] {
             assert!(serve.contains(word), "{word} missing from --help:\n{serve}");
         }

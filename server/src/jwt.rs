@@ -174,7 +174,7 @@ impl JwtVerifier {
                     st.keys = Arc::new(keys);
                     st.fetched = Instant::now();
                 }
-                Err(e) => eprintln!("tidesync-server: JWKS refresh failed, keeping the old keys: {e}"),
+                Err(e) => tracing::warn!(error = %e, "JWKS refresh failed, keeping the old keys"),
             }
         }
         st.keys.clone()

@@ -9,7 +9,7 @@
 //!
 //! Modules, one concept each: [`config`] (command line), [`app`] (state,
 //! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
-//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`rate`] (rate limit), [`tables`] (the table allow-list),
+//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`metrics`] (`/metrics`), [`rate`] (rate limit), [`tables`] (the table allow-list),
 //! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
 
 pub mod app;
@@ -20,6 +20,7 @@ pub mod error;
 pub mod gc;
 pub mod hub;
 pub mod jwt;
+pub mod metrics;
 pub mod rate;
 pub mod routes;
 pub mod tables;

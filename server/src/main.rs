@@ -11,6 +11,42 @@ use tidesync_server::jwt::JwtVerifier;
 use tidesync_server::rate::RateLimiter;
 use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, Revoke};
 
+/// Structured logs on stderr: `TIDESYNC_LOG` filters them (default
+/// `info`; e.g. `tidesync_server=debug` logs every request), `--log-format
+/// json` writes one JSON object a line.
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIDESYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match config::parse(&args) {
@@ -94,6 +130,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            init_logs(opts.log_json);
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::bind(&opts.listen).await {
                     Ok(l) => l,
@@ -117,7 +154,12 @@ fn main() -> ExitCode {
                 };
                 let limiter = RateLimiter::new(opts.rate_limit, opts.rate_burst);
                 let app = App::with_jwt(db.clone(), limits, limiter, jwt);
-                gc::spawn(db.clone(), Duration::from_millis(opts.gc_interval_ms), opts.retention_ms);
+                gc::spawn(
+                    db.clone(),
+                    Duration::from_millis(opts.gc_interval_ms),
+                    opts.retention_ms,
+                    app.metrics.clone(),
+                );
                 let listen_url = match &config.database {
                     Database::Postgres(url) => Some(url.clone()),
                     Database::Sqlite(_) => None,
@@ -127,8 +169,9 @@ fn main() -> ExitCode {
                     Database::Postgres(_) => "postgres".to_string(),
                 };
                 println!("tidesync-server listening on http://{addr}/ ({where_})");
+                tracing::info!(addr, backend = db.backend(), "listening");
                 let router = app::router(app.clone(), opts.static_root.clone(), &opts.cors_origins);
-                app::serve(listener, Arc::clone(&app), router, listen_url).await;
+                app::serve_until(listener, Arc::clone(&app), router, listen_url, stop_signal()).await;
                 ExitCode::SUCCESS
             })
         }

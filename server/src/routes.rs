@@ -61,6 +61,7 @@ pub async fn push(
             db.push(&batch, now_ms())
         })
         .await?;
+    app.metrics.push_ops_applied.inc_by(outcome.applied.len() as u64);
     if !outcome.applied.is_empty() && !app.db.notifies() {
         app.hub.wake(Some(&workspace));
     }
@@ -84,6 +85,7 @@ pub async fn pull(
             db.pull(&req)
         })
         .await?;
+    app.metrics.pull_changes_served.inc_by(page.changes.len() as u64);
     Ok(Json(page))
 }
 

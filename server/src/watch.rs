@@ -9,7 +9,8 @@
 //! An open watch checks it again every [`RECHECK`] and before each batch it
 //! sends: a token that was revoked closes the socket with code 4401 (get a
 //! fresh token and reconnect), a user no longer a member of the workspace
-//! with 4403 (do not reconnect). Other errors close it with 1011.
+//! with 4403 (do not reconnect). A server shutting down closes it with 1012
+//! (service restart: reconnect). Other errors close it with 1011.
 //!
 //! Server messages (JSON text frames):
 //!
@@ -52,6 +53,22 @@ pub const RECHECK: Duration = Duration::from_secs(2);
 pub const CLOSE_AUTH: u16 = 4401;
 /// Close code: the user is no longer a member of the workspace.
 pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code: the server is shutting down; reconnect (WebSocket's "service restart").
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// Completes once the server shuts down.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Counts a watch as open while it lives.
+struct Open(Arc<App>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.watches_open.dec();
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +131,8 @@ async fn still_allowed(app: &App, w: &Watch) -> Result<(), SyncError> {
 }
 
 async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>) {
+    app.metrics.watches_open.inc();
+    let _open = Open(app.clone());
     // Register for wakes before reading the version: a commit after this
     // point wakes us, one before it is below the cursor we start from.
     let mut wakes = app.hub.subscribe();
@@ -127,9 +146,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
         return;
     }
     let mut cursor = Position { scanned: cursor, sent: cursor };
-    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor, None).await {
         return close(socket, &e).await;
     }
+    let stop = stopped(app.shutdown.subscribe());
+    tokio::pin!(stop);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut recheck = tokio::time::interval(RECHECK);
@@ -138,9 +159,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
     loop {
         tokio::select! {
             wake = wakes.recv() => match wake {
-                Ok(Some(id)) if *id != *w.scope.workspace_id => {}
+                Ok(wake) if wake.workspace.as_deref().is_some_and(|id| id != w.scope.workspace_id) => {}
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+                    let since = wake.ok().map(|w| w.at);
+                    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor, since).await {
                         return close(socket, &e).await;
                     }
                 }
@@ -154,6 +176,9 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     return;
                 }
+            }
+            _ = &mut stop => {
+                return close_with(socket, CLOSE_RESTART, "SHUTDOWN").await;
             }
             _ = recheck.tick() => {
                 if let Err(e) = still_allowed(&app, &w).await {
@@ -175,7 +200,14 @@ struct Position {
 /// and moves it to the end. A cursor GC has purged past restarts at the
 /// current version, and so does `sent`: the next batch then does not follow
 /// on from the client's cursor, and its next pull learns of the gap (410).
-async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position) -> Result<(), SyncError> {
+/// `since`: the wake that asked for it, for the fan-out latency metric.
+async fn deliver(
+    socket: &mut WebSocket,
+    app: &App,
+    w: &Watch,
+    at: &mut Position,
+    since: Option<std::time::Instant>,
+) -> Result<(), SyncError> {
     loop {
         let req = PullRequest {
             scope: w.scope.clone(),
@@ -202,6 +234,10 @@ async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position
             // from `sent` returns exactly this page.
             let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": at.sent, "nextCursor": page.next_cursor });
             send(socket, msg).await.map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
+            app.metrics.watch_changes_sent.inc_by(page.changes.len() as u64);
+            if let Some(t) = since {
+                app.metrics.fanout_seconds.observe(t.elapsed().as_secs_f64());
+            }
             at.sent = page.next_cursor;
         }
         if !page.has_more {
@@ -216,13 +252,16 @@ async fn send(socket: &mut WebSocket, msg: Value) -> Result<(), axum::Error> {
 
 /// Closes with [`CLOSE_AUTH`], [`CLOSE_FORBIDDEN`] or 1011 (server error),
 /// and the error's code as the reason.
-async fn close(mut socket: WebSocket, e: &SyncError) {
+async fn close(socket: WebSocket, e: &SyncError) {
     let code = match e {
         SyncError::Auth(_) => CLOSE_AUTH,
         SyncError::Forbidden(_) => CLOSE_FORBIDDEN,
         _ => 1011,
     };
-    let reason = ApiError::from(e.clone()).body().code;
+    close_with(socket, code, ApiError::from(e.clone()).body().code).await;
+}
+
+async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
     let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }

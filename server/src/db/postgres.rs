@@ -134,7 +134,7 @@ pub fn listen(url: String, wake: Arc<dyn Fn(Option<String>) + Send + Sync>) {
         .name("tidesync-pg-listen".into())
         .spawn(move || loop {
             if let Err(e) = listen_once(&url, &*wake) {
-                eprintln!("tidesync-server: LISTEN connection lost ({e}); reconnecting");
+                tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
             }
             std::thread::sleep(Duration::from_secs(1));
             wake(None);
