@@ -58,6 +58,8 @@ pub struct App {
     /// JWT auth, when configured (opaque tokens work either way).
     pub jwt: Option<Arc<JwtVerifier>>,
     pub metrics: Arc<Metrics>,
+    /// Reads shared by the watchers of one wake.
+    pub fanout: crate::fanout::Fanout,
     /// Becomes true when the server shuts down: open watches close.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -75,6 +77,7 @@ impl App {
             limits,
             jwt: jwt.map(Arc::new),
             metrics: Arc::new(Metrics::new()),
+            fanout: crate::fanout::Fanout::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }

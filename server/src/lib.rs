@@ -9,7 +9,7 @@
 //!
 //! Modules, one concept each: [`config`] (command line), [`app`] (state,
 //! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
-//! [`hub`] (wakes watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`metrics`] (`/metrics`), [`rate`] (rate limit), [`tables`] (the table allow-list),
+//! [`hub`] (wakes watchers), [`fanout`] (reads shared by watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`metrics`] (`/metrics`), [`rate`] (rate limit), [`tables`] (the table allow-list),
 //! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fanout;
 pub mod gc;
 pub mod hub;
 pub mod jwt;

@@ -42,6 +42,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::app::App;
 use crate::auth;
 use crate::error::ApiError;
+use crate::fanout::Page;
 
 /// Changes per batch.
 const PAGE: u64 = 500;
@@ -196,11 +197,21 @@ struct Position {
     sent: u64,
 }
 
+/// One page from `req.cursor`, its changes encoded once.
+async fn read_page(app: &App, req: PullRequest) -> Result<Arc<Page>, SyncError> {
+    let response = app.blocking(move |db| db.pull(&req)).await?;
+    let changes_json = serde_json::to_string(&response.changes).map_err(|e| SyncError::Storage(e.to_string()))?;
+    Ok(Arc::new(Page { response, changes_json }))
+}
+
 /// Sends every matching change above the scanned position, page by page,
 /// and moves it to the end. A cursor GC has purged past restarts at the
 /// current version, and so does `sent`: the next batch then does not follow
 /// on from the client's cursor, and its next pull learns of the gap (410).
-/// `since`: the wake that asked for it, for the fan-out latency metric.
+///
+/// `since`: when the wake that asked for it was raised. The watchers of one
+/// wake share its page reads and token checks ([`crate::fanout`]); it also
+/// times the fan-out for the metric.
 async fn deliver(
     socket: &mut WebSocket,
     app: &App,
@@ -216,7 +227,14 @@ async fn deliver(
             tables: w.tables.clone(),
             rescan: false,
         };
-        let page = match app.blocking(move |db| db.pull(&req)).await {
+        let read = match since {
+            Some(t) => {
+                let key = (w.scope.workspace_id.clone(), at.scanned, w.tables.clone(), w.scope.project_id.clone());
+                app.fanout.pages.get(key, t, || read_page(app, req)).await
+            }
+            None => read_page(app, req).await,
+        };
+        let page = match read {
             Ok(p) => p,
             Err(SyncError::CursorExpired(_)) => {
                 let ws = w.scope.workspace_id.clone();
@@ -226,21 +244,34 @@ async fn deliver(
             }
             Err(e) => return Err(e),
         };
-        at.scanned = page.next_cursor;
-        if !page.changes.is_empty() {
+        let (next, has_more, n) = (page.response.next_cursor, page.response.has_more, page.response.changes.len());
+        at.scanned = next;
+        if n > 0 {
             // Never a batch for a token revoked or a member removed meanwhile.
-            still_allowed(app, w).await?;
+            match since {
+                Some(t) => {
+                    let key = (w.token.clone(), w.scope.workspace_id.clone());
+                    app.fanout.grants.get(key, t, || still_allowed(app, w)).await?;
+                }
+                None => still_allowed(app, w).await?,
+            }
             // Nothing matched between `sent` and this page's start, so a pull
             // from `sent` returns exactly this page.
-            let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": at.sent, "nextCursor": page.next_cursor });
-            send(socket, msg).await.map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
-            app.metrics.watch_changes_sent.inc_by(page.changes.len() as u64);
+            let msg = format!(
+                r#"{{"type":"changes","changes":{},"fromCursor":{},"nextCursor":{next}}}"#,
+                page.changes_json, at.sent
+            );
+            socket
+                .send(Message::Text(msg.into()))
+                .await
+                .map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
+            app.metrics.watch_changes_sent.inc_by(n as u64);
             if let Some(t) = since {
                 app.metrics.fanout_seconds.observe(t.elapsed().as_secs_f64());
             }
-            at.sent = page.next_cursor;
+            at.sent = next;
         }
-        if !page.has_more {
+        if !has_more {
             return Ok(());
         }
     }
