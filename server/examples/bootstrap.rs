@@ -15,10 +15,15 @@
 //! 3. **Through the server**: one client pulls from cursor 0 with `--limit`
 //!    until `hasMore` is false, timing every page. Every change must arrive
 //!    once, in order; `remaining` must be 0 exactly on the last page.
+//! 4. **Direct push**: 20 000 new records inserted in batches of 100, one
+//!    transaction per batch (a prepared `INSERT` per row and the workspace's
+//!    version), into workspace `W-direct`: the floor for `loadgen`'s pushes
+//!    of the same size.
 //!
-//! Prints one JSON line: changes/s of both loops, their ratio, and the mean
-//! page time of the first and of the last 10 % of pages (a pull that
-//! counted the rest of the log would make the first pages the slowest).
+//! Prints one JSON line: changes/s of both pull loops, their ratio, the
+//! mean page time of the first and of the last 10 % of pages (a pull that
+//! counted the rest of the log would make the first pages the slowest),
+//! and the direct push rows/s.
 
 use std::time::Instant;
 
@@ -85,13 +90,31 @@ SELECT $1, 'items', to_json('k' || i)::text, 'put',
        1, '001700000000000:00000:seed', 'seed', 'seed-' || i, i, NULL, 1700000000000, TRUE
 FROM generate_series(1, $2::bigint) AS i";
 
+const INSERT_SQLITE: &str = "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
+                     version, project_id, applied_at_ms, in_log)
+  VALUES (?1, 'items', ?2, 'put', ?3, 1, '001700000000000:00000:direct', 'direct', ?4, ?5, NULL, 1700000000000, 1)";
+const INSERT_POSTGRES: &str =
+    "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
+                     version, project_id, applied_at_ms, in_log)
+  VALUES ($1, 'items', $2, 'put', $3, 1, '001700000000000:00000:direct', 'direct', $4, $5, NULL, 1700000000000, TRUE)";
+/// Rows and batch size of the direct push loop (loadgen's defaults).
+const PUSH_ROWS: i64 = 20_000;
+const PUSH_BATCH: i64 = 100;
+
+/// One row of the direct push loop: pk, payload, opId.
+fn push_row(i: i64) -> (String, String, String) {
+    let id = format!("direct-{i}");
+    (format!("{id:?}"), json!({ "id": id, "n": i, "text": "load generator row" }).to_string(), id)
+}
+
 const DIRECT_SQLITE: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
   FROM records WHERE workspace = ?1 AND version > ?2 AND in_log = 1 ORDER BY version LIMIT ?3";
 const DIRECT_POSTGRES: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
   FROM records WHERE workspace = $1 AND version > $2 AND in_log ORDER BY version LIMIT $3";
 
-/// Seeds the workspace, then runs the direct loop; returns its changes/s.
-fn seed_and_direct(a: &Args) -> Result<(f64, f64), String> {
+/// Seeds the workspace, runs the direct pull loop, then the direct push
+/// loop; returns the seed's seconds, pull changes/s and push rows/s.
+fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64), String> {
     let db = tidesync_server::open_db(a.database.as_ref().expect("checked"), 1).map_err(|e| e.to_string())?;
     if db.version(&a.workspace).map_err(|e| e.to_string())? != 0 {
         return Err(format!("workspace {} is not empty", a.workspace));
@@ -104,6 +127,8 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64), String> {
         Database::Sqlite(path) => {
             let c = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
             c.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| e.to_string())?;
+            // As the server's connections: WAL (the file's mode) with synchronous=NORMAL.
+            c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| e.to_string())?;
             c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
             c.execute(SEED_SQLITE, rusqlite::params![a.workspace, n]).map_err(|e| e.to_string())?;
             c.execute(
@@ -140,7 +165,26 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64), String> {
                     None => break,
                 }
             }
-            (seed_s, total as f64 / started.elapsed().as_secs_f64())
+            let pull = total as f64 / started.elapsed().as_secs_f64();
+            let ws = format!("{}-direct", a.workspace);
+            c.execute("INSERT INTO workspaces (id) VALUES (?1)", [&ws]).map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            for b in 0..PUSH_ROWS / PUSH_BATCH {
+                c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+                let mut ins = c.prepare_cached(INSERT_SQLITE).map_err(|e| e.to_string())?;
+                for i in b * PUSH_BATCH + 1..=(b + 1) * PUSH_BATCH {
+                    let (pk, payload, op_id) = push_row(i);
+                    ins.execute(rusqlite::params![ws, pk, payload, op_id, i]).map_err(|e| e.to_string())?;
+                }
+                drop(ins);
+                c.execute(
+                    "UPDATE workspaces SET version = ?2 WHERE id = ?1",
+                    rusqlite::params![ws, (b + 1) * PUSH_BATCH],
+                )
+                .map_err(|e| e.to_string())?;
+                c.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            }
+            (seed_s, pull, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
         }
         Database::Postgres(url) => {
             let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
@@ -168,7 +212,22 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64), String> {
                     None => break,
                 }
             }
-            (seed_s, total as f64 / started.elapsed().as_secs_f64())
+            let pull = total as f64 / started.elapsed().as_secs_f64();
+            let ws = format!("{}-direct", a.workspace);
+            c.execute("INSERT INTO workspaces (id) VALUES ($1)", &[&ws]).map_err(|e| e.to_string())?;
+            let ins = c.prepare(INSERT_POSTGRES).map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            for b in 0..PUSH_ROWS / PUSH_BATCH {
+                let mut tx = c.transaction().map_err(|e| e.to_string())?;
+                for i in b * PUSH_BATCH + 1..=(b + 1) * PUSH_BATCH {
+                    let (pk, payload, op_id) = push_row(i);
+                    tx.execute(&ins, &[&ws, &pk, &payload, &op_id, &i]).map_err(|e| e.to_string())?;
+                }
+                tx.execute("UPDATE workspaces SET version = $2 WHERE id = $1", &[&ws, &((b + 1) * PUSH_BATCH)])
+                    .map_err(|e| e.to_string())?;
+                tx.commit().map_err(|e| e.to_string())?;
+            }
+            (seed_s, pull, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
         }
     };
     Ok(direct)
@@ -222,7 +281,7 @@ fn main() {
         }
     };
     let run = || -> Result<Value, String> {
-        let (seed_s, direct) = seed_and_direct(&a)?;
+        let (seed_s, direct, direct_push) = seed_and_direct(&a)?;
         let (server, pages) = through_server(&a)?;
         let tenth = (pages.len() / 10).max(1);
         let (first, last) = (mean(&pages[..tenth]), mean(&pages[pages.len() - tenth..]));
@@ -231,6 +290,7 @@ fn main() {
             "directChangesPerSec": direct.round(), "serverChangesPerSec": server.round(),
             "directOverServer": (direct / server * 100.0).round() / 100.0,
             "firstTenthPageMs": (first * 100.0).round() / 100.0, "lastTenthPageMs": (last * 100.0).round() / 100.0,
+            "directPushRowsPerSec": direct_push.round(),
         }))
     };
     match run() {
