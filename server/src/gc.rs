@@ -77,7 +77,13 @@ pub fn spawn(db: Arc<dyn Db>, interval: Duration, retention_ms: u64, metrics: Ar
                     metrics.gc_purged.with_label_values(&["tombstones"]).inc_by(c.tombstones as u64);
                     metrics.gc_purged.with_label_values(&["ops"]).inc_by(c.ops as u64);
                     if c != Collected::default() {
-                        tracing::info!(tombstones = c.tombstones, ops = c.ops, "GC purged");
+                        tracing::info!(
+                            tombstones = c.tombstones,
+                            ops = c.ops,
+                            "GC purged {} tombstone changes, {} opIds",
+                            c.tombstones,
+                            c.ops
+                        );
                     }
                     "ok"
                 }

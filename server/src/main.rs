@@ -17,7 +17,8 @@ use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, R
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIDESYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {
         logs.json().init();
     } else {
