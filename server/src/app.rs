@@ -7,12 +7,13 @@
 //! | `POST /v1/cursor` | `{ scope, deviceId, version }` -> `{}` |
 //! | `GET /v1/watch` | WebSocket of change batches ([`crate::watch`]) |
 //! | `GET /healthz` | `{ ok, backend }`, 503 when the database is down |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `/pkg/`, `/node_modules/`, `/` | static files, when a static root is set |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
@@ -25,21 +26,26 @@ use tower_http::services::ServeDir;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::jwt::JwtVerifier;
+use crate::metrics::{self, Metrics};
 use crate::rate::RateLimiter;
+use crate::tables::TableRules;
 use crate::{routes, watch};
 
 /// Request limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request body accepted (413 `INVALID` above).
     pub max_body_bytes: usize,
     /// Most ops in one push batch (400 `INVALID` above).
     pub max_batch_ops: usize,
+    /// The tables that may be synced (every table when `None`).
+    pub tables: Option<TableRules>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 4 * 1024 * 1024, max_batch_ops: 1000 }
+        Limits { max_body_bytes: 4 * 1024 * 1024, max_batch_ops: 1000, tables: None }
     }
 }
 
@@ -49,11 +55,31 @@ pub struct App {
     pub hub: Hub,
     pub limiter: RateLimiter,
     pub limits: Limits,
+    /// JWT auth, when configured (opaque tokens work either way).
+    pub jwt: Option<Arc<JwtVerifier>>,
+    pub metrics: Arc<Metrics>,
+    /// Reads shared by the watchers of one wake.
+    pub fanout: crate::fanout::Fanout,
+    /// Becomes true when the server shuts down: open watches close.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
     pub fn new(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter) -> Arc<App> {
-        Arc::new(App { db, hub: Hub::default(), limiter, limits })
+        App::with_jwt(db, limits, limiter, None)
+    }
+
+    pub fn with_jwt(db: Arc<dyn Db>, limits: Limits, limiter: RateLimiter, jwt: Option<JwtVerifier>) -> Arc<App> {
+        Arc::new(App {
+            db,
+            hub: Hub::default(),
+            limiter,
+            limits,
+            jwt: jwt.map(Arc::new),
+            metrics: Arc::new(Metrics::new()),
+            fanout: crate::fanout::Fanout::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        })
     }
 
     /// Runs a database call on a blocking thread.
@@ -84,6 +110,8 @@ pub fn router(app: Arc<App>, static_root: Option<PathBuf>, cors_origins: &[Strin
         .route("/v1/cursor", post(routes::cursor))
         .route("/v1/watch", get(watch::watch))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app);
     let api = match cors(cors_origins) {
         Some(layer) => api.layer(layer),
@@ -130,16 +158,44 @@ async fn healthz(axum::extract::State(app): axum::extract::State<Arc<App>>) -> a
     }
 }
 
-/// Serves `router` on `listener` until the process ends. With a database
-/// that notifies (PostgreSQL), starts the LISTEN thread that wakes this
-/// process's watchers on every process's commits.
+/// Serves `router` on `listener` until the process ends (see [`serve_until`]).
 pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, router: Router, listen_url: Option<String>) {
+    serve_until(listener, app, router, listen_url, std::future::pending()).await;
+}
+
+/// How long a shutdown waits for open watches to send their close frame.
+const WATCH_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `stop` completes, then shuts down
+/// gracefully: stops accepting connections, closes every watch with 1012
+/// (service restart: clients reconnect, to another process or after the
+/// restart) and returns once in-flight requests have finished. With a
+/// database that notifies (PostgreSQL), starts the LISTEN thread that
+/// wakes this process's watchers on every process's commits.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    router: Router,
+    listen_url: Option<String>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     if let Some(url) = listen_url {
         let hub = app.hub.clone();
         crate::db::postgres::listen(url, Arc::new(move |ws: Option<String>| hub.wake(ws.as_deref())));
     }
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(e) = axum::serve(listener, service).await {
-        eprintln!("tidesync-server: server error: {e}");
+    let shutting = app.clone();
+    let signal = async move {
+        stop.await;
+        tracing::info!(watches = shutting.metrics.watches_open.get(), "shutting down");
+        shutting.shutdown.send_replace(true);
+    };
+    if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(signal).await {
+        tracing::error!(error = %e, "server error");
     }
+    let started = std::time::Instant::now();
+    while app.metrics.watches_open.get() > 0 && started.elapsed() < WATCH_CLOSE_WAIT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!("stopped");
 }

@@ -1,6 +1,9 @@
 //! Bearer tokens: how they are made, stored and checked.
 //!
-//! A token is 32 random bytes in hex. The database keeps only its SHA-256
+//! Two kinds are accepted. A bearer of three dot-separated parts is a JWT
+//! when JWT auth is configured, verified by [`crate::jwt`] (its `sub` is
+//! the user, one of its claims the workspaces). Any other bearer is an
+//! opaque token of this server: 32 random bytes in hex. The database keeps only its SHA-256
 //! (a leaked database does not leak usable tokens). A token belongs to a
 //! user; the user's memberships are the workspaces the token may use.
 //!
@@ -16,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tidesync::core::SyncError;
 
 use crate::db::{Db, Grant};
+use crate::jwt::{self, JwtVerifier};
 
 /// A fresh random token (64 hex characters).
 pub fn new_token() -> Result<String, SyncError> {
@@ -40,9 +44,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
 }
 
-/// Looks the token up (blocking: call from `spawn_blocking`).
-pub fn authenticate(db: &dyn Db, token: Option<&str>) -> Result<Grant, SyncError> {
+/// Verifies a JWT or looks an opaque token up (blocking: call from
+/// `spawn_blocking`).
+pub fn authenticate(db: &dyn Db, jwt: Option<&JwtVerifier>, token: Option<&str>) -> Result<Grant, SyncError> {
     let token = token.ok_or_else(|| SyncError::Auth("missing bearer token".into()))?;
+    if let Some(verifier) = jwt.filter(|_| jwt::looks_like_jwt(token)) {
+        return verifier.verify(token);
+    }
     db.grant(&hash(token))?.ok_or_else(|| SyncError::Auth("unknown token".into()))
 }
 

@@ -23,6 +23,7 @@ use tidesync::core::SyncError;
 
 use crate::app::now_ms;
 use crate::db::Db;
+use crate::metrics::Metrics;
 
 /// OpIds deleted per statement (each batch is its own short transaction).
 pub const OPS_BATCH: usize = 10_000;
@@ -62,22 +63,40 @@ pub fn run_workspace(db: &dyn Db, workspace: &str, now_ms: u64, retention_ms: u6
     }
 }
 
-/// Runs [`run_once`] every `interval` until the process ends.
-pub fn spawn(db: Arc<dyn Db>, interval: Duration, retention_ms: u64) {
+/// Runs [`run_once`] every `interval` until the process ends, counting
+/// passes and what they removed in `metrics`.
+pub fn spawn(db: Arc<dyn Db>, interval: Duration, retention_ms: u64, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.tick().await;
         loop {
             tick.tick().await;
             let db = db.clone();
-            match tokio::task::spawn_blocking(move || run_once(&*db, now_ms(), retention_ms)).await {
-                Ok(Ok(Collected { tombstones: 0, ops: 0 })) => {}
+            let outcome = match tokio::task::spawn_blocking(move || run_once(&*db, now_ms(), retention_ms)).await {
                 Ok(Ok(c)) => {
-                    eprintln!("tidesync-server: GC purged {} tombstone changes, {} opIds", c.tombstones, c.ops)
+                    metrics.gc_purged.with_label_values(&["tombstones"]).inc_by(c.tombstones as u64);
+                    metrics.gc_purged.with_label_values(&["ops"]).inc_by(c.ops as u64);
+                    if c != Collected::default() {
+                        tracing::info!(
+                            tombstones = c.tombstones,
+                            ops = c.ops,
+                            "GC purged {} tombstone changes, {} opIds",
+                            c.tombstones,
+                            c.ops
+                        );
+                    }
+                    "ok"
                 }
-                Ok(Err(e)) => eprintln!("tidesync-server: GC failed: {e}"),
-                Err(e) => eprintln!("tidesync-server: GC task panicked: {e}"),
-            }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "GC failed");
+                    "error"
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "GC task panicked");
+                    "error"
+                }
+            };
+            metrics.gc_runs.with_label_values(&[outcome]).inc();
         }
     });
 }

@@ -9,7 +9,7 @@
 //!
 //! Modules, one concept each: [`config`] (command line), [`app`] (state,
 //! router, serve), [`routes`] (push, pull, cursor), [`watch`] (WebSocket),
-//! [`hub`] (wakes watchers), [`auth`] (tokens), [`rate`] (rate limit),
+//! [`hub`] (wakes watchers), [`fanout`] (reads shared by watchers), [`auth`] (tokens), [`jwt`] (JWT tokens), [`metrics`] (`/metrics`), [`rate`] (rate limit), [`tables`] (the table allow-list),
 //! [`gc`] (background GC), [`error`] (error responses), [`db`] (storage).
 
 pub mod app;
@@ -17,10 +17,14 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fanout;
 pub mod gc;
 pub mod hub;
+pub mod jwt;
+pub mod metrics;
 pub mod rate;
 pub mod routes;
+pub mod tables;
 pub mod watch;
 
 use std::sync::Arc;

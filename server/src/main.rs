@@ -7,20 +7,58 @@ use std::time::Duration;
 
 use tidesync_server::app::{self, App, Limits};
 use tidesync_server::config::{self, Command, Database};
+use tidesync_server::jwt::JwtVerifier;
 use tidesync_server::rate::RateLimiter;
 use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, Revoke};
+
+/// Structured logs on stderr: `TIDESYNC_LOG` filters them (default
+/// `info`; e.g. `tidesync_server=debug` logs every request), `--log-format
+/// json` writes one JSON object a line.
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIDESYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match config::parse(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tidesync-server: {e}\n{}", config::USAGE);
+            eprint!("{e}");
             return ExitCode::from(2);
         }
     };
-    if config.command == Command::Help {
-        println!("{}", config::USAGE);
+    if let Command::Help(text) = &config.command {
+        print!("{text}");
         return ExitCode::SUCCESS;
     }
     let db = match open_db(&config.database, config.pool_size) {
@@ -31,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     match config.command {
-        Command::Help => ExitCode::SUCCESS,
+        Command::Help(_) => ExitCode::SUCCESS,
         Command::Migrate => {
             println!("schema up to date ({})", db.backend());
             ExitCode::SUCCESS
@@ -93,6 +131,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            init_logs(opts.log_json);
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::bind(&opts.listen).await {
                     Ok(l) => l,
@@ -102,9 +141,26 @@ fn main() -> ExitCode {
                     }
                 };
                 let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                let limits = Limits { max_body_bytes: opts.max_body_bytes, max_batch_ops: opts.max_batch_ops };
-                let app = App::new(db.clone(), limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
-                gc::spawn(db.clone(), Duration::from_millis(opts.gc_interval_ms), opts.retention_ms);
+                let limits = Limits {
+                    max_body_bytes: opts.max_body_bytes,
+                    max_batch_ops: opts.max_batch_ops,
+                    tables: opts.tables.clone(),
+                };
+                let jwt = match opts.jwt.clone().map(JwtVerifier::new).transpose() {
+                    Ok(j) => j,
+                    Err(e) => {
+                        eprintln!("tidesync-server: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let limiter = RateLimiter::new(opts.rate_limit, opts.rate_burst);
+                let app = App::with_jwt(db.clone(), limits, limiter, jwt);
+                gc::spawn(
+                    db.clone(),
+                    Duration::from_millis(opts.gc_interval_ms),
+                    opts.retention_ms,
+                    app.metrics.clone(),
+                );
                 let listen_url = match &config.database {
                     Database::Postgres(url) => Some(url.clone()),
                     Database::Sqlite(_) => None,
@@ -114,8 +170,9 @@ fn main() -> ExitCode {
                     Database::Postgres(_) => "postgres".to_string(),
                 };
                 println!("tidesync-server listening on http://{addr}/ ({where_})");
+                tracing::info!(addr, backend = db.backend(), "listening");
                 let router = app::router(app.clone(), opts.static_root.clone(), &opts.cors_origins);
-                app::serve(listener, Arc::clone(&app), router, listen_url).await;
+                app::serve_until(listener, Arc::clone(&app), router, listen_url, stop_signal()).await;
                 ExitCode::SUCCESS
             })
         }

@@ -1,56 +1,47 @@
-//! A per-token rate limit: a token bucket of `burst` requests refilled at
-//! `per_sec` a second, kept in this process's memory (each server process
-//! limits on its own). An empty bucket answers `RATE_LIMIT` with the time
-//! until the next request would be allowed.
+//! A per-token rate limit on `governor` (GCRA, the token bucket's exact
+//! form): `burst` requests at once, refilled at `per_sec` a second, kept in
+//! this process's memory (each server process limits on its own). A refused
+//! request answers `RATE_LIMIT` with the time until the next one would be
+//! allowed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use tidesync::core::SyncError;
 
-/// Buckets not touched for this long are dropped, so the map stays small.
-const IDLE_SECS: f64 = 600.0;
+/// Above this many keys, those whose bucket is full again are dropped.
+const MAX_KEYS: usize = 10_000;
 
 pub struct RateLimiter {
     per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    inner: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl RateLimiter {
     /// `per_sec` of 0 disables the limit.
     pub fn new(per_sec: f64, burst: f64) -> Self {
-        RateLimiter { per_sec, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        let inner =
+            (per_sec > 0.0).then(|| Quota::with_period(Duration::from_secs_f64(1.0 / per_sec))).flatten().map(|q| {
+                let burst = NonZeroU32::new(burst.clamp(1.0, f64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
+                DefaultKeyedRateLimiter::keyed(q.allow_burst(burst))
+            });
+        RateLimiter { per_sec, inner }
     }
 
     /// Takes one request from `key`'s bucket.
     pub fn check(&self, key: &str) -> Result<(), SyncError> {
-        if self.per_sec <= 0.0 {
-            return Ok(());
+        let Some(limiter) = &self.inner else { return Ok(()) };
+        if limiter.len() > MAX_KEYS {
+            limiter.retain_recent();
         }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < IDLE_SECS);
-        }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.burst, at: now });
-        let refill = now.duration_since(b.at).as_secs_f64() * self.per_sec;
-        b.tokens = (b.tokens + refill).min(self.burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait_ms = ((1.0 - b.tokens) / self.per_sec * 1000.0).ceil() as u64;
-        Err(SyncError::RateLimit {
-            message: format!("rate limit of {} requests/s exceeded", self.per_sec),
-            retry_after_ms: Some(wait_ms.max(1)),
+        limiter.check_key(&key.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            SyncError::RateLimit {
+                message: format!("rate limit of {} requests/s exceeded", self.per_sec),
+                retry_after_ms: Some((wait.as_millis() as u64).max(1)),
+            }
         })
     }
 }
@@ -70,5 +61,15 @@ mod tests {
             other => panic!("expected RATE_LIMIT, got {other:?}"),
         }
         r.check("b").unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+        r.check("a").unwrap();
+    }
+
+    #[test]
+    fn zero_turns_it_off() {
+        let r = RateLimiter::new(0.0, 1.0);
+        for _ in 0..1000 {
+            r.check("a").unwrap();
+        }
     }
 }

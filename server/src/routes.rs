@@ -9,9 +9,12 @@
 //!    decodes with the core's validating decoders (400 `INVALID`): field
 //!    types, names of 1 to 256 bytes, pk a string or finite number, put
 //!    payloads objects, stamps well formed, at most `max_batch_ops` ops;
-//! 4. on a blocking thread: the token is known (401 `AUTH`), its user is a
-//!    member of the scope's workspace (403 `FORBIDDEN`), then the core's
-//!    algorithm runs in one database transaction.
+//!    with a table allow-list, every table allowed and every payload within
+//!    its table's limit ([`crate::tables`]);
+//! 4. on a blocking thread: the token is a valid JWT or a known opaque
+//!    token (401 `AUTH`), it grants the scope's workspace (403
+//!    `FORBIDDEN`), then the core's algorithm runs in one database
+//!    transaction.
 
 use std::sync::Arc;
 
@@ -46,14 +49,19 @@ pub async fn push(
     body: Body,
 ) -> Result<Json<PushResult<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let batch = decode_push_batch(&value, app.limits.max_batch_ops).map_err(SyncError::from)?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_push(&batch)?;
+    }
     let workspace = batch.scope.workspace_id.clone();
     let outcome = app
         .blocking(move |db| {
-            auth::authorize(&auth::authenticate(db, Some(&token))?, &batch.scope.workspace_id)?;
+            auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &batch.scope.workspace_id)?;
             db.push(&batch, now_ms())
         })
         .await?;
+    app.metrics.push_ops_applied.inc_by(outcome.applied.len() as u64);
     if !outcome.applied.is_empty() && !app.db.notifies() {
         app.hub.wake(Some(&workspace));
     }
@@ -66,19 +74,25 @@ pub async fn pull(
     body: Body,
 ) -> Result<Json<PullResponse<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let req = decode_pull_request(&value).map_err(SyncError::from)?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_tables(req.tables.as_deref())?;
+    }
     let page = app
         .blocking(move |db| {
-            auth::authorize(&auth::authenticate(db, Some(&token))?, &req.scope.workspace_id)?;
+            auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &req.scope.workspace_id)?;
             db.pull(&req)
         })
         .await?;
+    app.metrics.pull_changes_served.inc_by(page.changes.len() as u64);
     Ok(Json(page))
 }
 
 /// `{ scope, deviceId, version }`: the device has pulled up to `version`.
 pub async fn cursor(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
+    let jwt = app.jwt.clone();
     let root = Path::Root("");
     let decoded = (|| {
         decode::expect_object(&value, &root)?;
@@ -90,7 +104,7 @@ pub async fn cursor(State(app): State<Arc<App>>, headers: HeaderMap, body: Body)
     })();
     let (scope, device, version) = decoded.map_err(SyncError::from)?;
     app.blocking(move |db| {
-        auth::authorize(&auth::authenticate(db, Some(&token))?, &scope.workspace_id)?;
+        auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &scope.workspace_id)?;
         db.update_cursor(&scope.workspace_id, &device, version, now_ms())
     })
     .await?;

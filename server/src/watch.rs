@@ -9,7 +9,8 @@
 //! An open watch checks it again every [`RECHECK`] and before each batch it
 //! sends: a token that was revoked closes the socket with code 4401 (get a
 //! fresh token and reconnect), a user no longer a member of the workspace
-//! with 4403 (do not reconnect). Other errors close it with 1011.
+//! with 4403 (do not reconnect). A server shutting down closes it with 1012
+//! (service restart: reconnect). Other errors close it with 1011.
 //!
 //! Server messages (JSON text frames):
 //!
@@ -41,6 +42,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::app::App;
 use crate::auth;
 use crate::error::ApiError;
+use crate::fanout::Page;
 
 /// Changes per batch.
 const PAGE: u64 = 500;
@@ -52,6 +54,22 @@ pub const RECHECK: Duration = Duration::from_secs(2);
 pub const CLOSE_AUTH: u16 = 4401;
 /// Close code: the user is no longer a member of the workspace.
 pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code: the server is shutting down; reconnect (WebSocket's "service restart").
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// Completes once the server shuts down.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Counts a watch as open while it lives.
+struct Open(Arc<App>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.watches_open.dec();
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,14 +81,14 @@ pub struct WatchQuery {
     cursor: Option<u64>,
 }
 
-/// What a watch follows, and with which token (its SHA-256).
+/// What a watch follows, and with which token.
 struct Watch {
     scope: SyncScope,
     tables: Option<Vec<String>>,
-    token_hash: String,
+    token: String,
 }
 
-fn decode_query(q: &WatchQuery, token_hash: String) -> Result<Watch, SyncError> {
+fn decode_query(q: &WatchQuery, token: String) -> Result<Watch, SyncError> {
     let scope_json = json!({ "workspaceId": q.workspace_id, "projectId": q.project_id });
     let scope = decode_scope(&scope_json, &Path::Root("")).map_err(SyncError::from)?;
     let tables = match &q.tables {
@@ -84,7 +102,7 @@ fn decode_query(q: &WatchQuery, token_hash: String) -> Result<Watch, SyncError> 
             Some(list)
         }
     };
-    Ok(Watch { scope, tables, token_hash })
+    Ok(Watch { scope, tables, token })
 }
 
 pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upgrade: WebSocketUpgrade) -> Response {
@@ -97,25 +115,25 @@ pub async fn watch(State(app): State<Arc<App>>, Query(q): Query<WatchQuery>, upg
 /// Token, rate limit, query, membership; the starting cursor.
 async fn admit(app: &Arc<App>, q: &WatchQuery) -> Result<(Watch, Option<u64>), ApiError> {
     let token = q.token.as_deref().ok_or_else(|| SyncError::Auth("missing token".into()))?;
-    let hash = auth::hash(token);
-    app.limiter.check(&hash)?;
-    let w = decode_query(q, hash)?;
+    app.limiter.check(&auth::hash(token))?;
+    let w = decode_query(q, token.to_string())?;
+    if let Some(rules) = &app.limits.tables {
+        rules.check_tables(w.tables.as_deref())?;
+    }
     still_allowed(app, &w).await?;
     Ok((w, q.cursor))
 }
 
-/// `AUTH` once the watch's token is gone, `FORBIDDEN` once its user is no
-/// longer a member of the workspace.
+/// `AUTH` once the watch's token is revoked, or its JWT expired or no
+/// longer verifies; `FORBIDDEN` once it no longer grants the workspace.
 async fn still_allowed(app: &App, w: &Watch) -> Result<(), SyncError> {
-    let (hash, ws) = (w.token_hash.clone(), w.scope.workspace_id.clone());
-    app.blocking(move |db| {
-        let grant = db.grant(&hash)?.ok_or_else(|| SyncError::Auth("unknown or revoked token".into()))?;
-        auth::authorize(&grant, &ws)
-    })
-    .await
+    let (token, ws, jwt) = (w.token.clone(), w.scope.workspace_id.clone(), app.jwt.clone());
+    app.blocking(move |db| auth::authorize(&auth::authenticate(db, jwt.as_deref(), Some(&token))?, &ws)).await
 }
 
 async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>) {
+    app.metrics.watches_open.inc();
+    let _open = Open(app.clone());
     // Register for wakes before reading the version: a commit after this
     // point wakes us, one before it is below the cursor we start from.
     let mut wakes = app.hub.subscribe();
@@ -129,9 +147,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
         return;
     }
     let mut cursor = Position { scanned: cursor, sent: cursor };
-    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor, None).await {
         return close(socket, &e).await;
     }
+    let stop = stopped(app.shutdown.subscribe());
+    tokio::pin!(stop);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut recheck = tokio::time::interval(RECHECK);
@@ -140,9 +160,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
     loop {
         tokio::select! {
             wake = wakes.recv() => match wake {
-                Ok(Some(id)) if *id != *w.scope.workspace_id => {}
+                Ok(wake) if wake.workspace.as_deref().is_some_and(|id| id != w.scope.workspace_id) => {}
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor).await {
+                    let since = wake.ok().map(|w| w.at);
+                    if let Err(e) = deliver(&mut socket, &app, &w, &mut cursor, since).await {
                         return close(socket, &e).await;
                     }
                 }
@@ -156,6 +177,9 @@ async fn run(mut socket: WebSocket, app: Arc<App>, w: Watch, start: Option<u64>)
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     return;
                 }
+            }
+            _ = &mut stop => {
+                return close_with(socket, CLOSE_RESTART, "SHUTDOWN").await;
             }
             _ = recheck.tick() => {
                 if let Err(e) = still_allowed(&app, &w).await {
@@ -173,11 +197,28 @@ struct Position {
     sent: u64,
 }
 
+/// One page from `req.cursor`, its changes encoded once.
+async fn read_page(app: &App, req: PullRequest) -> Result<Arc<Page>, SyncError> {
+    let response = app.blocking(move |db| db.pull(&req)).await?;
+    let changes_json = serde_json::to_string(&response.changes).map_err(|e| SyncError::Storage(e.to_string()))?;
+    Ok(Arc::new(Page { response, changes_json }))
+}
+
 /// Sends every matching change above the scanned position, page by page,
 /// and moves it to the end. A cursor GC has purged past restarts at the
 /// current version, and so does `sent`: the next batch then does not follow
 /// on from the client's cursor, and its next pull learns of the gap (410).
-async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position) -> Result<(), SyncError> {
+///
+/// `since`: when the wake that asked for it was raised. The watchers of one
+/// wake share its page reads and token checks ([`crate::fanout`]); it also
+/// times the fan-out for the metric.
+async fn deliver(
+    socket: &mut WebSocket,
+    app: &App,
+    w: &Watch,
+    at: &mut Position,
+    since: Option<std::time::Instant>,
+) -> Result<(), SyncError> {
     loop {
         let req = PullRequest {
             scope: w.scope.clone(),
@@ -186,7 +227,14 @@ async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position
             tables: w.tables.clone(),
             rescan: false,
         };
-        let page = match app.blocking(move |db| db.pull(&req)).await {
+        let read = match since {
+            Some(t) => {
+                let key = (w.scope.workspace_id.clone(), at.scanned, w.tables.clone(), w.scope.project_id.clone());
+                app.fanout.pages.get(key, t, || read_page(app, req)).await
+            }
+            None => read_page(app, req).await,
+        };
+        let page = match read {
             Ok(p) => p,
             Err(SyncError::CursorExpired(_)) => {
                 let ws = w.scope.workspace_id.clone();
@@ -196,17 +244,34 @@ async fn deliver(socket: &mut WebSocket, app: &App, w: &Watch, at: &mut Position
             }
             Err(e) => return Err(e),
         };
-        at.scanned = page.next_cursor;
-        if !page.changes.is_empty() {
+        let (next, has_more, n) = (page.response.next_cursor, page.response.has_more, page.response.changes.len());
+        at.scanned = next;
+        if n > 0 {
             // Never a batch for a token revoked or a member removed meanwhile.
-            still_allowed(app, w).await?;
+            match since {
+                Some(t) => {
+                    let key = (w.token.clone(), w.scope.workspace_id.clone());
+                    app.fanout.grants.get(key, t, || still_allowed(app, w)).await?;
+                }
+                None => still_allowed(app, w).await?,
+            }
             // Nothing matched between `sent` and this page's start, so a pull
             // from `sent` returns exactly this page.
-            let msg = json!({ "type": "changes", "changes": page.changes, "fromCursor": at.sent, "nextCursor": page.next_cursor });
-            send(socket, msg).await.map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
-            at.sent = page.next_cursor;
+            let msg = format!(
+                r#"{{"type":"changes","changes":{},"fromCursor":{},"nextCursor":{next}}}"#,
+                page.changes_json, at.sent
+            );
+            socket
+                .send(Message::Text(msg.into()))
+                .await
+                .map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
+            app.metrics.watch_changes_sent.inc_by(n as u64);
+            if let Some(t) = since {
+                app.metrics.fanout_seconds.observe(t.elapsed().as_secs_f64());
+            }
+            at.sent = next;
         }
-        if !page.has_more {
+        if !has_more {
             return Ok(());
         }
     }
@@ -218,13 +283,16 @@ async fn send(socket: &mut WebSocket, msg: Value) -> Result<(), axum::Error> {
 
 /// Closes with [`CLOSE_AUTH`], [`CLOSE_FORBIDDEN`] or 1011 (server error),
 /// and the error's code as the reason.
-async fn close(mut socket: WebSocket, e: &SyncError) {
+async fn close(socket: WebSocket, e: &SyncError) {
     let code = match e {
         SyncError::Auth(_) => CLOSE_AUTH,
         SyncError::Forbidden(_) => CLOSE_FORBIDDEN,
         _ => 1011,
     };
-    let reason = ApiError::from(e.clone()).body().code;
+    close_with(socket, code, ApiError::from(e.clone()).body().code).await;
+}
+
+async fn close_with(mut socket: WebSocket, code: u16, reason: &str) {
     let frame = axum::extract::ws::CloseFrame { code, reason: reason.into() };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }

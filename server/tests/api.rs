@@ -21,6 +21,7 @@ on_both_backends!(
     rate_limit_answers_429_with_retry_after,
     watch_sends_committed_changes_with_from_cursor,
     watch_resumes_from_a_cursor_and_filters_tables,
+    remaining_is_a_cheap_upper_bound_and_zero_exactly_on_the_last_page,
 );
 
 fn push_is_idempotent_by_op_id(b: &Backend) {
@@ -155,6 +156,45 @@ fn paging_with_equal_timestamps_and_rewrites_at_page_edges_skips_and_repeats_not
         }
     }
     assert_eq!((n, cursor), (30, 33));
+}
+
+/// `remaining` is `version - the page's last version` (no count of the rest
+/// of the log), never below the true count, and 0 exactly when `hasMore` is
+/// false, also when the last page is exactly `limit` long.
+fn remaining_is_a_cheap_upper_bound_and_zero_exactly_on_the_last_page(b: &Backend) {
+    let s = start(b);
+    let ws = unique("rem");
+    let t = s.token(&[&ws]);
+    let key = |i: u64| json!(format!("k{i}"));
+    let ops = (0..10).map(|i| put("a", key(i), 1, 1000 + i, "d", &format!("o{i}"), json!({ "i": i }))).collect();
+    s.push(&t, &batch(&ws, "d", ops)).ok();
+    // Rewrite k0..k4 (versions 11..15), then k9 (16): the log holds 6..9 and 11..16.
+    let rewrites = [0, 1, 2, 3, 4, 9].iter().map(|&i| put("a", key(i), 2, 2000 + i, "d", &format!("r{i}"), json!({})));
+    s.push(&t, &batch(&ws, "d", rewrites.collect())).ok();
+    s.push(&t, &batch(&ws, "d", vec![put("b", json!("x"), 1, 3000, "d", "b1", json!({}))])).ok();
+    let pull = |cursor: u64, limit: u64, tables: Option<&[&str]>| {
+        let mut body = json!({ "scope": { "workspaceId": ws }, "cursor": cursor, "limit": limit });
+        if let Some(t) = tables {
+            body["tables"] = json!(t);
+        }
+        let page = s.post("/v1/pull", Some(&t), &body).ok();
+        (
+            versions(&page),
+            page["hasMore"].as_bool().unwrap(),
+            page["remaining"].as_u64().unwrap(),
+            page["nextCursor"].clone(),
+        )
+    };
+    // 8 entries follow version 7 (8, 9, 11..17); the bound says 17 - 7.
+    assert_eq!(pull(0, 2, None), (vec![6, 7], true, 10, json!(7)));
+    assert_eq!(pull(7, 8, None), (vec![8, 9, 11, 12, 13, 14, 15, 16], true, 1, json!(16)));
+    assert_eq!(pull(16, 1, None), (vec![17], false, 0, json!(17)));
+    // Exactly `limit` left: the last page says so.
+    assert_eq!(pull(0, 11, None), (vec![6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17], false, 0, json!(17)));
+    // Filtered: 1 entry of table a follows version 15, the bound says 2.
+    assert_eq!(pull(0, 9, Some(&["a"])), (vec![6, 7, 8, 9, 11, 12, 13, 14, 15], true, 2, json!(15)));
+    assert_eq!(pull(15, 9, Some(&["a"])), (vec![16], false, 0, json!(17)));
+    assert_eq!(pull(0, 1, Some(&["b"])), (vec![17], false, 0, json!(17)));
 }
 
 fn thirteen_cross_workspace_attempts_are_denied_and_change_nothing(b: &Backend) {
@@ -293,7 +333,10 @@ fn op_ids_pruned_past_retention_are_judged_by_lww_again_and_change_nothing(b: &B
 }
 
 fn bad_input_is_a_typed_400_or_413_and_changes_nothing(b: &Backend) {
-    let s = start_with(b, Opts { limits: Limits { max_body_bytes: 20_000, max_batch_ops: 5 }, ..Opts::default() });
+    let s = start_with(
+        b,
+        Opts { limits: Limits { max_body_bytes: 20_000, max_batch_ops: 5, ..Limits::default() }, ..Opts::default() },
+    );
     let ws = unique("w");
     let t = s.token(&[&ws]);
     let good = |i: u64| put("t", json!(format!("k{i}")), 1, i, "d", &format!("g{i}"), json!({}));

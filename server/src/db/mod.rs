@@ -1,11 +1,12 @@
 //! Storage: the [`Db`] the HTTP layer calls, implemented over SQLite
 //! ([`sqlite`]) and PostgreSQL ([`postgres`]).
 //!
-//! Both backends implement the core's storage traits
-//! (`tidesync::core::server::{LogRead, WorkspaceStore}`) over one database
-//! transaction and run the core's apply algorithm
-//! (`tidesync::core::server::apply`) unchanged inside it. What differs is
-//! only how a transaction is opened and serialised:
+//! The workspace store is written once ([`sql`]): it implements the core's
+//! storage traits (`tidesync::core::server::{LogRead, WorkspaceStore}`) and
+//! the token queries over one open transaction of either database, and the
+//! core's apply algorithm (`tidesync::core::server::apply`) runs unchanged
+//! inside it. What a backend adds is only how a transaction is opened and
+//! serialised, and how a statement is bound and its rows read:
 //!
 //! - a push holds the workspace's write lock through its commit (SQLite:
 //!   `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` on the
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod postgres;
 pub mod row;
 pub mod schema;
+pub mod sql;
 pub mod sqlite;
 
 use serde_json::Value;

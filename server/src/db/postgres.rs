@@ -12,21 +12,23 @@
 //!   notification is delivered at commit to every process's [`listen`]
 //!   thread, which wakes that process's watchers.
 //!
-//! Statements are prepared once per pooled connection.
+//! Statements are prepared once per pooled connection. The queries are
+//! [`super::sql`]'s; this module opens, locks and commits transactions.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 use serde_json::Value;
-use tidesync::core::server::{apply, LogRead, PushOutcome, Scan, ScanFilter, WorkspaceStore};
-use tidesync::core::wire::{OpKind, PullRequest, PullResponse, PushBatch, SyncChange};
-use tidesync::core::{ChangeStamp, Pk, SyncError};
+use tidesync::core::server::{apply, LogRead, PushOutcome};
+use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
+use tidesync::core::SyncError;
 
 use super::pool::Pool;
-use super::row::{self, ChangeRow, CHANGE_COLUMNS};
-use super::{schema, storage, Db, Grant, DEVICE_TTL_MS};
+use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
+use super::{storage, Db, Grant};
 
 /// The channel every process LISTENs on; the payload is a workspace id.
 pub const CHANNEL: &str = "tidesync_changes";
@@ -68,15 +70,17 @@ impl PgDb {
         &self,
         workspace: &str,
         now_ms: u64,
-        f: impl FnOnce(&mut PgWorkspace<'_, '_>) -> Result<T, SyncError>,
+        f: impl FnOnce(&mut Store<'_, PgTx<'_, '_>>) -> Result<T, SyncError>,
         notify: impl FnOnce(&T) -> bool,
     ) -> Result<T, SyncError> {
         self.pool.with(|conn| {
             let mut tx = conn.client.transaction().map_err(storage)?;
-            tx.execute("INSERT INTO workspaces (id) VALUES ($1) ON CONFLICT DO NOTHING", &[&workspace])
-                .map_err(storage)?;
-            tx.query_one("SELECT version FROM workspaces WHERE id = $1 FOR UPDATE", &[&workspace]).map_err(storage)?;
-            let out = f(&mut PgWorkspace { tx: &mut tx, stmts: &mut conn.stmts, ws: workspace, now_ms })?;
+            let out = {
+                let mut store = Store { tx: PgTx { tx: &mut tx, stmts: &mut conn.stmts }, ws: workspace, now_ms };
+                store.ensure()?;
+                store.tx.query("SELECT version FROM workspaces WHERE id = $1 FOR UPDATE", &[Arg::Text(workspace)])?;
+                f(&mut store)?
+            };
             if notify(&out) {
                 tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &workspace]).map_err(storage)?;
             }
@@ -85,12 +89,18 @@ impl PgDb {
         })
     }
 
+    /// Runs `f` in one transaction (no workspace lock).
+    fn transact<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
+        self.pool.with(|conn| {
+            let mut tx = conn.client.transaction().map_err(storage)?;
+            let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
+            tx.commit().map_err(storage)?;
+            Ok(out)
+        })
+    }
+
     /// Runs `f` in one read-only snapshot.
-    fn read<T>(
-        &self,
-        workspace: &str,
-        f: impl FnOnce(&mut PgWorkspace<'_, '_>) -> Result<T, SyncError>,
-    ) -> Result<T, SyncError> {
+    fn read<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
         self.pool.with(|conn| {
             let mut tx = conn
                 .client
@@ -99,7 +109,7 @@ impl PgDb {
                 .read_only(true)
                 .start()
                 .map_err(storage)?;
-            let out = f(&mut PgWorkspace { tx: &mut tx, stmts: &mut conn.stmts, ws: workspace, now_ms: 0 })?;
+            let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
             tx.commit().map_err(storage)?;
             Ok(out)
         })
@@ -110,18 +120,8 @@ fn migrate(client: &mut Client) -> Result<(), SyncError> {
     let mut tx = client.transaction().map_err(storage)?;
     tx.execute("SELECT pg_advisory_xact_lock(7262616) ", &[]).map_err(storage)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").map_err(storage)?;
-    let current: i64 =
-        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(storage)?.get(0);
-    if current > schema::latest() {
-        return Err(SyncError::Storage(format!(
-            "the database has schema version {current}; this server knows up to {}",
-            schema::latest()
-        )));
-    }
-    for (version, _, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.batch_execute(sql).map_err(storage)?;
-        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[version]).map_err(storage)?;
-    }
+    let mut stmts = HashMap::new();
+    sql::migrate(&mut PgTx { tx: &mut tx, stmts: &mut stmts })?;
     tx.commit().map_err(storage)
 }
 
@@ -134,7 +134,7 @@ pub fn listen(url: String, wake: Arc<dyn Fn(Option<String>) + Send + Sync>) {
         .name("tidesync-pg-listen".into())
         .spawn(move || loop {
             if let Err(e) = listen_once(&url, &*wake) {
-                eprintln!("tidesync-server: LISTEN connection lost ({e}); reconnecting");
+                tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
             }
             std::thread::sleep(Duration::from_secs(1));
             wake(None);
@@ -153,15 +153,14 @@ fn listen_once(url: &str, wake: &dyn Fn(Option<String>)) -> Result<(), SyncError
     Ok(())
 }
 
-/// One workspace inside one PostgreSQL transaction.
-struct PgWorkspace<'a, 'b> {
+/// A statement runner over one PostgreSQL transaction, with the
+/// connection's prepared statements.
+pub struct PgTx<'a, 'b> {
     tx: &'a mut Transaction<'b>,
     stmts: &'a mut HashMap<&'static str, Statement>,
-    ws: &'a str,
-    now_ms: u64,
 }
 
-impl PgWorkspace<'_, '_> {
+impl PgTx<'_, '_> {
     fn stmt(&mut self, sql: &'static str) -> Result<Statement, SyncError> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
@@ -170,170 +169,57 @@ impl PgWorkspace<'_, '_> {
         self.stmts.insert(sql, s.clone());
         Ok(s)
     }
-
-    fn number(&mut self, sql: &'static str) -> Result<u64, SyncError> {
-        let st = self.stmt(sql)?;
-        let row = self.tx.query_opt(&st, &[&self.ws]).map_err(storage)?;
-        row::to_u64(row.map_or(0, |r| r.get(0)))
-    }
 }
 
-const SCAN_SQL: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id FROM records
-   WHERE workspace = $1 AND version > $2 AND in_log
-     AND ($3::text[] IS NULL OR table_name = ANY($3)) AND ($4::text IS NULL OR project_id = $4)
-   ORDER BY version LIMIT $5";
-const COUNT_SQL: &str = "SELECT COUNT(*) FROM records
-   WHERE workspace = $1 AND version > $2 AND in_log
-     AND ($3::text[] IS NULL OR table_name = ANY($3)) AND ($4::text IS NULL OR project_id = $4)";
-
-impl LogRead<Value> for PgWorkspace<'_, '_> {
-    fn version(&mut self) -> Result<u64, SyncError> {
-        self.number("SELECT version FROM workspaces WHERE id = $1")
-    }
-
-    fn watermark(&mut self) -> Result<u64, SyncError> {
-        self.number("SELECT watermark FROM workspaces WHERE id = $1")
-    }
-
-    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<Value>, SyncError> {
-        debug_assert!(CHANGE_COLUMNS.split(", ").all(|c| SCAN_SQL.contains(c)));
-        let tables: Option<Vec<String>> = filter.tables.map(<[String]>::to_vec);
-        let project = filter.project;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let st = self.stmt(SCAN_SQL)?;
-        let rows = self.tx.query(&st, &[&self.ws, &row::to_i64(after)?, &tables, &project, &limit]).map_err(storage)?;
-        let mut changes = Vec::with_capacity(rows.len());
-        for r in rows {
-            changes.push(change_row(&r).into_change()?);
-        }
-        let remaining = match changes.last() {
-            None => 0,
-            Some(last) => {
-                let last = row::to_i64(last.server_version)?;
-                let st = self.stmt(COUNT_SQL)?;
-                let n: i64 = self.tx.query_one(&st, &[&self.ws, &last, &tables, &project]).map_err(storage)?.get(0);
-                row::to_u64(n)?
+/// The parameters as the driver takes them.
+fn params<'a>(args: &'a [Arg<'a>]) -> Vec<Box<dyn ToSql + Sync + 'a>> {
+    args.iter()
+        .map(|a| -> Box<dyn ToSql + Sync + 'a> {
+            match *a {
+                Arg::Int(n) => Box::new(n),
+                Arg::OptInt(n) => Box::new(n),
+                Arg::Text(t) => Box::new(t),
+                Arg::OptText(t) => Box::new(t),
+                Arg::Tables(t) => Box::new(t.map(<[String]>::to_vec)),
             }
-        };
-        Ok(Scan { changes, remaining })
-    }
+        })
+        .collect()
 }
 
-impl WorkspaceStore<Value> for PgWorkspace<'_, '_> {
-    fn seen_op(&mut self, op_id: &str) -> Result<Option<Option<u64>>, SyncError> {
-        let st = self.stmt("SELECT version FROM ops WHERE workspace = $1 AND op_id = $2")?;
-        let row = self.tx.query_opt(&st, &[&self.ws, &op_id]).map_err(storage)?;
-        row.map(|r| r.get::<_, Option<i64>>(0).map(row::to_u64).transpose()).transpose()
+fn cell(row: &postgres::Row, i: usize) -> Result<Cell, SyncError> {
+    let ty = row.columns()[i].type_();
+    let got = if *ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i).map(|v| v.map(Cell::Int))
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i).map(|v| v.map(|n| Cell::Int(n.into())))
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i).map(|v| v.map(|b| Cell::Int(b.into())))
+    } else {
+        row.try_get::<_, Option<String>>(i).map(|v| v.map(Cell::Text))
+    };
+    Ok(got.map_err(storage)?.unwrap_or(Cell::Null))
+}
+
+impl Tx for PgTx<'_, '_> {
+    const DIALECT: Dialect = Dialect::Postgres;
+
+    fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, SyncError> {
+        let st = self.stmt(sql)?;
+        let boxed = params(args);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+        self.tx.execute(&st, &refs).map_err(storage)
     }
 
-    fn remember_op(&mut self, op_id: &str, version: Option<u64>) -> Result<(), SyncError> {
-        let version = version.map(row::to_i64).transpose()?;
-        let st = self.stmt("INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)")?;
-        self.tx.execute(&st, &[&self.ws, &op_id, &version, &row::to_i64(self.now_ms)?]).map_err(storage)?;
-        Ok(())
+    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
+        let st = self.stmt(sql)?;
+        let boxed = params(args);
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
+        let rows = self.tx.query(&st, &refs).map_err(storage)?;
+        rows.iter().map(|r| (0..r.len()).map(|i| cell(r, i)).collect()).collect()
     }
 
-    fn head(&mut self, table: &str, pk: &Pk) -> Result<Option<(OpKind, ChangeStamp)>, SyncError> {
-        let pk = row::encode_pk(pk)?;
-        let st = self.stmt(
-            "SELECT op, clock, hlc, device_id, op_id FROM records WHERE workspace = $1 AND table_name = $2 AND pk = $3",
-        )?;
-        let Some(r) = self.tx.query_opt(&st, &[&self.ws, &table, &pk]).map_err(storage)? else {
-            return Ok(None);
-        };
-        let op: String = r.get(0);
-        Ok(Some((row::decode_op(&op)?, row::stamp(r.get(1), r.get(2), r.get(3), r.get(4))?)))
-    }
-
-    fn current(&mut self, table: &str, pk: &Pk) -> Result<Option<SyncChange<Value>>, SyncError> {
-        let pk = row::encode_pk(pk)?;
-        debug_assert!(CHANGE_COLUMNS.split(", ").all(|c| CURRENT_SQL.contains(c)));
-        let st = self.stmt(CURRENT_SQL)?;
-        let found = self.tx.query_opt(&st, &[&self.ws, &table, &pk]).map_err(storage)?;
-        found.map(|r| change_row(&r).into_change()).transpose()
-    }
-
-    fn write(
-        &mut self,
-        change: &SyncChange<Value>,
-        project_id: Option<&str>,
-        applied_at_ms: u64,
-    ) -> Result<(), SyncError> {
-        let version = row::to_i64(change.server_version)?;
-        let pk = row::encode_pk(&change.pk)?;
-        let payload = row::encode_payload(change.payload.as_ref())?;
-        let clock = row::to_i64(change.stamp.clock)?;
-        let applied_at = row::to_i64(applied_at_ms)?;
-        let st = self.stmt(
-            "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
-                                  version, project_id, applied_at_ms, in_log)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE)
-             ON CONFLICT (workspace, table_name, pk) DO UPDATE SET
-               op = excluded.op, payload = excluded.payload, clock = excluded.clock, hlc = excluded.hlc,
-               device_id = excluded.device_id, op_id = excluded.op_id, version = excluded.version,
-               project_id = excluded.project_id, applied_at_ms = excluded.applied_at_ms, in_log = TRUE",
-        )?;
-        self.tx
-            .execute(
-                &st,
-                &[
-                    &self.ws,
-                    &change.table_name,
-                    &pk,
-                    &change.op.as_str(),
-                    &payload,
-                    &clock,
-                    &change.stamp.hlc,
-                    &change.stamp.device_id,
-                    &change.stamp.op_id,
-                    &version,
-                    &project_id,
-                    &applied_at,
-                ],
-            )
-            .map_err(storage)?;
-        let st = self.stmt("UPDATE workspaces SET version = $2, applied = applied + 1 WHERE id = $1")?;
-        self.tx.execute(&st, &[&self.ws, &version]).map_err(storage)?;
-        Ok(())
-    }
-
-    fn raise_cursor(&mut self, device_id: &str, version: u64) -> Result<(), SyncError> {
-        let st = self.stmt(
-            "INSERT INTO cursors (workspace, device_id, version, updated_at_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (workspace, device_id) DO UPDATE SET
-               version = GREATEST(cursors.version, excluded.version), updated_at_ms = excluded.updated_at_ms",
-        )?;
-        let args: [&(dyn postgres::types::ToSql + Sync); 4] =
-            [&self.ws, &device_id, &row::to_i64(version)?, &row::to_i64(self.now_ms)?];
-        self.tx.execute(&st, &args).map_err(storage)?;
-        Ok(())
-    }
-
-    fn min_cursor(&mut self) -> Result<Option<u64>, SyncError> {
-        let since = row::to_i64(self.now_ms.saturating_sub(DEVICE_TTL_MS))?;
-        let st = self.stmt("SELECT MIN(version) FROM cursors WHERE workspace = $1 AND updated_at_ms >= $2")?;
-        let n: Option<i64> = self.tx.query_one(&st, &[&self.ws, &since]).map_err(storage)?.get(0);
-        n.map(row::to_u64).transpose()
-    }
-
-    fn raise_watermark(&mut self, watermark: u64) -> Result<(), SyncError> {
-        let st = self.stmt("UPDATE workspaces SET watermark = GREATEST(watermark, $2) WHERE id = $1")?;
-        self.tx.execute(&st, &[&self.ws, &row::to_i64(watermark)?]).map_err(storage)?;
-        Ok(())
-    }
-
-    fn purge_tombstones(&mut self, max_version: u64, applied_until_ms: u64) -> Result<(usize, Option<u64>), SyncError> {
-        let st = self.stmt(
-            "UPDATE records SET in_log = FALSE, payload = NULL
-             WHERE workspace = $1 AND in_log AND op = 'delete' AND version <= $2 AND applied_at_ms <= $3
-             RETURNING version",
-        )?;
-        let rows = self
-            .tx
-            .query(&st, &[&self.ws, &row::to_i64(max_version)?, &row::to_i64(applied_until_ms)?])
-            .map_err(storage)?;
-        let highest = rows.iter().map(|r| r.get::<_, i64>(0)).max().map(row::to_u64).transpose()?;
-        Ok((rows.len(), highest))
+    fn batch(&mut self, sql: &str) -> Result<(), SyncError> {
+        self.tx.batch_execute(sql).map_err(storage)
     }
 }
 
@@ -356,7 +242,8 @@ impl Db for PgDb {
     }
 
     fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {
-        self.read(&req.scope.workspace_id, |ws| apply::pull(ws, req))
+        let ws = &req.scope.workspace_id;
+        self.read(|tx| apply::pull(&mut Store { tx, ws, now_ms: 0 }, req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {
@@ -364,14 +251,11 @@ impl Db for PgDb {
     }
 
     fn version(&self, workspace: &str) -> Result<u64, SyncError> {
-        self.read(workspace, |ws| ws.version())
+        self.read(|tx| Store { tx, ws: workspace, now_ms: 0 }.version())
     }
 
     fn workspaces(&self) -> Result<Vec<String>, SyncError> {
-        self.pool.with(|c| {
-            let rows = c.client.query("SELECT id FROM workspaces ORDER BY id", &[]).map_err(storage)?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
-        })
+        self.read(|tx| sql::workspaces(tx))
     }
 
     fn gc(&self, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError> {
@@ -383,34 +267,11 @@ impl Db for PgDb {
     }
 
     fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError> {
-        let (until, limit) = (row::to_i64(seen_until_ms)?, i64::try_from(limit).unwrap_or(i64::MAX));
-        self.pool.with(|c| {
-            let n = c
-                .client
-                .execute(
-                    "DELETE FROM ops WHERE workspace = $1 AND op_id IN
-                       (SELECT op_id FROM ops WHERE workspace = $1 AND seen_at_ms <= $2 LIMIT $3)",
-                    &[&workspace, &until, &limit],
-                )
-                .map_err(storage)?;
-            Ok(n as usize)
-        })
+        self.transact(|tx| Store { tx, ws: workspace, now_ms: 0 }.prune_ops(seen_until_ms, limit))
     }
 
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
-        self.pool.with(|c| {
-            let Some(r) =
-                c.client.query_opt("SELECT user_id FROM tokens WHERE hash = $1", &[&token_hash]).map_err(storage)?
-            else {
-                return Ok(None);
-            };
-            let user_id: String = r.get(0);
-            let rows = c
-                .client
-                .query("SELECT workspace FROM memberships WHERE user_id = $1 ORDER BY workspace", &[&user_id])
-                .map_err(storage)?;
-            Ok(Some(Grant { user_id, workspaces: rows.iter().map(|r| r.get(0)).collect() }))
-        })
+        self.transact(|tx| sql::grant(tx, token_hash))
     }
 
     fn create_token(
@@ -420,75 +281,18 @@ impl Db for PgDb {
         workspaces: &[String],
         now_ms: u64,
     ) -> Result<(), SyncError> {
-        self.pool.with(|c| {
-            let mut tx = c.client.transaction().map_err(storage)?;
-            let now = row::to_i64(now_ms)?;
-            tx.execute(
-                "INSERT INTO users (id, created_at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&user_id, &now],
-            )
-            .map_err(storage)?;
-            tx.execute(
-                "INSERT INTO tokens (hash, user_id, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&token_hash, &user_id, &now],
-            )
-            .map_err(storage)?;
-            let owner: String =
-                tx.query_one("SELECT user_id FROM tokens WHERE hash = $1", &[&token_hash]).map_err(storage)?.get(0);
-            if owner != user_id {
-                return Err(SyncError::invalid("token", "this token already belongs to another user"));
-            }
-            for ws in workspaces {
-                tx.execute(
-                    "INSERT INTO memberships (user_id, workspace) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&user_id, ws],
-                )
-                .map_err(storage)?;
-            }
-            tx.commit().map_err(storage)
-        })
+        self.transact(|tx| sql::create_token(tx, token_hash, user_id, workspaces, now_ms))
     }
 
     fn revoke_token(&self, token_hash: &str) -> Result<usize, SyncError> {
-        self.pool.with(|c| {
-            let n = c.client.execute("DELETE FROM tokens WHERE hash = $1", &[&token_hash]).map_err(storage)?;
-            Ok(n as usize)
-        })
+        self.transact(|tx| sql::revoke_token(tx, token_hash))
     }
 
     fn revoke_user_tokens(&self, user_id: &str) -> Result<usize, SyncError> {
-        self.pool.with(|c| {
-            let n = c.client.execute("DELETE FROM tokens WHERE user_id = $1", &[&user_id]).map_err(storage)?;
-            Ok(n as usize)
-        })
+        self.transact(|tx| sql::revoke_user_tokens(tx, user_id))
     }
 
     fn remove_member(&self, user_id: &str, workspace: &str) -> Result<bool, SyncError> {
-        self.pool.with(|c| {
-            let n = c
-                .client
-                .execute("DELETE FROM memberships WHERE user_id = $1 AND workspace = $2", &[&user_id, &workspace])
-                .map_err(storage)?;
-            Ok(n > 0)
-        })
-    }
-}
-
-/// One record's state, by key.
-const CURRENT_SQL: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
-                           FROM records WHERE workspace = $1 AND table_name = $2 AND pk = $3";
-
-/// A row read with [`CHANGE_COLUMNS`], in that order.
-fn change_row(r: &postgres::Row) -> ChangeRow {
-    ChangeRow {
-        table_name: r.get(0),
-        pk: r.get(1),
-        op: r.get(2),
-        payload: r.get(3),
-        version: r.get(4),
-        clock: r.get(5),
-        hlc: r.get(6),
-        device_id: r.get(7),
-        op_id: r.get(8),
+        self.transact(|tx| sql::remove_member(tx, user_id, workspace))
     }
 }

@@ -8,6 +8,7 @@
 //!   `in_log` is true, the record's entry in the compacted change log.
 
 use serde_json::Value;
+use tidesync::core::server::Scan;
 use tidesync::core::wire::{OpKind, SyncChange};
 use tidesync::core::{ChangeStamp, Pk, SyncError};
 
@@ -81,4 +82,19 @@ pub fn to_i64(n: u64) -> Result<i64, SyncError> {
 /// The stamp a record holds, from its columns.
 pub fn stamp(clock: i64, hlc: String, device_id: String, op_id: String) -> Result<ChangeStamp, SyncError> {
     Ok(ChangeStamp { clock: to_u64(clock)?, hlc, device_id, op_id })
+}
+
+/// A scan's page from the up to `limit + 1` rows read in version order: the
+/// row past `limit`, if any, only says that more follow. `remaining` is then
+/// a cheap upper bound, `version - the page's last version` (the log holds
+/// at most one entry per version; compacted and filtered-out versions make
+/// the true count lower), and 0 exactly when nothing follows. Counting the
+/// rest of the log on every page would make a bootstrap quadratic.
+pub fn page(mut changes: Vec<SyncChange<Value>>, limit: usize, version: u64) -> Scan<Value> {
+    if changes.len() <= limit {
+        return Scan { changes, remaining: 0 };
+    }
+    changes.truncate(limit);
+    let last = changes.last().map_or(0, |c| c.server_version);
+    Scan { changes, remaining: version.saturating_sub(last).max(1) }
 }

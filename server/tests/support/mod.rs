@@ -8,6 +8,9 @@
 //! runs can share one PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod jwks;
+pub mod keys;
+
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use tidesync::core::Hlc;
 use tidesync_server::app::{self, App, Limits};
 use tidesync_server::config::Database;
 use tidesync_server::db::Db;
+use tidesync_server::jwt::{JwtConfig, JwtVerifier};
 use tidesync_server::rate::RateLimiter;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::WebSocket;
@@ -74,6 +78,8 @@ pub struct TestServer {
     pub base: String,
     pub addr: String,
     pub db: Arc<dyn Db>,
+    pub app: Arc<App>,
+    pub database: Database,
 }
 
 /// Options of [`start_with`].
@@ -81,11 +87,12 @@ pub struct Opts {
     pub limits: Limits,
     pub rate_limit: f64,
     pub rate_burst: f64,
+    pub jwt: Option<JwtConfig>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { limits: Limits::default(), rate_limit: 0.0, rate_burst: 1.0 }
+        Opts { limits: Limits::default(), rate_limit: 0.0, rate_burst: 1.0, jwt: None }
     }
 }
 
@@ -96,26 +103,57 @@ pub fn start(backend: &Backend) -> TestServer {
 /// Starts a server on `127.0.0.1:0` on a runtime thread of its own (it
 /// lives until the test process ends).
 pub fn start_with(backend: &Backend, opts: Opts) -> TestServer {
+    start_stoppable(backend, opts).0
+}
+
+/// Stops a server started by [`start_stoppable`].
+pub struct Stop {
+    tx: tokio::sync::oneshot::Sender<()>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Stop {
+    /// Starts the graceful shutdown.
+    pub fn stop(self) -> std::sync::mpsc::Receiver<()> {
+        let _ = self.tx.send(());
+        self.done
+    }
+}
+
+/// Like [`start_with`], with a handle that shuts the server down; the
+/// receiver it returns gets a message once `serve_until` has returned.
+pub fn start_stoppable(backend: &Backend, opts: Opts) -> (TestServer, Stop) {
     let database = backend.database();
     let db = tidesync_server::open_db(&database, 8).expect("open the database");
     let listen_url = match &database {
         Database::Postgres(url) => Some(url.clone()),
         Database::Sqlite(_) => None,
     };
+    let jwt = opts.jwt.clone().map(|c| JwtVerifier::new(c).expect("a usable JWT configuration"));
+    let app = App::with_jwt(db.clone(), opts.limits, RateLimiter::new(opts.rate_limit, opts.rate_burst), jwt);
     let (tx, rx) = std::sync::mpsc::channel();
-    let server_db = db.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let server_app = app.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-            let app = App::new(server_db, opts.limits, RateLimiter::new(opts.rate_limit, opts.rate_burst));
-            let router = app::router(app.clone(), None, &[]);
-            app::serve(listener, app, router, listen_url).await;
+            let router = app::router(server_app.clone(), None, &[]);
+            // A dropped `Stop` (start_with) never stops the server.
+            let stop = async move {
+                if stop_rx.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            app::serve_until(listener, server_app, router, listen_url, stop).await;
         });
+        let _ = done_tx.send(());
     });
     let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server started");
-    TestServer { base: format!("http://{addr}"), addr, db }
+    let server = TestServer { base: format!("http://{addr}"), addr, db, app, database };
+    (server, Stop { tx: stop_tx, done: done_rx })
 }
 
 impl TestServer {

@@ -219,7 +219,9 @@ impl<P: Clone> ServerState<P> {
     ///   returned; otherwise the workspace's current serverVersion (the
     ///   response covers everything up to it, filtered-out changes included).
     /// - `hasMore`: more matching changes exist after the page.
-    /// - `remaining`: how many matching changes remain after this page.
+    /// - `remaining`: how many matching changes remain after this page
+    ///   (exact here; a store may report an upper bound, see
+    ///   [`Scan::remaining`]); 0 exactly when `hasMore` is false.
     ///
     /// Errors: `CURSOR_EXPIRED` when `0 < cursor < watermark` (cursor 0, a
     /// full snapshot, is always valid) and for a cursor above the current

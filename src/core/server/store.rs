@@ -36,7 +36,11 @@ impl ScanFilter<'_> {
 pub struct Scan<P> {
     /// Matching changes with a version above the scan's start, ascending.
     pub changes: Vec<SyncChange<P>>,
-    /// How many matching changes come after the page.
+    /// How many matching changes come after the page: 0 exactly when none
+    /// does; otherwise the exact count or a cheap upper bound (at least 1).
+    /// The memory store counts; the reference server's SQL stores report
+    /// `version - the page's last version`, since counting the rest of the
+    /// log on every page makes a bootstrap quadratic.
     pub remaining: u64,
 }
 

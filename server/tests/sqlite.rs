@@ -1,0 +1,49 @@
+//! SQLite only: pulls, version reads and token checks run on reader
+//! connections, so they answer while a push waits for the write lock.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+use tidesync::core::wire::{PullRequest, PushBatch, SyncScope};
+use tidesync_server::config::Database;
+
+#[test]
+fn a_pull_answers_while_a_push_waits_for_the_write_lock() {
+    let Database::Sqlite(path) = Backend::Sqlite.database() else { unreachable!() };
+    let db = tidesync_server::open_db(&Database::Sqlite(path.clone()), 1).unwrap();
+    let ws = unique("readers");
+    let one: PushBatch<Value> =
+        serde_json::from_value(batch(&ws, "d", vec![put("t", json!("a"), 1, 1, "d", "o1", json!({}))])).unwrap();
+    db.push(&one, now_ms()).unwrap();
+    let token = tidesync_server::create_token(&*db, std::slice::from_ref(&ws), None, None).unwrap();
+
+    // Another connection holds the file's write lock: the next push takes
+    // the server's writer and waits on it (busy timeout).
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let two: PushBatch<Value> =
+        serde_json::from_value(batch(&ws, "d", vec![put("t", json!("b"), 1, 2, "d", "o2", json!({}))])).unwrap();
+    let pusher = {
+        let db = db.clone();
+        std::thread::spawn(move || db.push(&two, now_ms()))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!pusher.is_finished(), "the push waits for the write lock");
+
+    let started = Instant::now();
+    let scope = SyncScope { workspace_id: ws.clone(), project_id: None };
+    let page = db.pull(&PullRequest { scope, cursor: 0, limit: 10, tables: None, rescan: false }).unwrap();
+    assert_eq!((page.changes.len(), page.next_cursor), (1, 1), "the snapshot before the waiting push");
+    assert_eq!(db.version(&ws).unwrap(), 1);
+    assert!(db.grant(&tidesync_server::auth::hash(&token)).unwrap().is_some());
+    assert!(started.elapsed() < Duration::from_secs(2), "reads did not wait: {:?}", started.elapsed());
+    assert!(!pusher.is_finished());
+
+    blocker.execute_batch("COMMIT").unwrap();
+    let out = pusher.join().unwrap().unwrap();
+    assert_eq!(out.result.server_version, Some(2));
+    assert_eq!(db.version(&ws).unwrap(), 2);
+}
