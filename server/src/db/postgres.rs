@@ -26,7 +26,11 @@ use tidesync::core::server::{apply, LogRead, PushOutcome};
 use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
 use tidesync::core::SyncError;
 
-use super::pool::Pool;
+use r2d2::{ManageConnection, Pool};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::pool;
+use super::schema;
 use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
 use super::{storage, Db, Grant};
 
@@ -39,9 +43,30 @@ pub struct PgConn {
     stmts: HashMap<&'static str, Statement>,
 }
 
+/// r2d2_postgres's manager, keeping each connection's prepared statements
+/// beside it.
+pub struct PgManager(PostgresConnectionManager<NoTls>);
+
+impl ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        Ok(PgConn { client: self.0.connect()?, stmts: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
+
 /// A PostgreSQL sync database.
 pub struct PgDb {
-    pool: Pool<PgConn>,
+    pool: Pool<PgManager>,
 }
 
 fn connect(url: &str) -> Result<Client, SyncError> {
@@ -55,13 +80,9 @@ impl PgDb {
     pub fn open(url: &str, max_connections: usize) -> Result<PgDb, SyncError> {
         let mut client = connect(url)?;
         migrate(&mut client)?;
-        let url = url.to_string();
-        let pool = Pool::new(
-            max_connections,
-            move || Ok(PgConn { client: connect(&url)?, stmts: HashMap::new() }),
-            |c| c.client.is_closed(),
-        );
-        Ok(PgDb { pool })
+        let config = url.parse::<postgres::Config>().map_err(|e| SyncError::Unavailable(format!("PostgreSQL: {e}")))?;
+        let manager = PgManager(PostgresConnectionManager::new(config, NoTls));
+        Ok(PgDb { pool: pool::build(max_connections, manager) })
     }
 
     /// Runs `f` over the workspace's store in a transaction that holds the
@@ -73,56 +94,72 @@ impl PgDb {
         f: impl FnOnce(&mut Store<'_, PgTx<'_, '_>>) -> Result<T, SyncError>,
         notify: impl FnOnce(&T) -> bool,
     ) -> Result<T, SyncError> {
-        self.pool.with(|conn| {
-            let mut tx = conn.client.transaction().map_err(storage)?;
-            let out = {
-                let mut store = Store { tx: PgTx { tx: &mut tx, stmts: &mut conn.stmts }, ws: workspace, now_ms };
-                store.ensure()?;
-                store.tx.query("SELECT version FROM workspaces WHERE id = $1 FOR UPDATE", &[Arg::Text(workspace)])?;
-                f(&mut store)?
-            };
-            if notify(&out) {
-                tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &workspace]).map_err(storage)?;
-            }
-            tx.commit().map_err(storage)?;
-            Ok(out)
-        })
+        let mut conn = pool::get(&self.pool)?;
+        let conn = &mut *conn;
+        let mut tx = conn.client.transaction().map_err(storage)?;
+        let out = {
+            let mut store = Store { tx: PgTx { tx: &mut tx, stmts: &mut conn.stmts }, ws: workspace, now_ms };
+            store.ensure()?;
+            store.tx.query("SELECT version FROM workspaces WHERE id = $1 FOR UPDATE", &[Arg::Text(workspace)])?;
+            f(&mut store)?
+        };
+        if notify(&out) {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &workspace]).map_err(storage)?;
+        }
+        tx.commit().map_err(storage)?;
+        Ok(out)
     }
 
     /// Runs `f` in one transaction (no workspace lock).
     fn transact<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
-        self.pool.with(|conn| {
-            let mut tx = conn.client.transaction().map_err(storage)?;
-            let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
-            tx.commit().map_err(storage)?;
-            Ok(out)
-        })
+        let mut conn = pool::get(&self.pool)?;
+        let conn = &mut *conn;
+        let mut tx = conn.client.transaction().map_err(storage)?;
+        let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
+        tx.commit().map_err(storage)?;
+        Ok(out)
     }
 
     /// Runs `f` in one read-only snapshot.
     fn read<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
-        self.pool.with(|conn| {
-            let mut tx = conn
-                .client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(storage)?;
-            let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
-            tx.commit().map_err(storage)?;
-            Ok(out)
-        })
+        let mut conn = pool::get(&self.pool)?;
+        let conn = &mut *conn;
+        let mut tx = conn
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(storage)?;
+        let out = f(&mut PgTx { tx: &mut tx, stmts: &mut conn.stmts })?;
+        tx.commit().map_err(storage)?;
+        Ok(out)
     }
 }
 
+/// The advisory lock that serialises migrations across processes.
+const MIGRATE_LOCK: i64 = 7262616;
+
+/// Runs the migrations (refinery) under a session advisory lock, so that
+/// processes starting together migrate once; baselines a database made by
+/// the pre-refinery runner first.
 fn migrate(client: &mut Client) -> Result<(), SyncError> {
-    let mut tx = client.transaction().map_err(storage)?;
-    tx.execute("SELECT pg_advisory_xact_lock(7262616) ", &[]).map_err(storage)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").map_err(storage)?;
-    let mut stmts = HashMap::new();
-    sql::migrate(&mut PgTx { tx: &mut tx, stmts: &mut stmts })?;
-    tx.commit().map_err(storage)
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).map_err(storage)?;
+    let out = (|| {
+        let mut stmts = HashMap::new();
+        let mut tx = client.transaction().map_err(storage)?;
+        let legacy = sql::legacy_version(&mut PgTx { tx: &mut tx, stmts: &mut stmts })?;
+        tx.commit().map_err(storage)?;
+        schema::migrate(client, Dialect::Postgres, legacy)?;
+        if legacy.is_some() {
+            let mut tx = client.transaction().map_err(storage)?;
+            sql::drop_legacy(&mut PgTx { tx: &mut tx, stmts: &mut stmts })?;
+            tx.commit().map_err(storage)?;
+        }
+        Ok(())
+    })();
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).map_err(storage)?;
+    out
 }
 
 /// Listens for commits of every process on `url` and calls `wake` with the
@@ -233,7 +270,7 @@ impl Db for PgDb {
     }
 
     fn health(&self) -> Result<(), SyncError> {
-        self.pool.with(|c| c.client.simple_query("SELECT 1").map(|_| ()).map_err(storage))
+        pool::get(&self.pool)?.client.simple_query("SELECT 1").map(drop).map_err(storage)
     }
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {

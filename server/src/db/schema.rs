@@ -1,17 +1,69 @@
-//! The schema, as numbered migrations applied at start (both backends).
+//! The schema, as numbered migrations applied at start (both backends) by
+//! refinery.
 //!
-//! Each migration runs once, in order, inside a transaction that also
-//! records it in `schema_migrations`; a process that starts against a newer
-//! schema than it knows refuses to run. The SQL is the same for both
-//! backends except where a type differs, so each migration is written once
-//! per backend side by side.
+//! The migrations run in one transaction (refinery's grouped mode), which
+//! also records them in refinery's `refinery_schema_history`; a process that
+//! finds a migration applied that it does not know (a newer schema) or one
+//! whose SQL changed refuses to run. The SQL is the same for both backends
+//! except where a type differs, so each migration is written once per
+//! backend side by side.
+//!
+//! Databases made before refinery recorded their version in
+//! `schema_migrations`; [`migrate`] takes that version (the backends read it
+//! with [`super::sql::legacy_version`]) and baselines refinery at it: those
+//! migrations are marked applied without running, then the rest run.
 
-/// `(version, SQLite SQL, PostgreSQL SQL)`.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, V1_SQLITE, V1_POSTGRES), (2, V2_SQLITE, V2_POSTGRES)];
+use refinery::{Migrate, Migration, Runner, Target};
+use tidesync::core::SyncError;
+
+use super::sql::Dialect;
+
+/// `(refinery name, SQLite SQL, PostgreSQL SQL)`; the name's `V<n>__` is the
+/// version, the one `schema_migrations` recorded before refinery.
+const MIGRATIONS: &[(&str, &str, &str)] =
+    &[("V1__initial", V1_SQLITE, V1_POSTGRES), ("V2__ops_seen_at", V2_SQLITE, V2_POSTGRES)];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.0)
+    MIGRATIONS.len() as i64
+}
+
+fn migration_error(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Storage(format!("migrations: {e}"))
+}
+
+/// The migrations in `dialect`.
+pub fn migrations(dialect: Dialect) -> Result<Vec<Migration>, SyncError> {
+    MIGRATIONS
+        .iter()
+        .map(|&(name, sqlite, postgres)| {
+            let sql = match dialect {
+                Dialect::Sqlite => sqlite,
+                Dialect::Postgres => postgres,
+            };
+            Migration::unapplied(name, sql).map_err(migration_error)
+        })
+        .collect()
+}
+
+/// Creates or upgrades the schema over `conn` (the caller serialises
+/// processes). `legacy` is the version the pre-refinery runner recorded,
+/// if the database has its table: refinery is baselined there first.
+pub fn migrate<C: Migrate>(conn: &mut C, dialect: Dialect, legacy: Option<i64>) -> Result<(), SyncError> {
+    let migrations = migrations(dialect)?;
+    let runner = || Runner::new(&migrations).set_grouped(true).set_abort_divergent(true).set_abort_missing(true);
+    if let Some(version) = legacy.filter(|&v| v > 0) {
+        if version > latest() {
+            return Err(SyncError::Storage(format!(
+                "the database has schema version {version}; this server knows up to {}",
+                latest()
+            )));
+        }
+        let version = i32::try_from(version).map_err(migration_error)?;
+        runner().set_target(Target::FakeVersion(version)).run(conn).map_err(migration_error)?;
+    }
+    runner().run(conn).map_err(migration_error)?;
+    Ok(())
 }
 
 const V1_SQLITE: &str = "

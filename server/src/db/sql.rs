@@ -22,7 +22,7 @@ use tidesync::core::wire::{OpKind, SyncChange};
 use tidesync::core::{ChangeStamp, Pk, SyncError};
 
 use super::row::{self, ChangeRow};
-use super::{schema, storage, Grant, DEVICE_TTL_MS};
+use super::{storage, Grant, DEVICE_TTL_MS};
 
 /// A statement parameter.
 #[derive(Debug, Clone, Copy)]
@@ -82,14 +82,6 @@ impl Dialect {
         match self {
             Dialect::Sqlite => SCAN_SQLITE,
             Dialect::Postgres => SCAN_POSTGRES,
-        }
-    }
-
-    /// A migration's SQL in this dialect.
-    fn migration(self, m: &(i64, &'static str, &'static str)) -> &'static str {
-        match self {
-            Dialect::Sqlite => m.1,
-            Dialect::Postgres => m.2,
         }
     }
 }
@@ -326,24 +318,25 @@ impl<T: Tx> WorkspaceStore<Value> for Store<'_, T> {
     }
 }
 
-/// Creates or upgrades the schema inside `tx` (the caller serialises
-/// processes: SQLite's write lock, PostgreSQL's advisory lock).
-pub fn migrate<T: Tx>(tx: &mut T) -> Result<(), SyncError> {
-    let current = scalar(tx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?
-        .map(|c| c.int())
-        .transpose()?
-        .unwrap_or(0);
-    if current > schema::latest() {
-        return Err(SyncError::Storage(format!(
-            "the database has schema version {current}; this server knows up to {}",
-            schema::latest()
-        )));
+/// The version the pre-refinery migration runner recorded in
+/// `schema_migrations`, or `None` when the database has no such table.
+pub fn legacy_version<T: Tx>(tx: &mut T) -> Result<Option<i64>, SyncError> {
+    let exists = match T::DIALECT {
+        Dialect::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        Dialect::Postgres => {
+            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+        }
+    };
+    if tx.query(exists, &[])?.is_empty() {
+        return Ok(None);
     }
-    for m in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.batch(T::DIALECT.migration(m))?;
-        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[Arg::Int(m.0)])?;
-    }
-    Ok(())
+    let version = scalar(tx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?;
+    Ok(Some(version.map(|c| c.int()).transpose()?.unwrap_or(0)))
+}
+
+/// Drops the pre-refinery runner's table, once refinery is baselined.
+pub fn drop_legacy<T: Tx>(tx: &mut T) -> Result<(), SyncError> {
+    tx.batch("DROP TABLE IF EXISTS schema_migrations")
 }
 
 /// Every workspace that has a row.

@@ -3,15 +3,15 @@
 //! this module opens, serialises and commits transactions.
 //!
 //! One writer connection behind a mutex takes every write; a pool of
-//! reader connections ([`READERS`], `query_only`) serves pulls, version
-//! reads and token checks, so a pull never waits behind a push (WAL lets
+//! reader connections ([`READERS`], `query_only`; r2d2, [`super::pool`])
+//! serves pulls, version reads and token checks, so a pull never waits behind a push (WAL lets
 //! readers run beside the one writer, each on its own snapshot). A push
 //! runs in a `BEGIN IMMEDIATE` transaction (the database's write lock, held
 //! through the commit, so versions commit in order even with several
 //! processes on one file); a pull runs in one read transaction (one WAL
 //! snapshot).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,7 +22,11 @@ use tidesync::core::server::{apply, LogRead, PushOutcome};
 use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
 use tidesync::core::SyncError;
 
-use super::pool::Pool;
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+
+use super::pool;
+use super::schema;
 use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
 use super::{storage, Db, Grant};
 
@@ -35,7 +39,7 @@ const BUSY: Duration = Duration::from_secs(10);
 /// A SQLite sync database.
 pub struct SqliteDb {
     writer: Mutex<Connection>,
-    readers: Pool<Connection>,
+    readers: Pool<SqliteConnectionManager>,
 }
 
 /// A statement runner over one SQLite transaction (or connection).
@@ -91,11 +95,31 @@ impl Tx for Lite<'_> {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, SyncError> {
-    let conn = Connection::open(path).map_err(storage)?;
-    conn.busy_timeout(BUSY).map_err(storage)?;
-    conn.pragma_update(None, "query_only", "ON").map_err(storage)?;
-    Ok(conn)
+/// How many times a start retries the migrations: processes that start
+/// together on a fresh file race, and the loser's transaction fails (the
+/// tables exist) and rolls back; its retry finds them recorded.
+const MIGRATE_TRIES: usize = 3;
+
+fn migrate(conn: &mut Connection) -> Result<(), SyncError> {
+    let once = |conn: &mut Connection| -> Result<(), SyncError> {
+        let legacy = sql::legacy_version(&mut Lite(conn))?;
+        schema::migrate(conn, Dialect::Sqlite, legacy)?;
+        if legacy.is_some() {
+            sql::drop_legacy(&mut Lite(conn))?;
+        }
+        Ok(())
+    };
+    let mut tries = 1;
+    loop {
+        match once(conn) {
+            Err(e) if tries < MIGRATE_TRIES => {
+                tracing::warn!(error = %e, "migrations failed; retrying");
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            out => return out,
+        }
+    }
 }
 
 impl SqliteDb {
@@ -105,18 +129,21 @@ impl SqliteDb {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
-        let conn = Connection::open(path).map_err(storage)?;
+        let mut conn = Connection::open(path).map_err(storage)?;
         conn.busy_timeout(BUSY).map_err(storage)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(storage)?;
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-            .map_err(storage)?;
-        let path: PathBuf = path.to_path_buf();
-        let readers = Pool::new(READERS, move || open_reader(&path), |_| false);
-        let db = SqliteDb { writer: Mutex::new(conn), readers };
-        db.transact(|tx| sql::migrate(tx))?;
-        Ok(db)
+        // refinery's transactions take the write lock up front (waiting
+        // for other processes' up to BUSY) instead of failing on upgrade.
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        migrate(&mut conn)?;
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.busy_timeout(BUSY)?;
+            c.pragma_update(None, "query_only", "ON")
+        });
+        let readers = pool::build(READERS, manager);
+        Ok(SqliteDb { writer: Mutex::new(conn), readers })
     }
 
     /// Runs `f` in a write transaction on the writer (`BEGIN IMMEDIATE`);
@@ -145,12 +172,11 @@ impl SqliteDb {
 
     /// Runs `f` in one read transaction (one WAL snapshot) on a reader.
     fn read<T>(&self, f: impl FnOnce(&mut Lite<'_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
-        self.readers.with(|conn| {
-            let tx = conn.transaction().map_err(storage)?;
-            let out = f(&mut Lite(&tx))?;
-            tx.commit().map_err(storage)?;
-            Ok(out)
-        })
+        let mut conn = pool::get(&self.readers)?;
+        let tx = conn.transaction().map_err(storage)?;
+        let out = f(&mut Lite(&tx))?;
+        tx.commit().map_err(storage)?;
+        Ok(out)
     }
 }
 
