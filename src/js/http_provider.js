@@ -17,6 +17,9 @@
 // 4401) it reconnects at once with getToken({ refresh: true }); when the
 // user is no longer a member of the workspace (4403) it reports
 // onStatus('error', error) with a FORBIDDEN error and stops.
+// One expired token costs one refresh: requests and watches that are refused
+// at once share one getToken({ refresh: true }) call, and one refused after
+// another already refreshed takes the new token.
 
 const CODES = new Set(['AUTH', 'FORBIDDEN', 'RATE_LIMIT', 'CURSOR_EXPIRED', 'INVALID', 'UNAVAILABLE']);
 const RETRYABLE = new Set(['RATE_LIMIT', 'UNAVAILABLE']);
@@ -84,6 +87,8 @@ export class HttpProvider {
     this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this._token = null;
+    /** The getToken call in progress, shared by everyone who needs a token. */
+    this._asking = null;
     this._watches = new Set();
     this._disposed = false;
   }
@@ -120,9 +125,16 @@ export class HttpProvider {
     for (const w of [...this._watches]) w.close();
   }
 
-  /** The current token; a fresh one from getToken when `refresh`. */
-  async _tokenFor(refresh) {
-    if (refresh || this._token === null) {
+  /**
+   * The current token; a fresh one from getToken when `refresh`. A refresh
+   * because `stale` was refused takes the current token instead when someone
+   * already replaced it, and calls running at once share one getToken call:
+   * one expiry, one refresh, however many requests and watches saw it.
+   */
+  async _tokenFor(refresh, stale) {
+    if (this._token !== null && (!refresh || (stale !== undefined && this._token !== stale))) return this._token;
+    if (this._asking) return this._asking;
+    const asking = (async () => {
       let token;
       try {
         token = await this._getToken({ refresh });
@@ -131,8 +143,14 @@ export class HttpProvider {
       }
       if (typeof token !== 'string' || !token) throw providerError('AUTH', 'getToken returned no token');
       this._token = token;
+      return token;
+    })();
+    this._asking = asking;
+    try {
+      return await asking;
+    } finally {
+      if (this._asking === asking) this._asking = null;
     }
-    return this._token;
   }
 
   _check(scope) {
@@ -153,10 +171,11 @@ export class HttpProvider {
     } catch (e) {
       throw providerError('INVALID', `the request cannot be sent as JSON: ${e.message}`);
     }
-    let res = await this._send(path, text, await this._tokenFor(false));
+    const token = await this._tokenFor(false);
+    let res = await this._send(path, text, token);
     if (res.status === 401) {
       // One refresh, one retry; a second 401 is final.
-      res = await this._send(path, text, await this._tokenFor(true));
+      res = await this._send(path, text, await this._tokenFor(true, token));
     }
     if (!res.ok) throw await errorFromResponse(res);
     try {
@@ -224,7 +243,8 @@ class Watch {
     try {
       // After a failed attempt (perhaps an expired token: a browser cannot
       // see the 401 of a refused WebSocket), ask for a fresh token.
-      token = await this.p._tokenFor(this.failedBefore);
+      token = await this.p._tokenFor(this.failedBefore, this.token);
+      this.token = token;
     } catch {
       this.fail();
       return;
