@@ -16,6 +16,8 @@ pub mod idb;
 #[cfg(target_arch = "wasm32")]
 mod idb_batch;
 #[cfg(target_arch = "wasm32")]
+mod idb_error;
+#[cfg(target_arch = "wasm32")]
 mod idb_logs;
 #[cfg(target_arch = "wasm32")]
 mod idb_watch;
