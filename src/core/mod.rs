@@ -11,6 +11,7 @@ pub mod decode;
 pub mod error;
 pub mod hlc;
 pub mod json_tree;
+pub mod key;
 pub mod lww;
 pub mod pk;
 pub mod record;

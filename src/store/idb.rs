@@ -11,27 +11,24 @@
 //! commit is aborted.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Reflect};
-use rexie::{Index, KeyRange, ObjectStore, Rexie, Transaction, TransactionMode};
+use rexie::{Direction, Index, ObjectStore, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
-use super::idb_batch::{read_many, Keys, Source};
-use super::idb_logs;
 pub use super::idb_watch::Lost;
 use super::idb_watch::Watch;
-use super::js_value::{pk_from_js, pk_to_js};
+use super::js_value::describe;
 use super::rows::{damaged, decode_op, decode_tombstone};
-use super::schema::{KeyPathSpec, Schema, StoreSpec, OPS_BY_RECORD, OPS_FAILED};
-use super::{Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone};
+use super::schema::{KeyPath, Schema, StoreSpec};
+use super::{Access, Key, KeyRange, PendingOp, Row, Scan, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{Shape, WireValue};
 use crate::core::json_tree::Json;
-use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, Pk, Result, SyncError};
+use crate::core::key::Bound;
+use crate::core::{Result, SyncError};
 
 /// An IndexedDB database opened for one workspace.
 #[derive(Clone)]
@@ -48,12 +45,7 @@ pub struct IdbStore {
 pub type LostHook = Rc<dyn Fn(Lost)>;
 
 pub(super) use super::idb_error::{storage, unreadable};
-pub(super) use super::js_json::{to_js, value_from_js};
-
-/// A tombstone row, decoded.
-pub(super) fn tombstone_from_js(v: &JsValue) -> Result<Tombstone> {
-    super::js_json::read_js(v, |t| decode_tombstone(&t).map_err(|e| damaged("tombstone", e)))
-}
+use super::js_json::value_from_js;
 
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name` for `schema`.
@@ -68,7 +60,7 @@ impl IdbStore {
             let tx = db.transaction(&names, TransactionMode::ReadOnly).map_err(|e| storage("inspect", e))?;
             for spec in &present {
                 let store = tx.store(&spec.name).map_err(|e| storage("inspect", e))?;
-                if let (KeyPathSpec::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) =
+                if let (KeyPath::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) =
                     (&spec.key_path, store.key_path())
                 {
                     if want != &have {
@@ -145,13 +137,13 @@ impl IdbStore {
 fn object_store(spec: &StoreSpec) -> ObjectStore {
     let mut s = ObjectStore::new(&spec.name).auto_increment(spec.auto_increment);
     s = match &spec.key_path {
-        KeyPathSpec::Field(f) => s.key_path(f),
-        KeyPathSpec::Compound(fs) => s.key_path_array(fs.iter().map(String::as_str)),
+        KeyPath::Field(f) => s.key_path(f),
+        KeyPath::Compound(fs) => s.key_path_array(fs.iter().map(String::as_str)),
     };
     for (name, key_path, unique) in &spec.indexes {
         let index = match key_path {
-            KeyPathSpec::Field(f) => Index::new(name, f),
-            KeyPathSpec::Compound(fs) => Index::new_array(name, fs.iter().map(String::as_str)),
+            KeyPath::Field(f) => Index::new(name, f),
+            KeyPath::Compound(fs) => Index::new_array(name, fs.iter().map(String::as_str)),
         };
         s = s.add_index(index.unique(*unique));
     }
@@ -215,103 +207,37 @@ impl Drop for IdbTx {
     }
 }
 
-/// How an op is stored (the payload, when present, is set beside it).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OpRow {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<u64>,
-    op_id: String,
-    table_name: String,
-    pk: Pk,
-    op: OpKind,
-    stamp: ChangeStamp,
-    state: OpState,
-    attempts: u32,
-    created_at: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    base: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
-    /// Present (1) only on failed ops, for the sparse `failed` index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    failed: Option<u8>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-fn op_row(op: &PendingOp<JsValue>) -> OpRow {
-    OpRow {
-        seq: op.seq,
-        op_id: op.stamp.op_id.clone(),
-        table_name: op.table_name.clone(),
-        pk: op.pk.clone(),
-        op: op.op,
-        stamp: op.stamp.clone(),
-        state: op.state,
-        attempts: op.attempts,
-        created_at: op.created_at,
-        base: op.base,
-        last_error: op.last_error.clone(),
-        failed: (op.state == OpState::Failed).then_some(1),
-    }
-}
-
-/// Many rows as JS objects through one `JSON.parse`: far fewer boundary
-/// crossings than setting every field of every row from Rust.
-fn json_rows<T: Serialize>(rows: &[T]) -> Result<Vec<JsValue>> {
-    let text = serde_json::to_string(rows).map_err(|e| unreadable("serialise", e))?;
-    let parsed = js_sys::JSON::parse(&text).map_err(|e| storage("parse", e))?;
-    Ok(js_sys::Array::from(&parsed).iter().collect())
-}
-
-/// The `pk` field of a tombstone or op row.
-fn pk_field(v: &JsValue) -> Option<Pk> {
-    pk_from_js(&Reflect::get(v, &"pk".into()).ok()?, "pk").ok()
-}
-
 #[cfg(feature = "engine")]
 pub(crate) fn op_to_js(op: &PendingOp<JsValue>) -> Result<JsValue> {
-    let v = to_js(&op_row(op))?;
-    if let Some(p) = &op.payload {
-        Reflect::set(&v, &crate::store::js_value::key("payload"), p).map_err(|e| storage("op payload", e))?;
-    }
-    Ok(v)
+    let mut rows = super::outbox::encode(std::slice::from_ref(op))?;
+    rows.pop().ok_or_else(|| unreadable("op", "no row"))
 }
 
-pub(crate) fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
-    let payload =
-        Reflect::get(&v, &crate::store::js_value::key("payload")).ok().filter(|p| !p.is_undefined() && !p.is_null());
-    decode_op(&v, payload).map_err(|e| damaged("outbox", e))
+/// A key as IndexedDB takes it.
+pub fn key_to_js(key: &Key) -> JsValue {
+    match key {
+        Key::Num(n) => JsValue::from_f64(*n),
+        Key::Str(s) => JsValue::from_str(s),
+        Key::Array(items) => items.iter().map(key_to_js).collect::<Array>().into(),
+    }
 }
 
-/// Many op rows at once: one `JSON.stringify` and one parse in Rust instead
-/// of reading every field across the boundary. If the JSON form fails (a
-/// snapshot payload holding a BigInt, say) the rows are read one by one.
-fn ops_from_js(rows: Vec<JsValue>) -> Result<Vec<PendingOp<JsValue>>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let array: Array = rows.iter().collect();
-    let text = js_sys::JSON::stringify(&array).ok().and_then(|s| s.as_string());
-    let Some(Json::Array(items)) = text.as_deref().and_then(|t| Json::parse(t).ok()) else {
-        return rows.into_iter().map(op_from_js).collect();
+fn key_from_js(v: &JsValue) -> Result<Key> {
+    Key::read(v).ok_or_else(|| {
+        SyncError::Storage(format!("IndexedDB returned a key this engine does not make: {}", describe(v)))
+    })
+}
+
+fn range_to_js(range: &KeyRange) -> Result<Option<rexie::KeyRange>> {
+    let open = |b: &Bound| Some(b.open);
+    let r = match (&range.lower, &range.upper) {
+        (None, None) => return Ok(None),
+        (Some(lo), Some(hi)) if lo == hi => rexie::KeyRange::only(&key_to_js(&lo.key)),
+        (Some(lo), Some(hi)) => rexie::KeyRange::bound(&key_to_js(&lo.key), &key_to_js(&hi.key), open(lo), open(hi)),
+        (Some(lo), None) => rexie::KeyRange::lower_bound(&key_to_js(&lo.key), open(lo)),
+        (None, Some(hi)) => rexie::KeyRange::upper_bound(&key_to_js(&hi.key), open(hi)),
     };
-    items
-        .iter()
-        .zip(rows)
-        .map(|(item, js)| {
-            let payload = item.field("payload").filter(|p| p.shape() == Shape::Object);
-            let payload = payload.and_then(|_| Reflect::get(&js, &crate::store::js_value::key("payload")).ok());
-            decode_op(&item, payload).map_err(|e| damaged("outbox", e))
-        })
-        .collect()
-}
-
-fn tomb_key(table: &str, pk: &Pk) -> JsValue {
-    Array::of2(&JsValue::from_str(table), &pk_to_js(pk)).into()
+    r.map(Some).map_err(|e| storage("key range", e))
 }
 
 impl IdbTx {
@@ -322,233 +248,113 @@ impl IdbTx {
     fn store(&self, name: &str) -> Result<rexie::Store> {
         self.tx()?.store(name).map_err(|e| storage(name, e))
     }
+
+    /// A scan through a cursor (reversed, or with an offset), as `(key, value)`.
+    async fn cursor(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<(JsValue, JsValue)>> {
+        let range = range_to_js(&scan.range)?;
+        let dir = Some(if scan.reverse { Direction::Prev } else { Direction::Next });
+        let offset = (scan.offset > 0).then_some(scan.offset);
+        let store = self.store(store)?;
+        match scan.index {
+            Some(i) => {
+                let index = store.index(i).map_err(|e| storage("index", e))?;
+                index.scan(range, scan.limit, offset, dir).await
+            }
+            None => store.scan(range, scan.limit, offset, dir).await,
+        }
+        .map_err(|e| storage("cursor", e))
+    }
 }
 
 impl StoreTx for IdbTx {
     type Rec = JsValue;
 
-    async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<JsValue>>> {
-        let key_path = self.schema.key_path(table)?;
-        let source = Source::Store(self.store(table)?);
-        let pk_of = |v: &JsValue| Record::pk(v, &key_path).ok();
-        let mut found = read_many(&source, pks, Keys { key: &pk_to_js, pk_of: &pk_of }).await?;
-        Ok(pks.iter().map(|pk| found.remove(pk).and_then(|mut v| v.pop())).collect())
+    fn schema(&self) -> &Schema {
+        &self.schema
     }
 
-    async fn put_records(&self, table: &str, records: Vec<JsValue>) -> Result<()> {
-        if records.is_empty() {
+    async fn get(&self, store: &str, keys: &[Key]) -> Result<Vec<Option<JsValue>>> {
+        let store = self.store(store)?;
+        let reads = keys.iter().map(|k| store.get(key_to_js(k)));
+        crate::engine::join::join_all(reads).await.into_iter().map(|r| r.map_err(|e| storage("get", e))).collect()
+    }
+
+    async fn scan(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<JsValue>> {
+        if scan.range.is_empty() {
+            return Ok(Vec::new());
+        }
+        if scan.reverse || scan.offset > 0 {
+            return Ok(self.cursor(store, scan).await?.into_iter().map(|(_, v)| v).collect());
+        }
+        let range = range_to_js(&scan.range)?;
+        let store = self.store(store)?;
+        match scan.index {
+            Some(i) => store.index(i).map_err(|e| storage("index", e))?.get_all(range, scan.limit).await,
+            None => store.get_all(range, scan.limit).await,
+        }
+        .map_err(|e| storage("getAll", e))
+    }
+
+    async fn scan_keys(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<Key>> {
+        if scan.range.is_empty() {
+            return Ok(Vec::new());
+        }
+        if scan.reverse || scan.offset > 0 {
+            let rows = self.cursor(store, scan).await?;
+            if scan.index.is_none() {
+                return rows.iter().map(|(k, _)| key_from_js(k)).collect();
+            }
+            // An index cursor's key is the index key: read the primary key from the row.
+            let path = self.schema.store_key_path(store).ok_or_else(|| SyncError::unknown_table(store))?;
+            return rows
+                .iter()
+                .map(|(_, v)| Key::at(v, &path).ok_or_else(|| unreadable("key", "a row without its key")))
+                .collect();
+        }
+        let range = range_to_js(&scan.range)?;
+        let s = self.store(store)?;
+        let keys = match scan.index {
+            Some(i) => s.index(i).map_err(|e| storage("index", e))?.get_all_keys(range, scan.limit).await,
+            None => s.get_all_keys(range, scan.limit).await,
+        }
+        .map_err(|e| storage("getAllKeys", e))?;
+        keys.iter().map(key_from_js).collect()
+    }
+
+    async fn count_in(&self, store: &str, index: Option<&str>, range: &KeyRange) -> Result<u64> {
+        if range.is_empty() {
+            return Ok(0);
+        }
+        let range = range_to_js(range)?;
+        let store = self.store(store)?;
+        match index {
+            Some(i) => store.index(i).map_err(|e| storage("index", e))?.count(range).await,
+            None => store.count(range).await,
+        }
+        .map(u64::from)
+        .map_err(|e| storage("count", e))
+    }
+
+    async fn put(&self, store: &str, rows: Vec<JsValue>) -> Result<()> {
+        if rows.is_empty() {
             return Ok(());
         }
-        let store = self.store(table)?;
-        store.put_all(records.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put", e))
+        let s = self.store(store)?;
+        s.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage(&format!("put in {store}"), e))
     }
 
-    async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
-        let store = self.store(table)?;
-        let deletes = pks.iter().map(|pk| store.delete(pk_to_js(pk)));
-        for r in crate::engine::join::join_all(deletes).await {
+    async fn delete(&self, store: &str, ranges: Vec<KeyRange>) -> Result<()> {
+        let s = self.store(store)?;
+        let mut keys = Vec::with_capacity(ranges.len());
+        for r in ranges.iter().filter(|r| !r.is_empty()) {
+            keys.push(match (&r.lower, &r.upper) {
+                (Some(lo), Some(hi)) if lo == hi => key_to_js(&lo.key),
+                _ => range_to_js(r)?.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
+            });
+        }
+        for r in crate::engine::join::join_all(keys.into_iter().map(|k| s.delete(k))).await {
             r.map_err(|e| storage("delete", e))?;
         }
-        Ok(())
-    }
-
-    async fn query(&self, table: &str, query: &Query) -> Result<Vec<JsValue>> {
-        let store = self.store(table)?;
-        let range = match &query.equals {
-            Some(eq) => Some(KeyRange::only(&pk_to_js(eq)).map_err(|e| storage("range", e))?),
-            None => None,
-        };
-        match &query.index {
-            Some(index) => {
-                let index = store.index(index).map_err(|e| storage("index", e))?;
-                index.get_all(range, query.limit).await.map_err(|e| storage("getAll", e))
-            }
-            None => store.get_all(range, query.limit).await.map_err(|e| storage("getAll", e)),
-        }
-    }
-
-    async fn count(&self, table: &str) -> Result<u64> {
-        Ok(self.store(table)?.count(None).await.map_err(|e| storage("count", e))? as u64)
-    }
-
-    async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
-        let source = Source::Store(self.store(TOMBSTONES)?);
-        let key = |pk: &Pk| tomb_key(table, pk);
-        let mut found = read_many(&source, pks, Keys { key: &key, pk_of: &pk_field }).await?;
-        let mut out = Vec::with_capacity(pks.len());
-        for pk in pks {
-            out.push(match found.remove(pk).and_then(|mut v| v.pop()) {
-                Some(v) => Some(tombstone_from_js(&v)?),
-                None => None,
-            });
-        }
-        Ok(out)
-    }
-
-    async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
-        if tombstones.is_empty() {
-            return Ok(());
-        }
-        let rows = json_rows(&tombstones)?;
-        let store = self.store(TOMBSTONES)?;
-        store.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put tombstone", e))
-    }
-
-    async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
-        let store = self.store(TOMBSTONES)?;
-        let deletes = pks.iter().map(|pk| store.delete(tomb_key(table, pk)));
-        for r in crate::engine::join::join_all(deletes).await {
-            r.map_err(|e| storage("delete tombstone", e))?;
-        }
-        Ok(())
-    }
-
-    async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<JsValue>>>> {
-        let store = self.store(PENDING_OPS)?;
-        let source = Source::Index(store.index(OPS_BY_RECORD).map_err(|e| storage("ops index", e))?);
-        let key = |pk: &Pk| tomb_key(table, pk);
-        let mut found = read_many(&source, pks, Keys { key: &key, pk_of: &pk_field }).await?;
-        let mut out = Vec::with_capacity(pks.len());
-        for pk in pks {
-            let mut ops = ops_from_js(found.remove(pk).unwrap_or_default())?;
-            ops.sort_unstable_by_key(|o| o.seq);
-            out.push(ops);
-        }
-        Ok(out)
-    }
-
-    async fn put_ops(&self, ops: Vec<PendingOp<JsValue>>) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let rows = json_rows(&ops.iter().map(op_row).collect::<Vec<_>>())?;
-        for (row, op) in rows.iter().zip(&ops) {
-            if let Some(p) = &op.payload {
-                Reflect::set(row, &crate::store::js_value::key("payload"), p).map_err(|e| storage("op payload", e))?;
-            }
-        }
-        let store = self.store(PENDING_OPS)?;
-        store.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage("put op", e))
-    }
-
-    async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
-        // Runs of consecutive seqs (the usual shape of a settled batch) go
-        // as one range delete each.
-        let mut sorted = seqs.to_vec();
-        sorted.sort_unstable();
-        let mut runs: Vec<(u64, u64)> = Vec::new();
-        for s in sorted {
-            match runs.last_mut() {
-                Some((_, hi)) if *hi + 1 == s => *hi = s,
-                _ => runs.push((s, s)),
-            }
-        }
-        let store = self.store(PENDING_OPS)?;
-        let mut keys = Vec::with_capacity(runs.len());
-        for (lo, hi) in runs {
-            keys.push(if lo == hi {
-                JsValue::from_f64(lo as f64)
-            } else {
-                web_sys::IdbKeyRange::bound(&JsValue::from_f64(lo as f64), &JsValue::from_f64(hi as f64))
-                    .map_err(|e| storage("range", e))?
-                    .into()
-            });
-        }
-        for r in crate::engine::join::join_all(keys.into_iter().map(|k| store.delete(k))).await {
-            r.map_err(|e| storage("delete op", e))?;
-        }
-        Ok(())
-    }
-
-    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<JsValue>>> {
-        let store = self.store(PENDING_OPS)?;
-        let range = match after_seq {
-            Some(s) => {
-                Some(KeyRange::lower_bound(&JsValue::from_f64(s as f64), Some(true)).map_err(|e| storage("range", e))?)
-            }
-            None => None,
-        };
-        let rows = store.get_all(range, Some(limit)).await.map_err(|e| storage("list ops", e))?;
-        ops_from_js(rows)
-    }
-
-    async fn count_ops(&self) -> Result<u64> {
-        Ok(self.store(PENDING_OPS)?.count(None).await.map_err(|e| storage("count ops", e))? as u64)
-    }
-
-    async fn list_failed(&self, limit: u32) -> Result<Vec<PendingOp<JsValue>>> {
-        let index = self.store(PENDING_OPS)?.index(OPS_FAILED).map_err(|e| storage("ops index", e))?;
-        let rows = index.get_all(None, Some(limit)).await.map_err(|e| storage("failed ops", e))?;
-        ops_from_js(rows)
-    }
-
-    async fn count_failed(&self) -> Result<u64> {
-        let index = self.store(PENDING_OPS)?.index(OPS_FAILED).map_err(|e| storage("ops index", e))?;
-        Ok(index.count(None).await.map_err(|e| storage("count failed", e))? as u64)
-    }
-
-    async fn keys(&self, table: &str) -> Result<Vec<Pk>> {
-        idb_logs::keys(&self.store(table)?, table).await
-    }
-
-    async fn old_tombstones(&self, before_ms: u64, limit: u32) -> Result<Vec<Tombstone>> {
-        idb_logs::old_tombstones(&self.store(TOMBSTONES)?, before_ms, limit).await
-    }
-
-    async fn log_append(&self, log: Log, rows: Vec<serde_json::Value>) -> Result<()> {
-        idb_logs::append(&self.store(log.store_name())?, rows).await
-    }
-
-    async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>> {
-        idb_logs::recent(&self.store(log.store_name())?, limit).await
-    }
-
-    async fn log_trim(&self, log: Log, keep: u64) -> Result<()> {
-        idb_logs::trim(&self.store(log.store_name())?, keep).await
-    }
-
-    async fn log_oldest(&self, log: Log, limit: u32) -> Result<Vec<serde_json::Value>> {
-        idb_logs::oldest(&self.store(log.store_name())?, limit).await
-    }
-
-    async fn log_drop_through(&self, log: Log, id: u64) -> Result<()> {
-        idb_logs::drop_through(&self.store(log.store_name())?, id).await
-    }
-
-    async fn get_state(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        let row = self.store(SYNC_STATE)?.get(JsValue::from_str(key)).await.map_err(|e| storage("get state", e))?;
-        match row {
-            Some(row) => {
-                let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
-                Ok(Some(value_from_js(&v)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// One `getAll` over the keys' range instead of a `get` per key (the
-    /// state rows are few and small).
-    async fn get_states(&self, keys: &[&str]) -> Result<Vec<Option<serde_json::Value>>> {
-        let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else {
-            return Ok(Vec::new());
-        };
-        let range = KeyRange::bound(&JsValue::from_str(lo), &JsValue::from_str(hi), None, None)
-            .map_err(|e| storage("state range", e))?;
-        let rows = self.store(SYNC_STATE)?.get_all(Some(range), None).await.map_err(|e| storage("get states", e))?;
-        let mut found = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let key = Reflect::get(&row, &"key".into()).ok().and_then(|k| k.as_string());
-            if let Some(key) = key.filter(|k| keys.contains(&k.as_str())) {
-                let v = Reflect::get(&row, &"value".into()).map_err(|e| storage("state value", e))?;
-                found.insert(key, value_from_js(&v)?);
-            }
-        }
-        Ok(keys.iter().map(|k| found.remove(*k)).collect())
-    }
-
-    async fn put_state(&self, key: &str, value: serde_json::Value) -> Result<()> {
-        let row = to_js(&serde_json::json!({ "key": key, "value": value }))?;
-        self.store(SYNC_STATE)?.put(&row, None).await.map_err(|e| storage("put state", e))?;
         Ok(())
     }
 
@@ -561,4 +367,57 @@ impl StoreTx for IdbTx {
         let tx = self.tx.take().ok_or(SyncError::Closed)?;
         tx.abort().await.map_err(|e| storage("abort", e))
     }
+}
+
+impl Row for JsValue {
+    /// One `JSON.parse` for the lot: far fewer boundary crossings than
+    /// setting every field of every row from Rust.
+    fn encode<T: Serialize>(items: &[T]) -> Result<Vec<JsValue>> {
+        let text = serde_json::to_string(items).map_err(|e| unreadable("serialise", e))?;
+        let parsed = js_sys::JSON::parse(&text).map_err(|e| storage("parse", e))?;
+        Ok(Array::from(&parsed).iter().collect())
+    }
+
+    fn json(&self) -> Result<serde_json::Value> {
+        value_from_js(self)
+    }
+
+    fn with_field(self, field: &str, value: &JsValue) -> Result<JsValue> {
+        Reflect::set(&self, &crate::store::js_value::key(field), value).map_err(|e| storage("set field", e))?;
+        Ok(self)
+    }
+
+    /// Many op rows at once: one `JSON.stringify` and one parse in Rust
+    /// instead of reading every field across the boundary. If the JSON form
+    /// fails (a snapshot payload holding a BigInt, say) the rows are read one
+    /// by one.
+    fn decode_ops(rows: Vec<JsValue>) -> Result<Vec<PendingOp<JsValue>>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let array: Array = rows.iter().collect();
+        let text = js_sys::JSON::stringify(&array).ok().and_then(|s| s.as_string());
+        let Some(Json::Array(items)) = text.as_deref().and_then(|t| Json::parse(t).ok()) else {
+            return rows.into_iter().map(op_from_js).collect();
+        };
+        items
+            .iter()
+            .zip(rows)
+            .map(|(item, js)| {
+                let payload = item.field("payload").filter(|p| p.shape() == Shape::Object);
+                let payload = payload.and_then(|_| Reflect::get(&js, &crate::store::js_value::key("payload")).ok());
+                decode_op(&item, payload).map_err(|e| damaged("outbox", e))
+            })
+            .collect()
+    }
+
+    fn decode_tombstone(&self) -> Result<Tombstone> {
+        super::js_json::read_js(self, |t| decode_tombstone(&t).map_err(|e| damaged("tombstone", e)))
+    }
+}
+
+fn op_from_js(v: JsValue) -> Result<PendingOp<JsValue>> {
+    let payload =
+        Reflect::get(&v, &crate::store::js_value::key("payload")).ok().filter(|p| !p.is_undefined() && !p.is_null());
+    decode_op(&v, payload).map_err(|e| damaged("outbox", e))
 }

@@ -16,35 +16,48 @@
 //! requests would wait, and the first would commit once idle), so the engine
 //! never does that.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound as Edge;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use serde::Serialize;
 use serde_json::Value;
 
-use super::schema::{Schema, CLOCK_FIELD};
-use super::{
-    Access, Log, OpState, PendingOp, Query, Record, Store, StoreTx, Tombstone, PENDING_OPS, SYNC_STATE, SYSTEM_STORES,
-    TOMBSTONES,
-};
+use super::schema::{Schema, StoreSpec, CLOCK_FIELD};
+use super::{Access, Key, KeyPath, KeyRange, Record, Row, Scan, Store, StoreTx, PENDING_OPS, SYNC_STATE};
+use super::{SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{self, Path, WireValue};
+use crate::core::key::Bound;
 use crate::core::{Invalid, Pk, Result, SyncError};
 
+/// One object store: rows by key, and the next key of an auto-increment store.
 #[derive(Default, Clone)]
-struct Data {
-    tables: HashMap<String, BTreeMap<Pk, Value>>,
-    tombstones: BTreeMap<(String, Pk), Tombstone>,
-    ops: BTreeMap<u64, PendingOp<Value>>,
-    state: BTreeMap<String, Value>,
-    logs: HashMap<&'static str, BTreeMap<u64, Value>>,
+struct Obj {
+    rows: BTreeMap<Key, Value>,
+    next_key: u64,
 }
 
 struct Db {
-    schema: Schema,
-    data: Data,
-    next_seq: u64,
+    schema: Rc<Schema>,
+    specs: Rc<HashMap<String, StoreSpec>>,
+    stores: HashMap<String, Obj>,
     closed: bool,
+}
+
+impl Db {
+    /// Takes `schema`: stores it declares that are missing appear empty;
+    /// the others keep their rows (as an IndexedDB upgrade).
+    fn adopt(&mut self, schema: Schema) {
+        let specs: HashMap<String, StoreSpec> = schema.stores().into_iter().map(|s| (s.name.clone(), s)).collect();
+        for name in specs.keys() {
+            self.stores.entry(name.clone()).or_insert_with(|| Obj { rows: BTreeMap::new(), next_key: 1 });
+        }
+        self.specs = Rc::new(specs);
+        self.schema = Rc::new(schema);
+        self.closed = false;
+    }
 }
 
 /// A database held in memory. Cheap to clone; clones share the data.
@@ -127,59 +140,42 @@ impl Drop for Slot {
 
 impl MemoryStore {
     pub fn new(schema: Schema) -> Self {
-        let mut data = Data::default();
-        for t in &schema.tables {
-            data.tables.insert(t.name.clone(), BTreeMap::new());
-        }
-        let db = Rc::new(RefCell::new(Db { schema, data, next_seq: 1, closed: false }));
-        MemoryStore { db, queue: Rc::default() }
+        let mut db = Db {
+            schema: Rc::new(Schema::new(Vec::new())),
+            specs: Rc::default(),
+            stores: HashMap::new(),
+            closed: false,
+        };
+        db.adopt(schema);
+        MemoryStore { db: Rc::new(RefCell::new(db)), queue: Rc::default() }
     }
 
-    /// Everything committed, as text in a stable order: rows, tombstones,
-    /// ops, `sync_state` and the journals. Two equal dumps mean nothing
-    /// changed (the bad-input catalogue compares them).
+    /// Everything committed, as text in a stable order: every store's rows
+    /// in key order. Two equal dumps mean nothing changed (the bad-input
+    /// catalogue compares them).
     pub fn dump(&self) -> String {
         let db = self.db.borrow();
-        let d = &db.data;
-        let mut tables: Vec<_> = d.tables.iter().collect();
-        tables.sort_by(|a, b| a.0.cmp(b.0));
-        let mut logs: Vec<_> = d.logs.iter().collect();
-        logs.sort_by(|a, b| a.0.cmp(b.0));
-        let ops: Vec<String> = d.ops.iter().map(|(seq, op)| format!("{seq}:{op:?}")).collect();
-        format!("{tables:?}\n{:?}\n{ops:?}\n{:?}\n{logs:?}", d.tombstones, d.state)
+        let mut stores: Vec<_> = db.stores.iter().collect();
+        stores.sort_by(|a, b| a.0.cmp(b.0));
+        stores.iter().map(|(name, obj)| format!("{name}: {:?}\n", obj.rows)).collect()
     }
 
     /// Another handle on the same data with a (possibly changed) schema, as a
     /// reopen after an upgrade: new tables appear empty, existing rows stay.
     pub fn reopen(&self, schema: Schema) -> Self {
-        let mut db = self.db.borrow_mut();
-        for t in &schema.tables {
-            db.data.tables.entry(t.name.clone()).or_default();
-        }
-        db.schema = schema;
-        db.closed = false;
-        drop(db);
+        self.db.borrow_mut().adopt(schema);
         self.clone()
     }
 }
 
-enum Write {
-    PutRecord(String, Pk, Value),
-    DeleteRecord(String, Pk),
-    PutTombstone(Tombstone),
-    DeleteTombstone(String, Pk),
-    PutOp(u64, PendingOp<Value>),
-    DeleteOp(u64),
-    PutState(String, Value),
-    LogAppend(Log, Value),
-    LogTrim(Log, u64),
-    LogDropThrough(Log, u64),
-}
-
-/// A transaction on a [`MemoryStore`].
+/// A transaction on a [`MemoryStore`]. A store it writes is copied on the
+/// first write and replaces the committed one at commit.
 pub struct MemoryTx {
     db: Rc<RefCell<Db>>,
-    writes: RefCell<Vec<Write>>,
+    schema: Rc<Schema>,
+    specs: Rc<HashMap<String, StoreSpec>>,
+    scope: Vec<String>,
+    changed: RefCell<HashMap<String, Obj>>,
     _slot: Slot,
 }
 
@@ -191,7 +187,7 @@ impl MemoryStore {
             return Err(SyncError::Closed);
         }
         if let Some(t) = table {
-            if !db.data.tables.contains_key(t) {
+            if db.schema.table(t).is_none() {
                 return Err(SyncError::unknown_table(t));
             }
         }
@@ -216,12 +212,15 @@ impl Store for MemoryStore {
 
     async fn begin(&self, access: Access, table: Option<&str>) -> Result<MemoryTx> {
         let (scope, write) = self.scope(access, table)?;
-        let slot = Slot::join(&self.queue, scope, write);
+        let slot = Slot::join(&self.queue, scope.clone(), write);
         slot.ready().await;
-        if self.db.borrow().closed {
+        let db = self.db.borrow();
+        if db.closed {
             return Err(SyncError::Closed);
         }
-        Ok(MemoryTx { db: self.db.clone(), writes: RefCell::new(Vec::new()), _slot: slot })
+        let (schema, specs) = (db.schema.clone(), db.specs.clone());
+        let changed = RefCell::default();
+        Ok(MemoryTx { db: self.db.clone(), schema, specs, scope, changed, _slot: slot })
     }
 
     fn close(&self) {
@@ -229,228 +228,152 @@ impl Store for MemoryStore {
     }
 }
 
+/// A key range as the bounds `BTreeMap::range` takes (not for an empty range).
+fn edges(range: &KeyRange) -> (Edge<&Key>, Edge<&Key>) {
+    (edge(&range.lower), edge(&range.upper))
+}
+
+fn edge(b: &Option<Bound>) -> Edge<&Key> {
+    match b {
+        None => Edge::Unbounded,
+        Some(b) if b.open => Edge::Excluded(&b.key),
+        Some(b) => Edge::Included(&b.key),
+    }
+}
+
 impl MemoryTx {
-    fn record(&self, table: &str, pk: &Pk) -> Option<Value> {
-        for w in self.writes.borrow().iter().rev() {
-            match w {
-                Write::PutRecord(t, p, v) if t == table && p == pk => return Some(v.clone()),
-                Write::DeleteRecord(t, p) if t == table && p == pk => return None,
-                _ => {}
-            }
+    fn spec(&self, store: &str) -> Result<&StoreSpec> {
+        if !self.scope.iter().any(|s| s == store) {
+            return Err(SyncError::Storage(format!("{store:?} is not in this transaction's scope")));
         }
-        self.db.borrow().data.tables.get(table).and_then(|m| m.get(pk)).cloned()
+        self.specs.get(store).ok_or_else(|| SyncError::unknown_table(store))
     }
 
-    fn tombstone(&self, table: &str, pk: &Pk) -> Option<Tombstone> {
-        for w in self.writes.borrow().iter().rev() {
-            match w {
-                Write::PutTombstone(t) if t.table_name == table && &t.pk == pk => return Some(t.clone()),
-                Write::DeleteTombstone(t, p) if t == table && p == pk => return None,
-                _ => {}
-            }
+    /// Reads a store as this transaction sees it.
+    fn read<T>(&self, store: &str, f: impl FnOnce(&Obj) -> T) -> Result<T> {
+        self.spec(store)?;
+        if let Some(obj) = self.changed.borrow().get(store) {
+            return Ok(f(obj));
         }
-        self.db.borrow().data.tombstones.get(&(table.to_string(), pk.clone())).cloned()
+        let db = self.db.borrow();
+        Ok(f(db.stores.get(store).ok_or_else(|| SyncError::unknown_table(store))?))
     }
 
-    /// Committed ops overlaid with this transaction's writes, by seq.
-    fn ops_view(&self) -> BTreeMap<u64, PendingOp<Value>> {
-        let mut ops = self.db.borrow().data.ops.clone();
-        for w in self.writes.borrow().iter() {
-            match w {
-                Write::PutOp(seq, op) => {
-                    ops.insert(*seq, op.clone());
-                }
-                Write::DeleteOp(seq) => {
-                    ops.remove(seq);
-                }
-                _ => {}
-            }
+    /// The transaction's own copy of a store, made on its first write.
+    fn write(&self, store: &str) -> Result<RefMut<'_, Obj>> {
+        self.spec(store)?;
+        let mut changed = self.changed.borrow_mut();
+        if !changed.contains_key(store) {
+            let obj = self.db.borrow().stores.get(store).cloned().unwrap_or_default();
+            changed.insert(store.to_string(), obj);
         }
-        ops
+        Ok(RefMut::map(changed, |c| c.get_mut(store).expect("inserted above")))
     }
 
-    fn table_rows(&self, table: &str) -> Result<BTreeMap<Pk, Value>> {
-        let mut rows =
-            self.db.borrow().data.tables.get(table).cloned().ok_or_else(|| SyncError::unknown_table(table))?;
-        for w in self.writes.borrow().iter() {
-            match w {
-                Write::PutRecord(t, p, v) if t == table => {
-                    rows.insert(p.clone(), v.clone());
-                }
-                Write::DeleteRecord(t, p) if t == table => {
-                    rows.remove(p);
-                }
-                _ => {}
-            }
+    /// `(primary key, row)` of a scan, in its order.
+    fn rows(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<(Key, Value)>> {
+        if scan.range.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(rows)
+        let spec = self.spec(store)?;
+        let index = match scan.index {
+            Some(name) => Some(
+                spec.indexes
+                    .iter()
+                    .find(|i| i.0 == name)
+                    .map(|i| i.1.clone())
+                    .ok_or_else(|| SyncError::Storage(format!("{store:?} has no index {name:?}")))?,
+            ),
+            None => None,
+        };
+        let mut out: Vec<(Key, Value)> = self.read(store, |obj| match &index {
+            None => obj.rows.range(edges(&scan.range)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(path) => {
+                let mut hits: Vec<(Key, Key, &Value)> = obj
+                    .rows
+                    .iter()
+                    .filter_map(|(pk, v)| Some((Key::at(v, path)?, pk.clone(), v)))
+                    .filter(|(ik, _, _)| scan.range.contains(ik))
+                    .collect();
+                hits.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+                hits.into_iter().map(|(_, pk, v)| (pk, v.clone())).collect()
+            }
+        })?;
+        if scan.reverse {
+            out.reverse();
+        }
+        let limit = scan.limit.map_or(usize::MAX, |l| l as usize);
+        Ok(out.into_iter().skip(scan.offset as usize).take(limit).collect())
     }
+}
+
+/// A row stored where it should not be, as IndexedDB's `DataError` and
+/// `ConstraintError` report it.
+fn refused(store: &str, why: impl std::fmt::Display) -> SyncError {
+    SyncError::Storage(format!("IndexedDB put in {store}: {why}"))
 }
 
 impl StoreTx for MemoryTx {
     type Rec = Value;
 
-    async fn get_records(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Value>>> {
-        Ok(pks.iter().map(|pk| self.record(table, pk)).collect())
+    fn schema(&self) -> &Schema {
+        &self.schema
     }
 
-    async fn put_records(&self, table: &str, records: Vec<Value>) -> Result<()> {
-        let key_path = self.db.borrow().schema.key_path(table)?;
-        for r in records {
-            // The key as IndexedDB's keyPath reads it: the app-level rules
-            // of `Record::pk` were applied when the record was captured.
-            let pk = decode::record_pk(&r, &key_path).map_err(SyncError::Invalid)?;
-            self.writes.borrow_mut().push(Write::PutRecord(table.to_string(), pk, r));
-        }
-        Ok(())
+    async fn get(&self, store: &str, keys: &[Key]) -> Result<Vec<Option<Value>>> {
+        self.read(store, |obj| keys.iter().map(|k| obj.rows.get(k).cloned()).collect())
     }
 
-    async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
-        for pk in pks {
-            self.writes.borrow_mut().push(Write::DeleteRecord(table.to_string(), pk.clone()));
-        }
-        Ok(())
+    async fn scan(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<Value>> {
+        Ok(self.rows(store, scan)?.into_iter().map(|(_, v)| v).collect())
     }
 
-    async fn query(&self, table: &str, query: &Query) -> Result<Vec<Value>> {
-        let rows = self.table_rows(table)?;
-        let limit = query.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-        let mut out: Vec<(Option<Pk>, Pk, Value)> = rows
-            .into_iter()
-            .filter_map(|(pk, v)| match &query.index {
-                None => Some((None, pk, v)),
-                Some(index) => {
-                    let key = v.key_field(index)?;
-                    match &query.equals {
-                        Some(eq) if &key != eq => None,
-                        _ => Some((Some(key), pk, v)),
-                    }
+    async fn scan_keys(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<Key>> {
+        Ok(self.rows(store, scan)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    async fn count_in(&self, store: &str, index: Option<&str>, range: &KeyRange) -> Result<u64> {
+        let scan = Scan { index, range: range.clone(), ..Scan::default() };
+        Ok(self.rows(store, &scan)?.len() as u64)
+    }
+
+    async fn put(&self, store: &str, rows: Vec<Value>) -> Result<()> {
+        let spec = self.spec(store)?.clone();
+        let mut obj = self.write(store)?;
+        for mut row in rows {
+            let key = match (Key::at(&row, &spec.key_path), &spec.key_path) {
+                (Some(k), _) => k,
+                (None, KeyPath::Field(f)) if spec.auto_increment && row.is_object() => {
+                    let k = obj.next_key;
+                    row.as_object_mut().expect("an object").insert(f.clone(), k.into());
+                    Key::from(k)
                 }
-            })
-            .collect();
-        // An index walk yields rows by index key, then by primary key.
-        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Ok(out.into_iter().take(limit).map(|(_, _, v)| v).collect())
-    }
-
-    async fn count(&self, table: &str) -> Result<u64> {
-        Ok(self.table_rows(table)?.len() as u64)
-    }
-
-    async fn get_tombstones(&self, table: &str, pks: &[Pk]) -> Result<Vec<Option<Tombstone>>> {
-        Ok(pks.iter().map(|pk| self.tombstone(table, pk)).collect())
-    }
-
-    async fn put_tombstones(&self, tombstones: Vec<Tombstone>) -> Result<()> {
-        self.writes.borrow_mut().extend(tombstones.into_iter().map(Write::PutTombstone));
-        Ok(())
-    }
-
-    async fn delete_tombstones(&self, table: &str, pks: &[Pk]) -> Result<()> {
-        for pk in pks {
-            self.writes.borrow_mut().push(Write::DeleteTombstone(table.to_string(), pk.clone()));
-        }
-        Ok(())
-    }
-
-    async fn ops_for(&self, table: &str, pks: &[Pk]) -> Result<Vec<Vec<PendingOp<Value>>>> {
-        let ops = self.ops_view();
-        Ok(pks
-            .iter()
-            .map(|pk| ops.values().filter(|o| o.table_name == table && &o.pk == pk).cloned().collect())
-            .collect())
-    }
-
-    async fn put_ops(&self, ops: Vec<PendingOp<Value>>) -> Result<()> {
-        for mut op in ops {
-            let seq = match op.seq {
-                Some(s) => s,
-                None => {
-                    let mut db = self.db.borrow_mut();
-                    let s = db.next_seq;
-                    db.next_seq += 1;
-                    s
-                }
+                _ => return Err(refused(store, "DataError: the row has no valid key at the store's key path")),
             };
-            op.seq = Some(seq);
-            self.writes.borrow_mut().push(Write::PutOp(seq, op));
-        }
-        Ok(())
-    }
-
-    async fn delete_ops(&self, seqs: &[u64]) -> Result<()> {
-        self.writes.borrow_mut().extend(seqs.iter().map(|s| Write::DeleteOp(*s)));
-        Ok(())
-    }
-
-    async fn list_ops(&self, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<Value>>> {
-        let ops = self.ops_view();
-        let start = after_seq.map(|s| s + 1).unwrap_or(0);
-        Ok(ops.range(start..).take(limit as usize).map(|(_, o)| o.clone()).collect())
-    }
-
-    async fn count_ops(&self) -> Result<u64> {
-        Ok(self.ops_view().len() as u64)
-    }
-
-    async fn list_failed(&self, limit: u32) -> Result<Vec<PendingOp<Value>>> {
-        Ok(self.ops_view().into_values().filter(|o| o.state == OpState::Failed).take(limit as usize).collect())
-    }
-
-    async fn count_failed(&self) -> Result<u64> {
-        Ok(self.ops_view().values().filter(|o| o.state == OpState::Failed).count() as u64)
-    }
-
-    async fn keys(&self, table: &str) -> Result<Vec<Pk>> {
-        Ok(self.table_rows(table)?.into_keys().collect())
-    }
-
-    async fn old_tombstones(&self, before_ms: u64, limit: u32) -> Result<Vec<Tombstone>> {
-        let db = self.db.borrow();
-        let old = db.data.tombstones.values().filter(|t| t.deleted_at < before_ms);
-        Ok(old.take(limit as usize).cloned().collect())
-    }
-
-    async fn log_append(&self, log: Log, rows: Vec<Value>) -> Result<()> {
-        self.writes.borrow_mut().extend(rows.into_iter().map(|r| Write::LogAppend(log, r)));
-        Ok(())
-    }
-
-    async fn log_recent(&self, log: Log, limit: u32) -> Result<Vec<Value>> {
-        let db = self.db.borrow();
-        let rows = db.data.logs.get(log.store_name());
-        Ok(rows.map(|r| r.values().rev().take(limit as usize).cloned().collect()).unwrap_or_default())
-    }
-
-    async fn log_trim(&self, log: Log, keep: u64) -> Result<()> {
-        self.writes.borrow_mut().push(Write::LogTrim(log, keep));
-        Ok(())
-    }
-
-    async fn log_oldest(&self, log: Log, limit: u32) -> Result<Vec<Value>> {
-        let db = self.db.borrow();
-        let rows = db.data.logs.get(log.store_name());
-        Ok(rows.map(|r| r.values().take(limit as usize).cloned().collect()).unwrap_or_default())
-    }
-
-    async fn log_drop_through(&self, log: Log, id: u64) -> Result<()> {
-        self.writes.borrow_mut().push(Write::LogDropThrough(log, id));
-        Ok(())
-    }
-
-    async fn get_state(&self, key: &str) -> Result<Option<Value>> {
-        for w in self.writes.borrow().iter().rev() {
-            if let Write::PutState(k, v) = w {
-                if k == key {
-                    return Ok(Some(v.clone()));
+            if let Key::Num(n) = key {
+                if spec.auto_increment && n >= obj.next_key as f64 {
+                    obj.next_key = n.floor() as u64 + 1;
                 }
             }
+            for (name, path, _) in spec.indexes.iter().filter(|i| i.2) {
+                let Some(ik) = Key::at(&row, path) else { continue };
+                if obj.rows.iter().any(|(k, v)| k != &key && Key::at(v, path).as_ref() == Some(&ik)) {
+                    return Err(refused(store, format!("ConstraintError: unique index {name:?} already holds {ik:?}")));
+                }
+            }
+            obj.rows.insert(key, row);
         }
-        Ok(self.db.borrow().data.state.get(key).cloned())
+        Ok(())
     }
 
-    async fn put_state(&self, key: &str, value: Value) -> Result<()> {
-        self.writes.borrow_mut().push(Write::PutState(key.to_string(), value));
+    async fn delete(&self, store: &str, ranges: Vec<KeyRange>) -> Result<()> {
+        let mut obj = self.write(store)?;
+        for range in ranges.iter().filter(|r| !r.is_empty()) {
+            let keys: Vec<Key> = obj.rows.range(edges(range)).map(|(k, _)| k.clone()).collect();
+            for k in keys {
+                obj.rows.remove(&k);
+            }
+        }
         Ok(())
     }
 
@@ -459,57 +382,35 @@ impl StoreTx for MemoryTx {
         if db.closed {
             return Err(SyncError::Closed);
         }
-        let data = &mut db.data;
-        for w in self.writes.into_inner() {
-            match w {
-                Write::PutRecord(t, pk, v) => {
-                    data.tables.entry(t).or_default().insert(pk, v);
-                }
-                Write::DeleteRecord(t, pk) => {
-                    if let Some(m) = data.tables.get_mut(&t) {
-                        m.remove(&pk);
-                    }
-                }
-                Write::PutTombstone(t) => {
-                    data.tombstones.insert((t.table_name.clone(), t.pk.clone()), t);
-                }
-                Write::DeleteTombstone(t, pk) => {
-                    data.tombstones.remove(&(t, pk));
-                }
-                Write::PutOp(seq, op) => {
-                    data.ops.insert(seq, op);
-                }
-                Write::DeleteOp(seq) => {
-                    data.ops.remove(&seq);
-                }
-                Write::PutState(k, v) => {
-                    data.state.insert(k, v);
-                }
-                Write::LogAppend(log, mut row) => {
-                    let rows = data.logs.entry(log.store_name()).or_default();
-                    let id = rows.keys().next_back().map_or(1, |k| k + 1);
-                    if let Some(o) = row.as_object_mut() {
-                        o.insert("id".into(), id.into());
-                    }
-                    rows.insert(id, row);
-                }
-                Write::LogDropThrough(log, id) => {
-                    let rows = data.logs.entry(log.store_name()).or_default();
-                    rows.retain(|k, _| *k > id);
-                }
-                Write::LogTrim(log, keep) => {
-                    let rows = data.logs.entry(log.store_name()).or_default();
-                    while rows.len() as u64 > keep {
-                        rows.pop_first();
-                    }
-                }
-            }
-        }
+        db.stores.extend(self.changed.into_inner());
         Ok(())
     }
 
     async fn abort(self) -> Result<()> {
         Ok(())
+    }
+}
+
+impl Row for Value {
+    fn encode<T: Serialize>(items: &[T]) -> Result<Vec<Value>> {
+        items
+            .iter()
+            .map(|i| serde_json::to_value(i).map_err(|e| SyncError::Storage(format!("serialise: {e}"))))
+            .collect()
+    }
+
+    fn json(&self) -> Result<Value> {
+        Ok(self.clone())
+    }
+
+    fn with_field(mut self, field: &str, value: &Value) -> Result<Value> {
+        match self.as_object_mut() {
+            Some(o) => {
+                o.insert(field.to_string(), value.clone());
+                Ok(self)
+            }
+            None => Err(SyncError::Storage(format!("cannot set {field:?} on a row that is not an object"))),
+        }
     }
 }
 

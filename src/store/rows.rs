@@ -1,13 +1,42 @@
-//! Decoders for the rows the engine stores itself: outbox entries and
-//! tombstones. They are written over [`WireValue`] like the wire's decoders,
-//! so they read a JS object, a parsed JSON tree or a `serde_json::Value`
-//! alike, and no serde `Deserialize` runs in the browser. A row that does not
-//! decode is a damaged database, reported as `STORAGE`.
+//! A stored row ([`Row`]: what the store holds, a JS value or a
+//! `serde_json::Value`) and the decoders for the rows the engine stores
+//! itself: outbox entries and tombstones. The decoders are written over
+//! [`WireValue`] like the wire's, so they read a JS object, a parsed JSON
+//! tree or a `serde_json::Value` alike, and no serde `Deserialize` runs in
+//! the browser. A row that does not decode is a damaged database, reported
+//! as `STORAGE`.
 
-use super::{OpState, PendingOp, Tombstone};
-use crate::core::decode::{self, optional, required, Path, WireValue};
+use serde::Serialize;
+
+use super::{OpState, PendingOp, Record, Tombstone};
+use crate::core::decode::{self, optional, required, Path, Shape, WireValue};
 use crate::core::wire::{decode_op_kind, MAX_NAME_LEN};
-use crate::core::{ChangeStamp, Invalid, SyncError};
+use crate::core::{ChangeStamp, Invalid, Result, SyncError};
+
+/// A value a store holds: an app record or one of the engine's own rows.
+pub trait Row: Record + WireValue {
+    /// The engine's own rows from serialisable data, all in one conversion.
+    fn encode<T: Serialize>(items: &[T]) -> Result<Vec<Self>>;
+    /// The row as JSON (state and journal rows).
+    fn json(&self) -> Result<serde_json::Value>;
+    /// The row with `field` set to `value` (a copy, or the row itself changed
+    /// in place where the store shares it).
+    fn with_field(self, field: &str, value: &Self) -> Result<Self>;
+
+    /// Outbox rows, each with the payload stored beside it.
+    fn decode_ops(rows: Vec<Self>) -> Result<Vec<PendingOp<Self>>> {
+        rows.into_iter()
+            .map(|row| {
+                let payload = row.field("payload").filter(|p| p.shape() == Shape::Object);
+                decode_op(&row, payload).map_err(|e| damaged("outbox", e))
+            })
+            .collect()
+    }
+
+    fn decode_tombstone(&self) -> Result<Tombstone> {
+        decode_tombstone(self).map_err(|e| damaged("tombstone", e))
+    }
+}
 
 /// A stamp as this engine stored it. Unlike the wire's `decode_stamp` it
 /// takes what the engine itself writes and the wire refuses: the clock-0,

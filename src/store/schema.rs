@@ -36,21 +36,17 @@ impl TableSchema {
     }
 }
 
-/// How an object store is keyed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPathSpec {
-    Field(String),
-    Compound(Vec<String>),
-}
+/// How an object store or an index is keyed.
+pub use crate::core::key::KeyPath;
 
 /// One object store to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSpec {
     pub name: String,
-    pub key_path: KeyPathSpec,
+    pub key_path: KeyPath,
     pub auto_increment: bool,
     /// `(index name, key path, unique)`.
-    pub indexes: Vec<(String, KeyPathSpec, bool)>,
+    pub indexes: Vec<(String, KeyPath, bool)>,
 }
 
 /// The whole layout.
@@ -73,10 +69,22 @@ impl Schema {
         self.table(table).map(|t| t.primary_key.clone()).ok_or_else(|| crate::core::SyncError::unknown_table(table))
     }
 
+    /// The key path of an object store (app table or the engine's own).
+    pub fn store_key_path(&self, store: &str) -> Option<KeyPath> {
+        let field = |s: &str| Some(KeyPath::Field(s.to_string()));
+        match store {
+            PENDING_OPS => field("seq"),
+            TOMBSTONES => Some(KeyPath::Compound(vec!["tableName".into(), "pk".into()])),
+            SYNC_STATE => field("key"),
+            SYNC_RUNS | CONFLICTS => field("id"),
+            table => field(&self.table(table)?.primary_key),
+        }
+    }
+
     /// Every object store, app tables first.
     pub fn stores(&self) -> Vec<StoreSpec> {
-        let field = |s: &str| KeyPathSpec::Field(s.to_string());
-        let compound = |a: &[&str]| KeyPathSpec::Compound(a.iter().map(|s| s.to_string()).collect());
+        let field = |s: &str| KeyPath::Field(s.to_string());
+        let compound = |a: &[&str]| KeyPath::Compound(a.iter().map(|s| s.to_string()).collect());
         let mut out: Vec<StoreSpec> = self
             .tables
             .iter()
