@@ -23,6 +23,8 @@ mod convergence;
 mod faults;
 #[path = "browser/input_checks.rs"]
 mod input_checks;
+#[path = "browser/live.rs"]
+mod live;
 #[path = "browser/memory_server.rs"]
 mod memory_server;
 #[path = "browser/pull.rs"]
@@ -31,6 +33,8 @@ mod pull;
 mod pull_hooks;
 #[path = "browser/push.rs"]
 mod push;
+#[path = "browser/queries.rs"]
+mod queries;
 #[path = "browser/tabs.rs"]
 mod tabs;
 #[path = "browser/tabs_lease.rs"]

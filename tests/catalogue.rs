@@ -17,7 +17,8 @@ use tidesync::engine::driver::Driver;
 use tidesync::engine::pull::check_page;
 use tidesync::engine::{decode_config, Engine, EngineConfig, TestPlatform};
 use tidesync::store::memory::MemoryStore;
-use tidesync::store::{Query, Schema, TableSchema};
+use tidesync::store::schema::IndexSpec;
+use tidesync::store::{After, Query, Schema, TableSchema};
 
 use sync_support::Server;
 
@@ -26,7 +27,11 @@ type TestEngine = Engine<MemoryStore, TestPlatform>;
 /// A device with a few records, a tombstone, a queued op and a cursor.
 fn populated() -> (MemoryStore, Rc<TestEngine>, Server) {
     let server = Server::default();
-    let store = MemoryStore::new(Schema::new(vec![TableSchema::simple("notes")]));
+    let notes = TableSchema {
+        indexes: vec![IndexSpec { multi_entry: true, ..IndexSpec::field("tags") }],
+        ..TableSchema::simple("notes")
+    };
+    let store = MemoryStore::new(Schema::new(vec![notes]));
     let config = EngineConfig::new("w1", vec![TableSchema::simple("notes")]);
     let engine =
         Rc::new(block_on(Engine::open(config, store.clone(), TestPlatform::new(1_700_000_000_000, 7))).unwrap());
@@ -152,8 +157,9 @@ fn record_cases_are_refused_and_write_nothing() {
         let q = Query { index: Some("nope".into()), ..Default::default() };
         block_on(e.get_all("notes", &q)).map(|_| ())
     });
-    n += refused(&store, "INVALID", "equals without an index", || {
-        let q = Query { equals: Some(Pk::Str("a".into())), ..Default::default() };
+    n += refused(&store, "INVALID", "a keyset page along a multi-entry index", || {
+        let after = After { key: "x".into(), pk: "a".into() };
+        let q = Query { index: Some("tags".into()), after: Some(after), limit: Some(5), ..Default::default() };
         block_on(e.get_all("notes", &q)).map(|_| ())
     });
     assert_eq!(n, 14);

@@ -94,3 +94,32 @@ pub struct Tombstone {
     pub stamp: ChangeStamp,
     pub deleted_at: u64,
 }
+
+/// Where a record's local writes are: what a per-row "saved" badge shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncState {
+    /// No write of this device is waiting: the server has acknowledged them all.
+    Synced,
+    /// A write waits to be pushed.
+    Pending,
+    /// A write was sent and its answer has not arrived.
+    InFlight,
+    /// A write was rejected for good (see `failedOps`).
+    Failed,
+}
+
+/// A record's sync state, from its ops (oldest first): failed if any op is,
+/// else in flight if any is, else pending if any op waits, else synced.
+pub fn sync_state<R>(ops: &[PendingOp<R>]) -> SyncState {
+    let has = |s: OpState| ops.iter().any(|o| o.state == s);
+    if has(OpState::Failed) {
+        SyncState::Failed
+    } else if has(OpState::InFlight) {
+        SyncState::InFlight
+    } else if ops.is_empty() {
+        SyncState::Synced
+    } else {
+        SyncState::Pending
+    }
+}

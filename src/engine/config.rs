@@ -12,8 +12,9 @@ use crate::core::decode::{self, optional, required, Path, Shape, WireValue};
 use crate::core::hlc::DEFAULT_MAX_DRIFT_MS;
 use crate::core::wire::MAX_NAME_LEN;
 use crate::core::{Invalid, InvalidKind};
+use crate::store::schema::IndexSpec;
 use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
-use crate::store::{Schema, TableSchema, SYSTEM_STORES};
+use crate::store::{KeyPath, Schema, TableSchema, SYSTEM_STORES};
 
 /// Default retention of tombstones and journal rows: 30 days.
 pub const DEFAULT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -145,6 +146,45 @@ fn int_option<V: WireValue>(v: &V, name: &str, min: u64, max: u64, default: u64)
     }
 }
 
+/// One entry of a table's `indexes`: a field (`"thread_id"`), a compound
+/// index as an array of fields (`["thread_id", "index"]`) or in Dexie's
+/// form (`"[thread_id+index]"`), prefixed with `&` for a unique index or
+/// `*` for a multi-entry one (a single field holding an array).
+fn decode_index<V: WireValue>(v: &V, path: &Path<'_>) -> Result<IndexSpec, Invalid> {
+    if v.shape() == Shape::Array {
+        return compound(&decode::array(v, path)?, path);
+    }
+    let text = decode::string(v, path)?;
+    let (unique, multi_entry, rest) = match text.as_bytes().first() {
+        Some(b'&') => (true, false, &text[1..]),
+        Some(b'*') => (false, true, &text[1..]),
+        _ => (false, false, text.as_str()),
+    };
+    let mut index = match rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(inner) => {
+            if multi_entry {
+                return Err(path.rule("a compound index cannot be multi-entry (IndexedDB forbids it)"));
+            }
+            let parts: Vec<serde_json::Value> = inner.split('+').map(|f| f.into()).collect();
+            compound(&parts, path)?
+        }
+        None => IndexSpec::field(&identifier(&serde_json::Value::from(rest), path)?),
+    };
+    index.unique = unique;
+    index.multi_entry = multi_entry;
+    Ok(index)
+}
+
+/// A compound index over the named fields (two or more).
+fn compound<W: WireValue>(items: &[W], path: &Path<'_>) -> Result<IndexSpec, Invalid> {
+    let fields =
+        items.iter().enumerate().map(|(i, f)| identifier(f, &Path::Index(path, i))).collect::<Result<Vec<_>, _>>()?;
+    if fields.len() < 2 {
+        return Err(path.rule("a compound index needs two fields or more"));
+    }
+    Ok(IndexSpec::compound(&fields.iter().map(String::as_str).collect::<Vec<_>>()))
+}
+
 fn decode_table<V: WireValue + OptionKeys>(v: &V, path: &Path<'_>) -> Result<TableSchema, Invalid> {
     decode::expect_object(v, path)?;
     check_keys(v, path, &TABLE_KEYS)?;
@@ -159,14 +199,14 @@ fn decode_table<V: WireValue + OptionKeys>(v: &V, path: &Path<'_>) -> Result<Tab
     if [CLOCK_FIELD, HLC_FIELD, ORDER_KEY].contains(&primary_key.as_str()) {
         return Err(Path::Field(path, "primaryKey").rule("is a field the engine writes"));
     }
-    let mut indexes = Vec::new();
+    let mut indexes: Vec<IndexSpec> = Vec::new();
     if let Some(list) = optional(v, "indexes") {
         let ip = Path::Field(path, "indexes");
         for (i, item) in decode::array(&list, &ip)?.iter().enumerate() {
             let p = Path::Index(&ip, i);
-            let index = identifier(item, &p)?;
-            if index == primary_key || indexes.contains(&index) {
-                return Err(p.rule(format!("{index:?} is declared twice or is the primary key")));
+            let index = decode_index(item, &p)?;
+            if index.key_path == KeyPath::Field(primary_key.clone()) || indexes.iter().any(|x| x.name == index.name) {
+                return Err(p.rule(format!("{:?} is declared twice or is the primary key", index.name)));
             }
             indexes.push(index);
         }

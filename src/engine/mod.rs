@@ -20,6 +20,7 @@ pub mod platform;
 pub mod provider;
 pub mod pull;
 pub mod push;
+pub mod record_status;
 pub mod rescan;
 pub mod revert;
 pub mod settle;
@@ -34,7 +35,7 @@ use serde_json::Value;
 
 use crate::core::hlc::HlcClock;
 use crate::core::{HlcState, Pk, Result, SyncError};
-use crate::store::{Access, PendingOp, Query, Store, StoreTx, TableSchema};
+use crate::store::{Access, Page, PendingOp, Query, Store, StoreTx, TableSchema};
 use cursors::Cursors;
 
 pub use config::{decode_config, EngineConfig};
@@ -234,21 +235,54 @@ impl<S: Store, P: Platform> Engine<S, P> {
         Ok(rows.pop().flatten())
     }
 
-    /// Records of a table, by primary key or along an index.
-    pub async fn get_all(&self, table: &str, query: &Query) -> Result<Vec<S::Rec>> {
+    /// One page of a query over a table (by primary key or along an index).
+    pub async fn query(&self, table: &str, query: &Query) -> Result<Page<S::Rec>> {
         self.check_open()?;
-        let schema = self.table(table)?;
-        if let Some(index) = &query.index {
-            if !schema.index_fields().contains(index) {
-                return Err(SyncError::invalid("index", format!("table {table:?} has no index {index:?}")));
-            }
-        } else if query.equals.is_some() {
-            return Err(SyncError::invalid("equals", "needs an index"));
-        }
+        self.table(table)?;
         let tx = self.store.begin(Access::Read, Some(table)).await?;
-        let rows = tx.query(table, query).await?;
+        let page = tx.query(table, query).await?;
         tx.commit().await?;
-        Ok(rows)
+        Ok(page)
+    }
+
+    /// The rows of a query (one page; all of them without a limit).
+    pub async fn get_all(&self, table: &str, query: &Query) -> Result<Vec<S::Rec>> {
+        Ok(self.query(table, query).await?.rows)
+    }
+
+    /// A read-only transaction over every app table and the outbox: one
+    /// consistent view for a read function that reads several tables.
+    pub async fn snapshot(&self) -> Result<S::Tx> {
+        self.check_open()?;
+        self.store.begin(Access::Snapshot, None).await
+    }
+
+    /// The sync state of each record (pending, in flight, failed, synced).
+    pub async fn record_status(&self, table: &str, pks: &[Pk]) -> Result<Vec<record_status::RecordStatus>> {
+        self.table(table)?;
+        let tx = self.snapshot().await?;
+        let out = record_status::record_status(&tx, table, pks).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The op with this id while it is in the outbox (`None` once the
+    /// server acknowledged it, or it was discarded).
+    pub async fn op_by_id(&self, op_id: &str) -> Result<Option<PendingOp<S::Rec>>> {
+        let tx = self.snapshot().await?;
+        let op = crate::store::outbox::by_id(&tx, op_id).await?;
+        tx.commit().await?;
+        Ok(op)
+    }
+
+    /// How many rows a query's condition selects.
+    pub async fn count_where(&self, table: &str, query: &Query) -> Result<u64> {
+        self.check_open()?;
+        let schema = self.table(table)?.clone();
+        let tx = self.store.begin(Access::Read, Some(table)).await?;
+        let n = crate::store::query::count(&tx, &schema, query).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Number of records in a table.
@@ -367,7 +401,7 @@ fn schema_json(tables: &[TableSchema]) -> Value {
             .map(|t| {
                 serde_json::json!({
                     "name": t.name, "primaryKey": t.primary_key,
-                    "indexes": t.indexes, "orderKey": t.order_key,
+                    "indexes": t.indexes.iter().map(|i| i.declaration()).collect::<Vec<_>>(), "orderKey": t.order_key,
                 })
             })
             .collect(),

@@ -70,9 +70,16 @@ impl IdbStore {
                         ));
                     }
                 }
-                let mut have = store.index_names();
+                // An index is added, removed, or changes its flags (an index's
+                // name is its key path, so a new key path is a new name).
+                let mut have = Vec::new();
+                for name in store.index_names() {
+                    let index = store.index(&name).map_err(|e| storage("inspect", e))?;
+                    have.push((name, index.unique(), index.multi_entry()));
+                }
                 have.sort_unstable();
-                let mut want: Vec<String> = spec.indexes.iter().map(|i| i.0.clone()).collect();
+                let mut want: Vec<(String, bool, bool)> =
+                    spec.indexes.iter().map(|i| (i.name.clone(), i.unique, i.multi_entry)).collect();
                 want.sort_unstable();
                 upgrade |= have != want;
             }
@@ -140,12 +147,12 @@ fn object_store(spec: &StoreSpec) -> ObjectStore {
         KeyPath::Field(f) => s.key_path(f),
         KeyPath::Compound(fs) => s.key_path_array(fs.iter().map(String::as_str)),
     };
-    for (name, key_path, unique) in &spec.indexes {
-        let index = match key_path {
-            KeyPath::Field(f) => Index::new(name, f),
-            KeyPath::Compound(fs) => Index::new_array(name, fs.iter().map(String::as_str)),
+    for spec in &spec.indexes {
+        let index = match &spec.key_path {
+            KeyPath::Field(f) => Index::new(&spec.name, f),
+            KeyPath::Compound(fs) => Index::new_array(&spec.name, fs.iter().map(String::as_str)),
         };
-        s = s.add_index(index.unique(*unique));
+        s = s.add_index(index.unique(spec.unique).multi_entry(spec.multi_entry));
     }
     s
 }
@@ -170,10 +177,15 @@ impl Store for IdbStore {
                 (n, TransactionMode::ReadWrite)
             }
             Access::System => (SYSTEM_STORES.to_vec(), TransactionMode::ReadWrite),
-            Access::All => {
+            Access::All | Access::Snapshot => {
                 let mut n: Vec<&str> = self.schema.tables.iter().map(|t| t.name.as_str()).collect();
-                n.extend(SYSTEM_STORES);
-                (n, TransactionMode::ReadWrite)
+                if access == Access::Snapshot {
+                    n.push(PENDING_OPS);
+                    (n, TransactionMode::ReadOnly)
+                } else {
+                    n.extend(SYSTEM_STORES);
+                    (n, TransactionMode::ReadWrite)
+                }
             }
         };
         let tx = db.transaction(&names, mode).map_err(|e| storage("transaction", e))?;

@@ -25,7 +25,7 @@ use std::task::{Poll, Waker};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::schema::{Schema, StoreSpec, CLOCK_FIELD};
+use super::schema::{IndexSpec, Schema, StoreSpec, CLOCK_FIELD};
 use super::{Access, Key, KeyPath, KeyRange, Record, Row, Scan, Store, StoreTx, PENDING_OPS, SYNC_STATE};
 use super::{SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{self, Path, WireValue};
@@ -201,6 +201,11 @@ impl MemoryStore {
                 scope = db.schema.tables.iter().map(|t| t.name.clone()).collect();
                 system(&SYSTEM_STORES, &mut scope);
             }
+            Access::Snapshot => {
+                scope = db.schema.tables.iter().map(|t| t.name.clone()).collect();
+                system(&[PENDING_OPS], &mut scope);
+                return Ok((scope, false));
+            }
         }
         Ok((scope, true))
     }
@@ -280,19 +285,19 @@ impl MemoryTx {
             Some(name) => Some(
                 spec.indexes
                     .iter()
-                    .find(|i| i.0 == name)
-                    .map(|i| i.1.clone())
+                    .find(|i| i.name == name)
+                    .cloned()
                     .ok_or_else(|| SyncError::Storage(format!("{store:?} has no index {name:?}")))?,
             ),
             None => None,
         };
         let mut out: Vec<(Key, Value)> = self.read(store, |obj| match &index {
             None => obj.rows.range(edges(&scan.range)).map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Some(path) => {
+            Some(index) => {
                 let mut hits: Vec<(Key, Key, &Value)> = obj
                     .rows
                     .iter()
-                    .filter_map(|(pk, v)| Some((Key::at(v, path)?, pk.clone(), v)))
+                    .flat_map(|(pk, v)| index_keys(v, index).into_iter().map(move |ik| (ik, pk.clone(), v)))
                     .filter(|(ik, _, _)| scan.range.contains(ik))
                     .collect();
                 hits.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -304,6 +309,26 @@ impl MemoryTx {
         }
         let limit = scan.limit.map_or(usize::MAX, |l| l as usize);
         Ok(out.into_iter().skip(scan.offset as usize).take(limit).collect())
+    }
+}
+
+/// The keys a row has in an index: none when its key path holds no valid
+/// key; for a multi-entry index over an array, each distinct valid element.
+fn index_keys(row: &Value, index: &IndexSpec) -> Vec<Key> {
+    let items = match &index.key_path {
+        KeyPath::Field(f) if index.multi_entry => {
+            f.split('.').try_fold(row, |v, part| v.get(part)).and_then(Value::as_array)
+        }
+        _ => None,
+    };
+    match items {
+        Some(items) => {
+            let mut keys: Vec<Key> = items.iter().filter_map(Key::read).collect();
+            keys.sort();
+            keys.dedup();
+            keys
+        }
+        None => Key::at(row, &index.key_path).into_iter().collect(),
     }
 }
 
@@ -355,10 +380,15 @@ impl StoreTx for MemoryTx {
                     obj.next_key = n.floor() as u64 + 1;
                 }
             }
-            for (name, path, _) in spec.indexes.iter().filter(|i| i.2) {
-                let Some(ik) = Key::at(&row, path) else { continue };
-                if obj.rows.iter().any(|(k, v)| k != &key && Key::at(v, path).as_ref() == Some(&ik)) {
-                    return Err(refused(store, format!("ConstraintError: unique index {name:?} already holds {ik:?}")));
+            for index in spec.indexes.iter().filter(|i| i.unique) {
+                for ik in index_keys(&row, index) {
+                    if obj.rows.iter().any(|(k, v)| k != &key && index_keys(v, index).contains(&ik)) {
+                        let name = &index.name;
+                        return Err(refused(
+                            store,
+                            format!("ConstraintError: unique index {name:?} already holds {ik:?}"),
+                        ));
+                    }
                 }
             }
             obj.rows.insert(key, row);

@@ -13,6 +13,7 @@
 pub mod journal;
 pub mod memory;
 pub mod outbox;
+pub mod query;
 mod read_many;
 pub mod records;
 pub mod rows;
@@ -33,6 +34,7 @@ pub mod js_value;
 pub use crate::core::key::{Key, KeyPath, KeyRange};
 pub use crate::core::record::{OpState, PendingOp, Record, Tombstone};
 use crate::core::{Pk, Result};
+pub use query::{After, Page, Query, Where};
 pub use rows::Row;
 
 pub use schema::{Schema, TableSchema};
@@ -48,6 +50,9 @@ pub enum Access {
     System,
     /// Every store (inspection that joins ops with their rows).
     All,
+    /// Read every app table and the outbox: one consistent view for a read
+    /// function (`SyncEngine.read`, live queries).
+    Snapshot,
 }
 
 /// What a scan reads: a range of the store's keys, or of one of its
@@ -82,16 +87,6 @@ impl<'a> Scan<'a> {
         self.reverse = true;
         self
     }
-}
-
-/// A query over one app table.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Query {
-    /// An index (a field declared in the table's `indexes`, or `order_key`).
-    pub index: Option<String>,
-    /// Only rows whose index value equals this.
-    pub equals: Option<Pk>,
-    pub limit: Option<u32>,
 }
 
 /// The engine's two append-only journals, each keyed by an increasing id.
@@ -175,8 +170,10 @@ pub trait StoreTx {
     async fn delete_records(&self, table: &str, pks: &[Pk]) -> Result<()> {
         self.delete(table, pks.iter().map(|pk| KeyRange::only(pk.into())).collect()).await
     }
-    async fn query(&self, table: &str, query: &Query) -> Result<Vec<Self::Rec>> {
-        records::query(self, table, query).await
+    /// One page of a query over an app table.
+    async fn query(&self, table: &str, query: &Query) -> Result<Page<Self::Rec>> {
+        let schema = self.schema().table(table).ok_or_else(|| crate::core::SyncError::unknown_table(table))?.clone();
+        query::run(self, &schema, query).await
     }
     async fn count(&self, table: &str) -> Result<u64> {
         self.count_in(table, None, &KeyRange::all()).await

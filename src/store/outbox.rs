@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::read_many::{read_many, Source};
-use super::schema::{OPS_BY_RECORD, OPS_FAILED};
+use super::schema::{OPS_BY_OP_ID, OPS_BY_RECORD, OPS_FAILED};
 use super::tombstones::{pk_field, record_key};
 use super::{KeyRange, OpState, PendingOp, Row, Scan, StoreTx, PENDING_OPS};
 use crate::core::wire::OpKind;
@@ -108,6 +108,12 @@ pub async fn delete<T: StoreTx + ?Sized>(tx: &T, seqs: &[u64]) -> Result<()> {
 pub async fn list<T: StoreTx + ?Sized>(tx: &T, after_seq: Option<u64>, limit: u32) -> Result<Vec<PendingOp<T::Rec>>> {
     let range = after_seq.map_or_else(KeyRange::all, |s| KeyRange::above(s.into(), true));
     T::Rec::decode_ops(tx.scan(PENDING_OPS, &Scan::range(range).limit(limit)).await?)
+}
+
+/// The op with this id, if it is still in the outbox.
+pub async fn by_id<T: StoreTx + ?Sized>(tx: &T, op_id: &str) -> Result<Option<PendingOp<T::Rec>>> {
+    let scan = Scan::index(OPS_BY_OP_ID, KeyRange::only(op_id.into())).limit(1);
+    Ok(T::Rec::decode_ops(tx.scan(PENDING_OPS, &scan).await?)?.pop())
 }
 
 /// Failed (dead-lettered) ops, FIFO, at most `limit`.

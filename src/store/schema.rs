@@ -21,18 +21,71 @@ pub const OPS_FAILED: &str = "failed";
 pub struct TableSchema {
     pub name: String,
     pub primary_key: String,
-    pub indexes: Vec<String>,
+    pub indexes: Vec<IndexSpec>,
     pub order_key: bool,
 }
 
 impl TableSchema {
-    /// Every index the object store must have, by field name.
-    pub fn index_fields(&self) -> Vec<String> {
+    /// Every index the object store must have: the declared ones, and
+    /// `order_key` for an orderKey table.
+    pub fn all_indexes(&self) -> Vec<IndexSpec> {
         let mut out = self.indexes.clone();
-        if self.order_key && !out.iter().any(|i| i == ORDER_KEY) {
-            out.push(ORDER_KEY.to_string());
+        if self.order_key && !out.iter().any(|i| i.name == ORDER_KEY) {
+            out.push(IndexSpec::field(ORDER_KEY));
         }
         out
+    }
+
+    /// The index called `name` (`"thread_id"`, `"[thread_id+index]"`).
+    pub fn index(&self, name: &str) -> Option<IndexSpec> {
+        self.all_indexes().into_iter().find(|i| i.name == name)
+    }
+}
+
+/// An index of an object store. Its name is its field, or `[a+b+c]` for a
+/// compound index over fields a, b and c (as Dexie names them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub key_path: KeyPath,
+    /// No two rows may hold the same key.
+    pub unique: bool,
+    /// A row whose field is an array is indexed under each element.
+    pub multi_entry: bool,
+}
+
+impl IndexSpec {
+    /// A plain index over one field.
+    pub fn field(name: &str) -> IndexSpec {
+        IndexSpec {
+            name: name.to_string(),
+            key_path: KeyPath::Field(name.to_string()),
+            unique: false,
+            multi_entry: false,
+        }
+    }
+
+    /// A compound index over `fields`, in order.
+    pub fn compound(fields: &[&str]) -> IndexSpec {
+        IndexSpec {
+            name: format!("[{}]", fields.join("+")),
+            key_path: KeyPath::Compound(fields.iter().map(|f| f.to_string()).collect()),
+            unique: false,
+            multi_entry: false,
+        }
+    }
+
+    /// The index as the config declares it: `"f"`, `"&f"` (unique), `"*f"`
+    /// (multi-entry), `"[a+b]"`, `"&[a+b]"`.
+    pub fn declaration(&self) -> String {
+        let prefix = if self.unique {
+            "&"
+        } else if self.multi_entry {
+            "*"
+        } else {
+            ""
+        };
+        format!("{prefix}{}", self.name)
     }
 }
 
@@ -45,8 +98,7 @@ pub struct StoreSpec {
     pub name: String,
     pub key_path: KeyPath,
     pub auto_increment: bool,
-    /// `(index name, key path, unique)`.
-    pub indexes: Vec<(String, KeyPath, bool)>,
+    pub indexes: Vec<IndexSpec>,
 }
 
 /// The whole layout.
@@ -92,7 +144,7 @@ impl Schema {
                 name: t.name.clone(),
                 key_path: field(&t.primary_key),
                 auto_increment: false,
-                indexes: t.index_fields().into_iter().map(|i| (i.clone(), field(&i), false)).collect(),
+                indexes: t.all_indexes(),
             })
             .collect();
         out.push(StoreSpec {
@@ -100,9 +152,9 @@ impl Schema {
             key_path: field("seq"),
             auto_increment: true,
             indexes: vec![
-                (OPS_BY_RECORD.into(), compound(&["tableName", "pk"]), false),
-                (OPS_BY_OP_ID.into(), field("opId"), true),
-                (OPS_FAILED.into(), field("failed"), false),
+                IndexSpec { name: OPS_BY_RECORD.into(), ..IndexSpec::compound(&["tableName", "pk"]) },
+                IndexSpec { name: OPS_BY_OP_ID.into(), unique: true, ..IndexSpec::field("opId") },
+                IndexSpec::field(OPS_FAILED),
             ],
         });
         out.push(StoreSpec {

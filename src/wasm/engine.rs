@@ -13,10 +13,11 @@ use wasm_bindgen_futures::future_to_promise;
 use super::error::to_js_error;
 use super::platform::WebPlatform;
 use super::provider::JsProvider;
+use super::query::{decode_query, page_to_js, QueryOptionsArg};
 use super::sync::{Runner, WebDriver};
-use super::types::{CountExtraArg, GetAllOptionsArg, LimitArg, GET_ALL_KEYS};
+use super::types::LimitArg;
 use crate::core::decode::{self, Path, Shape, WireValue};
-use crate::core::{Pk, SyncError};
+use crate::core::SyncError;
 use crate::engine::driver::Driver;
 use crate::engine::events::{is_event_name, ErrorEvent, Event};
 use crate::engine::{decode_config, Engine, Platform};
@@ -237,29 +238,43 @@ impl SyncEngine {
         })
     }
 
-    /// Records of a table: all, or along an index (`{ index, equals, limit }`).
+    /// The rows of a query (see `QueryOptions`): every row of the table when
+    /// no options are given.
     #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Promise<Record<string, unknown>[]>")]
-    pub fn get_all(&self, table: String, options: Option<GetAllOptionsArg>) -> Promise {
+    pub fn get_all(&self, table: String, options: Option<QueryOptionsArg>) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            let query =
-                decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)?;
+            let query = decode_options(options)?;
             let rows = engine.get_all(&table, &query).await?;
             Ok(rows.into_iter().collect::<js_sys::Array>().into())
         })
     }
 
-    /// Number of records in a table. It takes no filter: a second argument
-    /// rejects with `INVALID` (count along an index with `getAll`).
-    #[wasm_bindgen(js_name = count, unchecked_return_type = "Promise<number>")]
-    pub fn count_js(&self, table: String, extra: Option<CountExtraArg>) -> Promise {
+    /// One page of a query: `{ rows, next }`, where `next` (present when the
+    /// `limit` was reached) is the `after` of the next page.
+    #[wasm_bindgen(unchecked_return_type = "Promise<QueryPage<Record<string, unknown>>>")]
+    pub fn query(&self, table: String, options: Option<QueryOptionsArg>) -> Promise {
         let engine = self.engine.clone();
         promise(async move {
-            if extra.is_some() {
-                let msg = "count(table) takes no filter; count along an index with getAll(table, { index, equals })";
-                return Err(SyncError::invalid("arguments[1]", msg));
-            }
-            Ok(JsValue::from_f64(engine.count(&table).await? as f64))
+            let query = decode_options(options)?;
+            let page = engine.query(&table, &query).await?;
+            page_to_js(page).map_err(js_err)
+        })
+    }
+
+    /// How many records a query's condition selects (its `offset`, `limit`
+    /// and `after` aside); every record of the table without options.
+    #[wasm_bindgen(js_name = count, unchecked_return_type = "Promise<number>")]
+    pub fn count_js(&self, table: String, options: Option<QueryOptionsArg>) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let query = decode_options(options)?;
+            let n = if query == Query::default() {
+                engine.count(&table).await?
+            } else {
+                engine.count_where(&table, &query).await?
+            };
+            Ok(JsValue::from_f64(n as f64))
         })
     }
 
@@ -344,24 +359,6 @@ fn to_js_sync<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
     to_js(v).map_err(js_err)
 }
 
-fn decode_query(options: &JsValue) -> Result<Query, crate::core::Invalid> {
-    let root = Path::Root("options");
-    if matches!(options.shape(), Shape::Absent | Shape::Null) {
-        return Ok(Query::default());
-    }
-    decode::expect_object(options, &root)?;
-    crate::engine::config::check_keys(options, &root, &GET_ALL_KEYS)?;
-    let index = match options.field("index") {
-        Some(i) => Some(decode::name(&i, &Path::Field(&root, "index"), 256)?),
-        None => None,
-    };
-    let equals: Option<Pk> = match options.field("equals") {
-        Some(e) => Some(decode::pk(&e, &Path::Field(&root, "equals"))?),
-        None => None,
-    };
-    let limit = match options.field("limit") {
-        Some(l) => Some(decode::integer(&l, &Path::Field(&root, "limit"), 1)?.min(u32::MAX as u64) as u32),
-        None => None,
-    };
-    Ok(Query { index, equals, limit })
+fn decode_options(options: Option<QueryOptionsArg>) -> Result<Query, SyncError> {
+    decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)
 }

@@ -21,6 +21,10 @@ mod platform;
 #[cfg(feature = "engine")]
 mod provider;
 #[cfg(feature = "engine")]
+mod query;
+#[cfg(feature = "engine")]
+mod reader;
+#[cfg(feature = "engine")]
 mod relay;
 #[cfg(feature = "engine")]
 mod resolve;

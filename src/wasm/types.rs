@@ -55,12 +55,8 @@ export interface ChangeStamp {
 
 export type PrimaryKey = string | number;
 
-/** Any other key rejects with INVALID (a typo must not be ignored). */
-export interface GetAllOptions {
-  index?: string;
-  equals?: PrimaryKey;
-  limit?: number;
-}
+/** The options of `getAll` (see `QueryOptions`). */
+export type GetAllOptions = QueryOptions;
 
 export interface PendingOp {
   seq: number;
@@ -200,12 +196,6 @@ export interface TidesyncError extends Error {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `getAll`'s options, typed for TypeScript.
-    #[wasm_bindgen(typescript_type = "GetAllOptions")]
-    pub type GetAllOptionsArg;
-    /// What `count` must not be given: it takes no filter.
-    #[wasm_bindgen(typescript_type = "never")]
-    pub type CountExtraArg;
     /// `pendingOps`' options.
     #[wasm_bindgen(typescript_type = "{ limit?: number }")]
     pub type LimitArg;
@@ -213,6 +203,3 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "string[]")]
     pub type OpIdsArg;
 }
-
-/// The keys `getAll`'s options accept.
-pub const GET_ALL_KEYS: [&str; 3] = ["index", "equals", "limit"];

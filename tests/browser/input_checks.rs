@@ -143,9 +143,10 @@ async fn an_empty_string_primary_key_is_refused() {
 #[wasm_bindgen_test]
 async fn unknown_option_keys_are_refused_naming_the_key_and_the_accepted_ones() {
     let e = engine_with_a_record("options").await;
-    let err = refused(&e, "getAll between", "e.getAll('notes', { between: [1, 2] })", "options.between").await;
+    let err =
+        refused(&e, "getAll with an unknown key", "e.getAll('notes', { within: [1, 2] })", "options.within").await;
     let message = get(&err, "message").as_string().unwrap();
-    assert!(message.contains("index") && message.contains("equals") && message.contains("limit"), "{message}");
+    assert!(message.contains("index") && message.contains("between") && message.contains("limit"), "{message}");
     refused(
         &e,
         "getAll with a typo",
@@ -153,8 +154,16 @@ async fn unknown_option_keys_are_refused_naming_the_key_and_the_accepted_ones() 
         "options.limt",
     )
     .await;
-    refused(&e, "count with a filter", "e.count('notes', { thread_id: 't' })", "arguments[1]").await;
-    refused(&e, "count with a number", "e.count('notes', 5)", "arguments[1]").await;
+    refused(
+        &e,
+        "count with a field as if it were a filter",
+        "e.count('notes', { thread_id: 't' })",
+        "options.thread_id",
+    )
+    .await;
+    refused(&e, "count with a number", "e.count('notes', 5)", "options").await;
+    refused(&e, "two conditions", "e.getAll('notes', { equals: 1, above: 0 })", "options.above").await;
+    refused(&e, "a bound that is not a key", "e.getAll('notes', { above: true })", "options.above").await;
     let n = run(&e, "return [await e.count('notes'), await e.count('notes', undefined)];").await.unwrap();
     assert_eq!(js_sys::JSON::stringify(&n).unwrap(), "[1,1]", "count(table) still counts");
     let rows = run(&e, "return (await e.getAll('notes', { limit: 1, index: undefined })).length;").await.unwrap();

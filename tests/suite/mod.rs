@@ -7,10 +7,13 @@
 use serde_json::{json, Value};
 use tidesync::core::wire::OpKind;
 use tidesync::core::{ChangeStamp, Hlc, Pk};
-use tidesync::store::{Access, OpState, PendingOp, Query, Schema, Store, StoreTx, TableSchema, Tombstone};
+use tidesync::store::schema::IndexSpec;
+use tidesync::store::{Access, Key, OpState, PendingOp, Query, Schema, Store, StoreTx, TableSchema, Tombstone, Where};
 
 mod capture;
+mod query;
 pub use capture::*;
+pub use query::*;
 
 /// What a store-specific harness provides.
 #[allow(async_fn_in_trait)]
@@ -25,7 +28,12 @@ pub trait Harness {
 type Rec<H> = <<H as Harness>::S as Store>::Rec;
 
 pub fn notes() -> TableSchema {
-    TableSchema { name: "notes".into(), primary_key: "id".into(), indexes: vec!["thread_id".into()], order_key: false }
+    TableSchema {
+        name: "notes".into(),
+        primary_key: "id".into(),
+        indexes: vec![IndexSpec::field("thread_id")],
+        order_key: false,
+    }
 }
 
 pub fn messages() -> TableSchema {
@@ -135,12 +143,17 @@ pub async fn store_index_query<H: Harness>(h: H) {
     tx.put_records("notes", rows.collect()).await.unwrap();
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
-    let q = Query { index: Some("thread_id".into()), equals: Some(s("t1")), limit: None };
-    let ids: Vec<Value> = tx.query("notes", &q).await.unwrap().iter().map(|r| h.json(r)["id"].clone()).collect();
+    let q = Query { index: Some("thread_id".into()), filter: Where::Equals(Key::from("t1")), ..Query::default() };
+    let ids: Vec<Value> = tx.query("notes", &q).await.unwrap().rows.iter().map(|r| h.json(r)["id"].clone()).collect();
     assert_eq!(ids, vec![json!("n0"), json!("n2"), json!("n4")]);
-    let q = Query { index: Some("thread_id".into()), equals: Some(s("t2")), limit: Some(2) };
-    assert_eq!(tx.query("notes", &q).await.unwrap().len(), 2);
-    let all = tx.query("notes", &Query { limit: Some(4), ..Default::default() }).await.unwrap();
+    let q = Query {
+        index: Some("thread_id".into()),
+        filter: Where::Equals(Key::from("t2")),
+        limit: Some(2),
+        ..Query::default()
+    };
+    assert_eq!(tx.query("notes", &q).await.unwrap().rows.len(), 2);
+    let all = tx.query("notes", &Query { limit: Some(4), ..Default::default() }).await.unwrap().rows;
     let ids: Vec<Value> = all.iter().map(|r| h.json(r)["id"].clone()).collect();
     assert_eq!(ids, vec![json!("n0"), json!("n1"), json!("n2"), json!("n3")], "primary-key order");
     tx.commit().await.unwrap();
@@ -237,8 +250,8 @@ pub async fn store_upgrade_keeps_rows<H: Harness>(h: H) {
     let store = h.open(schema()).await;
     let tx = store.begin(Access::Read, Some("notes")).await.unwrap();
     assert_eq!(h.json(tx.get_records("notes", &[s("keep")]).await.unwrap()[0].as_ref().unwrap())["thread_id"], "t9");
-    let q = Query { index: Some("thread_id".into()), equals: Some(s("t9")), limit: None };
-    assert_eq!(tx.query("notes", &q).await.unwrap().len(), 1, "the new index covers old rows");
+    let q = Query { index: Some("thread_id".into()), filter: Where::Equals(Key::from("t9")), ..Query::default() };
+    assert_eq!(tx.query("notes", &q).await.unwrap().rows.len(), 1, "the new index covers old rows");
     tx.commit().await.unwrap();
     let tx = store.begin(Access::Write, Some("messages")).await.unwrap();
     tx.put_records("messages", vec![h.rec(json!({"id": 1}))]).await.unwrap();
@@ -351,7 +364,12 @@ macro_rules! suite_names {
             capture_rejects_bad_input_and_writes_nothing,
             capture_waits_when_outbox_is_full,
             capture_order_key_set_once,
-            capture_bulk_reads_what_each_record_holds
+            capture_bulk_reads_what_each_record_holds,
+            query_conditions_on_the_primary_key_and_an_index,
+            query_compound_prefixes_and_multi_entry,
+            query_keyset_pages_return_every_row_once,
+            query_unique_index_refuses_a_duplicate_and_changes_nothing,
+            query_indexes_follow_the_config_on_reopen
         );
     };
 }
