@@ -1,0 +1,100 @@
+// The example apps in headless Chromium against a real tidesync-server:
+// examples/vite-app (built by Vite from the npm tarball) and
+// examples/plain-html (a <script type="module"> page, no bundler). For
+// each: the app on its own origin (a static server), the sync server on
+// another that allows it (--cors-origin), two browser contexts (two
+// devices, separate IndexedDB), and a note added in one appears in the other. Run by scripts/test-examples, which
+// builds the Vite app first.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { createToken, launchBrowser, root, startServer, tempDb, uniqueName } from '../tests/e2e/harness.mjs';
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+
+/** A static file server on its own origin, as an app's host would be: `mounts` maps URL prefixes to directories. */
+function serveStatic(mounts) {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const mount = mounts.find(([prefix]) => path.startsWith(prefix));
+    const rel = mount && normalize(path.slice(mount[0].length)).replace(/^(\.\.[/\\])+/, '');
+    const file = mount && join(mount[1], rel === '.' || rel.endsWith('/') ? join(rel, 'index.html') : rel);
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((done) => server.close(done)),
+  })));
+}
+
+let browser;
+let db;
+let sync;
+let viteSite;
+let plainSite;
+before(async () => {
+  browser = await launchBrowser();
+  db = tempDb();
+  // Each app on its own origin, the sync server on another, which allows both (CORS).
+  viteSite = await serveStatic([['/', join(root, 'examples', 'vite-app', 'dist')]]);
+  plainSite = await serveStatic([['/pkg/', join(root, 'pkg')], ['/examples/', join(root, 'examples')]]);
+  sync = await startServer(db, { args: ['--cors-origin', viteSite.url, '--cors-origin', plainSite.url] });
+});
+after(async () => {
+  await browser?.close();
+  await sync?.stop();
+  await viteSite?.close();
+  await plainSite?.close();
+});
+
+async function device(url) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.ready === true, null, { timeout: 30000 }).catch((e) => {
+    throw new Error(`the app did not start: ${errors.join('; ') || e.message}`);
+  });
+  return { ctx, page, errors };
+}
+
+async function twoDevices(base) {
+  const ws = uniqueName('ex');
+  const token = createToken(db, ws);
+  const url = (d) => `${base}?server=${encodeURIComponent(sync.url)}&workspace=${ws}&token=${token}&device=${d}`;
+  const a = await device(url('a'));
+  const b = await device(url('b'));
+  try {
+    await a.page.fill('#new-note input', 'written on a');
+    await a.page.press('#new-note input', 'Enter');
+    await b.page.waitForFunction(() => [...document.querySelectorAll('#notes li')].some((li) => li.textContent === 'written on a'),
+      null, { timeout: 15000 });
+    await b.page.fill('#new-note input', 'written on b');
+    await b.page.press('#new-note input', 'Enter');
+    await a.page.waitForFunction(() => document.querySelectorAll('#notes li').length === 2, null, { timeout: 15000 });
+    const texts = await a.page.locator('#notes li').allTextContents();
+    assert.deepEqual(texts.sort(), ['written on a', 'written on b']);
+    assert.deepEqual([...a.errors, ...b.errors], []);
+  } finally {
+    await a.ctx.close();
+    await b.ctx.close();
+  }
+}
+
+test('examples/vite-app: the production build syncs a note between two browsers', async () => {
+  await twoDevices(`${viteSite.url}/`);
+});
+
+test('examples/plain-html: the page without a bundler syncs a note between two browsers', async () => {
+  await twoDevices(`${plainSite.url}/examples/plain-html/index.html`);
+});
