@@ -3,7 +3,8 @@
 // examples/plain-html (a <script type="module"> page, no bundler). For
 // each: the app on its own origin (a static server), the sync server on
 // another that allows it (--cors-origin), two browser contexts (two
-// devices, separate IndexedDB), and a note added in one appears in the other. Run by scripts/test-examples, which
+// devices, separate IndexedDB), and a note added in one appears in the other.
+// Also: the README's Quickstart and Sync code blocks, run verbatim in a page. Run by scripts/test-examples, which
 // builds the Vite app first.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -97,4 +98,36 @@ test('examples/vite-app: the production build syncs a note between two browsers'
 
 test('examples/plain-html: the page without a bundler syncs a note between two browsers', async () => {
   await twoDevices(`${plainSite.url}/examples/plain-html/index.html`);
+});
+
+/** The first ```js block after the README heading `heading`. */
+function readmeBlock(text, heading) {
+  const at = text.indexOf(`\n${heading}\n`);
+  assert.ok(at >= 0, `README has no heading ${heading}`);
+  const m = /```js\n([\s\S]*?)```/.exec(text.slice(at));
+  return m[1];
+}
+
+test("the README's Quickstart and Sync snippets run verbatim in a page", async () => {
+  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  for (const heading of ['### Use', '### Sync']) {
+    const code = readmeBlock(readme, heading);
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    // The snippet as the page's module, the package named by an import map;
+    // `render` is the app's own function in the Quickstart.
+    const html = `<!doctype html><script type="importmap">{ "imports": { "tidesync": "/pkg/index.js",
+      "tidesync/testing": "/pkg/testing/index.js" } }</script>
+      <script>window.render = () => {};</script>
+      <script type="module">${code}\nwindow.done = true;</script>`;
+    await page.route(`${plainSite.url}/quickstart.html`, (r) => r.fulfill({ contentType: 'text/html', body: html }));
+    await page.goto(`${plainSite.url}/quickstart.html`);
+    await page.waitForFunction(() => window.done === true, null, { timeout: 15000 }).catch(() => {
+      throw new Error(`${heading} did not run to its end: ${errors.join('; ')}`);
+    });
+    assert.deepEqual(errors, [], heading);
+    await ctx.close();
+  }
 });
