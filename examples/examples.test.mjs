@@ -8,6 +8,7 @@
 // builds the Vite app first.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -130,4 +131,23 @@ test("the README's Quickstart and Sync snippets run verbatim in a page", async (
     assert.deepEqual(errors, [], heading);
     await ctx.close();
   }
+});
+
+test("the tarball's package.json exports . and ./testing with types, and holds every file it names", () => {
+  const tgz = join(root, 'dist', 'tidesync.tgz');
+  const files = new Set(execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n').filter(Boolean));
+  const manifest = JSON.parse(execFileSync('tar', ['-xzOf', tgz, 'package/package.json'], { encoding: 'utf8' }));
+  for (const entry of ['.', './testing']) {
+    const e = manifest.exports[entry];
+    assert.ok(e?.types && e?.import, `exports[${JSON.stringify(entry)}] needs types and import: ${JSON.stringify(e)}`);
+  }
+  for (const [name, target] of Object.entries(manifest.exports)) {
+    for (const path of typeof target === 'string' ? [target] : Object.values(target)) {
+      assert.ok(files.has(`package/${path.replace(/^\.\//, '')}`), `exports[${JSON.stringify(name)}] names ${path}, not in the tarball`);
+    }
+  }
+  for (const f of ['index.js', 'index.d.ts', 'error.js', 'tidesync_bg.wasm', 'testing/conformance.js', 'testing/faults.d.ts', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE']) {
+    assert.ok(files.has(`package/${f}`), `the tarball has no ${f}`);
+  }
+  assert.equal(manifest.license, 'MIT OR Apache-2.0');
 });

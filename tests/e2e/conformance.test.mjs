@@ -72,6 +72,15 @@ test('HttpProvider against tidesync-server passes every check it can run', async
   assert.deepEqual(names(report, 'skip'), ['cursor.expired-history']);
 });
 
+test('the kit refuses an unknown option or check name instead of running nothing', async () => {
+  const mem = new MemoryServer();
+  await assert.rejects(runProviderConformance(memoryFactory(mem), { only: ['push.idempotent'] }), /names no check/);
+  await assert.rejects(runProviderConformance(memoryFactory(mem), { tabels: ['a', 'b'] }), /unknown option "tabels"/);
+  const one = await runProviderConformance(memoryFactory(mem), { only: ['lww.tombstones'], log: null });
+  assert.deepEqual(one.checks.map((c) => [c.name, c.status]), [['lww.tombstones', 'pass']]);
+  assert.equal(one.provider.startsWith('memory'), true, one.provider);
+});
+
 /** A provider that reuses versions: version v of the server is reported as ceil(v / 2). */
 function reusesVersions(p) {
   const v = (n) => Math.ceil(n / 2);

@@ -60,7 +60,10 @@ export interface ConformanceReport {
   text: string;
 }
 
-/** Drives a provider through the contract of docs/PROTOCOL.md; resolves to the report (never rejects for a failing check). */
+/**
+ * Drives a provider through the contract of docs/PROTOCOL.md; resolves to the report (never rejects for a
+ * failing check). Rejects with a TypeError for an unknown option or check name.
+ */
 export function runProviderConformance(makeProvider: MakeProvider, options?: ConformanceOptions): Promise<ConformanceReport>;
 
 /** The report as text (what runProviderConformance logs). */

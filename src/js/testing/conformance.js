@@ -214,7 +214,16 @@ export async function runProviderConformance(makeProvider, options = {}) {
     tables: ['notes', 'files'], timeoutMs: 15000, prefix: 'conformance', subscribeWaitMs: 5000,
     log: typeof console !== 'undefined' ? (t) => console.log(t) : null, ...options,
   };
-  assert(Array.isArray(opts.tables) && opts.tables.length >= 2, 'options.tables must name two tables the backend accepts');
+  if (!Array.isArray(opts.tables) || opts.tables.length < 2) {
+    throw new TypeError('runProviderConformance: options.tables must name two tables the backend accepts');
+  }
+  const known = CHECKS.map((c) => c.name);
+  for (const list of ['only', 'skip']) {
+    const unknown = (opts[list] ?? []).filter((n) => !known.includes(n));
+    if (unknown.length) {
+      throw new TypeError(`runProviderConformance: options.${list} names no check ${json(unknown)} (checks: ${known.join(', ')})`);
+    }
+  }
   const run = uuid().slice(0, 8);
   const seen = [];
   const checks = [];
@@ -242,7 +251,7 @@ export async function runProviderConformance(makeProvider, options = {}) {
       clearTimeout(timer);
       await ctx.cleanup();
     }
-    if (ctx.providers[0]?.id) provider = ctx.providers[0].id;
+    if (provider === '?' && ctx.providers[0]?.id) provider = ctx.providers[0].id;
     entry.durationMs = Date.now() - started;
     if (ctx.details.length) entry.details = ctx.details;
     checks.push(entry);
