@@ -13,6 +13,7 @@ import { createToken, launchBrowser, pageOn, root, startServer, tempDb, uniqueNa
 const testing = await import(join(root, 'pkg', 'testing', 'index.js'));
 const { default: initTesting, MemoryServer, runProviderConformance, withFaults } = testing;
 const { HttpProvider } = await import(join(root, 'pkg', 'http_provider.js'));
+const { PollingProvider } = await import(join(root, 'examples', 'polling-provider', 'polling_provider.js'));
 await initTesting({ module_or_path: readFileSync(join(root, 'pkg', 'testing', 'testing_bg.wasm')) });
 
 let browser;
@@ -70,6 +71,13 @@ test('HttpProvider against tidesync-server passes every check it can run', async
   assert.deepEqual(names(report, 'fail'), [], report.text);
   // The reference server has no hook to purge history on demand (its GC does, on a schedule).
   assert.deepEqual(names(report, 'skip'), ['cursor.expired-history']);
+});
+
+test('the polling provider of examples/ (docs/providers.md) passes against tidesync-server', async () => {
+  const report = await runProviderConformance(({ workspaceId }) =>
+    new PollingProvider({ url: server.url, token: createToken(db, workspaceId), intervalMs: 100 }), { timeoutMs: 30000 });
+  assert.deepEqual(names(report, 'fail'), [], report.text);
+  assert.deepEqual(names(report, 'skip'), ['cursor.expired-history', 'errors.rate-limit']);
 });
 
 test('the kit refuses an unknown option or check name instead of running nothing', async () => {
