@@ -2,7 +2,8 @@
 // headless Chromium against real tidesync-server processes: SyncEngine.open
 // without init(), TidesyncError as a class, every call rejecting instead of
 // throwing, option objects, the public PendingOp shape, close(), and
-// HttpProvider naming the origin to allow when CORS refuses a request.
+// HttpProvider naming the origin to allow when CORS refuses a request, and
+// telling mixed content, CORS and a server that is down apart.
 //   node --experimental-websocket --test tests/e2e/api.test.mjs
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -179,5 +180,40 @@ test('an engine whose server refuses CORS says so in sync.error:action and statu
     assert.equal(out.pending, 1, 'the write is kept');
   } finally {
     await other.stop();
+  }
+});
+
+test('HttpProvider tells mixed content, CORS and a server that is down apart (page origin and fetch faked)', async () => {
+  const { HttpProvider } = await import(new URL('../../pkg/http_provider.js', import.meta.url).href);
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'location');
+  Object.defineProperty(globalThis, 'location', { value: { origin: 'https://app.example', protocol: 'https:' }, configurable: true });
+  const refused = () => Promise.reject(new TypeError('Failed to fetch'));
+  const batch = { scope: { workspaceId: 'w' }, deviceId: 'd', ops: [] };
+  const push = (url, fetch) => new HttpProvider({ url, getToken: () => 't', fetch }).push(batch).then(() => null, (e) => e);
+  try {
+    const mixed = await push('http://sync.example', refused);
+    assert.equal(mixed.blocked, 'mixed-content', mixed.message);
+    assert.match(mixed.message, /https: and http:\/\/sync\.example over http:/);
+    // Loopback is no mixed content; both requests fail: down.
+    const down = await push('http://127.0.0.1:9', refused);
+    assert.equal(down.blocked, undefined);
+    assert.match(down.message, /cannot reach http:\/\/127\.0\.0\.1:9 .*allows this page's origin https:\/\/app\.example/);
+    // The no-cors probe gets through: the server is up, CORS refused the request.
+    let probes = 0;
+    const corsOnly = (url, init) => {
+      if (init?.mode !== 'no-cors') return refused();
+      probes += 1;
+      assert.equal(url, 'https://sync.example/healthz');
+      return Promise.resolve(new Response(null));
+    };
+    const cors = await push('https://sync.example', corsOnly);
+    assert.equal(cors.blocked, 'cors', cors.message);
+    assert.match(cors.message, /--cors-origin https:\/\/app\.example/);
+    assert.equal(cors.code, 'UNAVAILABLE');
+    assert.equal(cors.retryable, true);
+    assert.equal(probes, 1);
+  } finally {
+    if (had) Object.defineProperty(globalThis, 'location', had);
+    else delete globalThis.location;
   }
 });
