@@ -1,4 +1,4 @@
-// The package's JS API as an app meets it (issue "Adoption", point 4), in
+// The package's JS API as an app meets it, in
 // headless Chromium against real tidesync-server processes: SyncEngine.open
 // without init(), TidesyncError as a class, every call rejecting instead of
 // throwing, option objects, the public PendingOp shape, close(), and
