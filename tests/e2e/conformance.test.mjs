@@ -80,6 +80,26 @@ test('the polling provider of examples/ (docs/providers.md) passes against tides
   assert.deepEqual(names(report, 'skip'), ['cursor.expired-history', 'errors.rate-limit']);
 });
 
+test('a hint-only subscription passes the subscription checks; a silent one fails them', async () => {
+  const mem = new MemoryServer();
+  const make = memoryFactory(mem);
+  const only = ['subscribe.batches', 'subscribe.table-filter'];
+  const shaped = (onBatch) => async (ctx) => {
+    const p = await make(ctx);
+    return { id: p.id, mode: p.mode, pull: (r) => p.pull(r), push: (b) => p.push(b), updateCursor: (...a) => p.updateCursor(...a),
+      subscribe: (scope, tables, onChanges, onStatus) => p.subscribe(scope, tables, (cs, meta) => onBatch(onChanges, cs, meta), onStatus) };
+  };
+  const hints = await runProviderConformance(shaped((onChanges) => onChanges([], {})), { only, log: null });
+  assert.deepEqual(names(hints, 'pass'), only, hints.text);
+  assert.match(hints.text, /hint-only subscription/);
+  const silent = await runProviderConformance(shaped(() => {}), { only, log: null, subscribeWaitMs: 500 });
+  assert.deepEqual(names(silent, 'fail'), only, silent.text);
+  // A fromCursor that skips a change would make the engine miss it.
+  const skips = await runProviderConformance(shaped((onChanges, cs, meta) => onChanges(cs, { fromCursor: meta.fromCursor - 1 })),
+    { only: ['subscribe.batches'], log: null });
+  assert.match(skips.checks[0].error ?? '', /fromCursor/, skips.text);
+});
+
 test('the kit refuses an unknown option or check name instead of running nothing', async () => {
   const mem = new MemoryServer();
   await assert.rejects(runProviderConformance(memoryFactory(mem), { only: ['push.idempotent'] }), /names no check/);
