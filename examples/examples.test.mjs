@@ -4,12 +4,14 @@
 // each: the app on its own origin (a static server), the sync server on
 // another that allows it (--cors-origin), two browser contexts (two
 // devices, separate IndexedDB), and a note added in one appears in the other.
-// Also: the README's Quickstart and Sync code blocks, run verbatim in a page. Run by scripts/test-examples, which
+// Also: the Vite app under `vite dev`, the README's Quickstart and Sync code
+// blocks run verbatim in a page, and the tarball's manifest. Run by scripts/test-examples, which
 // builds the Vite app first.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as netServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { createToken, launchBrowser, root, startServer, tempDb, uniqueName } from '../tests/e2e/harness.mjs';
@@ -37,24 +39,56 @@ function serveStatic(mounts) {
   })));
 }
 
+/** A free TCP port on loopback. */
+function freePort() {
+  return new Promise((ok) => {
+    const s = netServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** `vite` (the dev server) in examples/vite-app; resolves once it serves. */
+async function viteDev() {
+  const port = await freePort();
+  const dir = join(root, 'examples', 'vite-app');
+  const proc = spawn(join(dir, 'node_modules', '.bin', 'vite'), ['--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i += 1) {
+    if (proc.exitCode !== null) throw new Error(`vite exited: ${log}`);
+    if (await fetch(url).then((r) => r.ok, () => false)) break;
+    if (i > 300) throw new Error(`vite did not start: ${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, close: () => new Promise((done) => { proc.once('exit', done); proc.kill('SIGTERM'); }) };
+}
+
 let browser;
 let db;
 let sync;
 let viteSite;
 let plainSite;
+let dev;
 before(async () => {
   browser = await launchBrowser();
   db = tempDb();
-  // Each app on its own origin, the sync server on another, which allows both (CORS).
+  // Each app on its own origin, the sync server on another, which allows them (CORS).
   viteSite = await serveStatic([['/', join(root, 'examples', 'vite-app', 'dist')]]);
   plainSite = await serveStatic([['/pkg/', join(root, 'pkg')], ['/examples/', join(root, 'examples')]]);
-  sync = await startServer(db, { args: ['--cors-origin', viteSite.url, '--cors-origin', plainSite.url] });
+  dev = await viteDev();
+  sync = await startServer(db, { args: ['--cors-origin', viteSite.url, '--cors-origin', plainSite.url, '--cors-origin', dev.url] });
 });
 after(async () => {
   await browser?.close();
   await sync?.stop();
   await viteSite?.close();
   await plainSite?.close();
+  await dev?.close();
 });
 
 async function device(url) {
@@ -95,6 +129,10 @@ async function twoDevices(base) {
 
 test('examples/vite-app: the production build syncs a note between two browsers', async () => {
   await twoDevices(`${viteSite.url}/`);
+});
+
+test('examples/vite-app under `vite dev` syncs too', async () => {
+  await twoDevices(`${dev.url}/`);
 });
 
 test('examples/plain-html: the page without a bundler syncs a note between two browsers', async () => {

@@ -1,9 +1,9 @@
 import { defineConfig } from 'vite';
 
 export default defineConfig({
-  // In `vite dev`, pre-bundling would move tidesync.js away from its .wasm
-  // file; excluded, it loads tidesync_bg.wasm next to itself. A production
-  // build needs nothing: Vite emits the .wasm as an asset.
+  // Not needed with Vite 8 (dev and build both load tidesync_bg.wasm next
+  // to tidesync.js); kept because older Vite versions' dependency
+  // pre-bundling moved the module away from its .wasm in dev.
   optimizeDeps: { exclude: ['tidesync'] },
   build: { target: 'es2022' },
 });
