@@ -72,7 +72,7 @@ export function printTable(results) {
   }
   if (size) {
     for (const f of size.perFile) console.log(`size: ${f.file.padEnd(48)} ${String(f.bytes).padStart(8)} B  gzip ${String(f.gzip).padStart(7)}  brotli ${String(f.brotli).padStart(7)}`);
-    console.log(`size (gzip -${size.gzipLevel}, brotli q${size.brotliQuality}, each file on its own): engine (wasm + glue) gzip ${size.engine.gzip} B, brotli ${size.engine.brotli} B; package entry (+ index.js, http_provider.js) gzip ${size.entry.gzip} B, brotli ${size.entry.brotli} B`);
+    console.log(`size (gzip -${size.gzipLevel}, brotli q${size.brotliQuality}, each file on its own): engine (wasm + glue) gzip ${size.engine.gzip} B, brotli ${size.engine.brotli} B; package entry (+ index.js, error.js, http_provider.js) gzip ${size.entry.gzip} B, brotli ${size.entry.brotli} B`);
   }
   if (scale) {
     const m = scale.memoryServer;

@@ -4,7 +4,8 @@
 // spends seconds on the wasm and ./scripts/test only needs the path to
 // work). Two totals: the engine (the wasm,
 // wasm-bindgen's glue tidesync.js and its inline snippets) and the package
-// entry (index.js, which also loads HttpProvider's http_provider.js).
+// entry (index.js, which also loads error.js, live_query.js, sync_status.js and
+// HttpProvider's http_provider.js).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -43,7 +44,7 @@ function total(files) {
 export function runSize(quick) {
   const brotliQuality = quick ? 9 : constants.BROTLI_MAX_QUALITY;
   const engine = ['tidesync_bg.wasm', 'tidesync.js', ...snippets()].map((f) => measure(f, brotliQuality));
-  const entry = ['index.js', 'http_provider.js'].map((f) => measure(f, brotliQuality));
+  const entry = ['index.js', 'error.js', 'http_provider.js', 'live_query.js', 'sync_status.js'].map((f) => measure(f, brotliQuality));
   return {
     scenario: 'size', gzipLevel: 9, brotliQuality,
     perFile: [...engine, ...entry], engine: total(engine), entry: total([...engine, ...entry]),

@@ -3,6 +3,9 @@
 // comma separated; default "laptop,phone"), `token`, `workspace`.
 import init, { SyncEngine, HttpProvider } from '/pkg/index.js';
 
+const boot = document.getElementById('boot');
+const say = (text) => { boot.textContent = text; };
+
 const params = new URLSearchParams(location.search);
 const workspace = params.get('workspace') || 'demo';
 const token = params.get('token') || 'demo-token-change-me';
@@ -47,6 +50,7 @@ async function device(name) {
   const $ = (sel) => root.querySelector(sel);
   $('.name').textContent = name;
 
+  $('.status').replaceChildren(el('dt', { textContent: 'starting' }), el('dd', { textContent: 'opening the local database…' }));
   const http = new HttpProvider({ url: location.origin, getToken: () => token });
   const provider = switchable(http);
   const engine = await SyncEngine.open({
@@ -151,7 +155,23 @@ async function device(name) {
   setInterval(renderStatus, 1000);
 }
 
+// Progress while it starts: the wasm module first (init is optional, SyncEngine.open
+// would load it; called here to say so), then every device at once.
+say('Loading the sync engine (WebAssembly)…');
+const t0 = performance.now();
 await init();
 document.getElementById('version').textContent = 'offline-first sync for IndexedDB';
-for (const name of names) await device(name);
+say(`Engine loaded in ${Math.round(performance.now() - t0)} ms; opening ${names.length} device${names.length > 1 ? 's' : ''}…`);
+let opened = 0;
+try {
+  await Promise.all(names.map((name) => device(name).then(() => {
+    opened += 1;
+    say(`Opened ${opened} of ${names.length} devices…`);
+  })));
+} catch (e) {
+  say(`Could not start: ${e.code ?? e.name}: ${e.message}`);
+  boot.classList.add('error');
+  throw e;
+}
+say(`Ready: ${names.length} device${names.length > 1 ? 's' : ''}, engine loaded and opened in ${Math.round(performance.now() - t0)} ms.`);
 window.demoReady = true;

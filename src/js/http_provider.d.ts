@@ -1,4 +1,5 @@
 // Types of HttpProvider (src/js/http_provider.js), shipped in the package.
+import type { TidesyncError } from './error.js';
 import type { PullRequest, PullResponse, PushBatch, PushResult, SyncChange, SyncProvider, SyncScope } from './tidesync.js';
 
 export interface HttpProviderOptions {
@@ -16,16 +17,20 @@ export interface HttpProviderOptions {
   fetch?: typeof fetch;
   /** Replaces the global WebSocket (Node before 22, tests). */
   WebSocket?: typeof WebSocket;
+  /** Called with every error a request rejects with (the engine retries; this lets the app show why). */
+  onError?: (error: HttpProviderError) => void;
 }
 
-/** What HttpProvider's calls reject with. */
-export interface HttpProviderError extends Error {
-  name: 'TidesyncError';
-  code: 'AUTH' | 'FORBIDDEN' | 'RATE_LIMIT' | 'CURSOR_EXPIRED' | 'INVALID' | 'UNAVAILABLE';
-  retryable: boolean;
-  retryAfterMs?: number;
+/** What HttpProvider's calls reject with: a TidesyncError with the HTTP status, or why the browser refused it. */
+export interface HttpProviderError extends TidesyncError {
+  readonly code: 'AUTH' | 'FORBIDDEN' | 'RATE_LIMIT' | 'CURSOR_EXPIRED' | 'INVALID' | 'UNAVAILABLE';
   /** The HTTP status, when the server answered. */
-  status?: number;
+  readonly status?: number;
+  /**
+   * The browser refused the request: 'cors' (the server is up but does not allow this page's
+   * origin; the message names it) or 'mixed-content' (an https: page calling an http: server).
+   */
+  readonly blocked?: 'cors' | 'mixed-content';
 }
 
 /** A SyncProvider over the reference server's HTTP API and WebSocket watch. */

@@ -5,12 +5,17 @@
 //   const provider = new HttpProvider({ url: 'https://sync.example.com', getToken });
 //   const engine = await SyncEngine.open({ workspaceId: 'w1', tables, provider });
 //
-// Errors it rejects with are `Error` objects (name `TidesyncError`) carrying
-// `code`, `retryable`, `retryAfterMs` and, for HTTP answers, `status`:
+// Errors it rejects with are TidesyncError objects carrying `code`,
+// `retryable`, `retryAfterMs` and, for HTTP answers, `status`:
 //   401 -> AUTH (after one token refresh through getToken and one retry)
 //   403 -> FORBIDDEN, 410 -> CURSOR_EXPIRED, 400/413 -> INVALID,
 //   429 -> RATE_LIMIT (retryAfterMs from the body or Retry-After),
 //   5xx, timeouts and network failures -> UNAVAILABLE (retryable).
+// A request the browser refused (fetch threw a TypeError) is told apart:
+// mixed content (an https: page calling an http: server) and CORS (the
+// server answers a no-cors probe, so it is up but does not allow this
+// page's origin) reject with UNAVAILABLE, `blocked: 'mixed-content' | 'cors'`
+// and a message naming the origin to allow; `onError` sees every failure.
 // The watch (subscribe) reconnects with backoff, resumes from the last
 // cursor it saw, and reports 'connected' | 'disconnected' | 'error'. When
 // the server closes it because the token was revoked or expired (close code
@@ -21,6 +26,8 @@
 // at once share one getToken({ refresh: true }) call, and one refused after
 // another already refreshed takes the new token.
 
+import { TidesyncError } from './error.js';
+
 const CODES = new Set(['AUTH', 'FORBIDDEN', 'RATE_LIMIT', 'CURSOR_EXPIRED', 'INVALID', 'UNAVAILABLE']);
 const RETRYABLE = new Set(['RATE_LIMIT', 'UNAVAILABLE']);
 const STATUS_CODES = { 400: 'INVALID', 401: 'AUTH', 403: 'FORBIDDEN', 410: 'CURSOR_EXPIRED', 413: 'INVALID', 429: 'RATE_LIMIT' };
@@ -30,14 +37,12 @@ const CLOSE_FORBIDDEN = 4403;
 
 /** A typed provider error. */
 function providerError(code, message, extra = {}) {
-  const e = new Error(message);
-  e.name = 'TidesyncError';
-  e.code = code;
-  e.retryable = RETRYABLE.has(code);
-  e.retryAfterMs = extra.retryAfterMs;
-  if (extra.status !== undefined) e.status = extra.status;
+  const e = new TidesyncError(code, message, { retryable: RETRYABLE.has(code), retryAfterMs: extra.retryAfterMs, status: extra.status });
+  if (extra.blocked !== undefined) e.blocked = extra.blocked;
   return e;
 }
+
+const LOOPBACK = /^(localhost|127(\.\d+){3}|\[::1\])$/;
 
 /** The typed error for an HTTP answer that is not 2xx. */
 async function errorFromResponse(res) {
@@ -69,6 +74,7 @@ export class HttpProvider {
    * @param {string} [options.workspace] pins the provider to one workspace
    * @param {number} [options.timeoutMs] per request (default 30 000)
    * @param {number[]} [options.backoffMs] watch reconnect delays
+   * @param {(error: Error) => void} [options.onError] sees every failed request
    */
   constructor(options) {
     if (!options || typeof options.url !== 'string' || !options.url) {
@@ -91,6 +97,9 @@ export class HttpProvider {
     this._asking = null;
     this._watches = new Set();
     this._disposed = false;
+    this._onError = typeof options.onError === 'function' ? options.onError : null;
+    /** The last diagnosis of a refused request: { at, promise }. */
+    this._diagnosis = null;
   }
 
   pull(req) {
@@ -172,16 +181,27 @@ export class HttpProvider {
       throw providerError('INVALID', `the request cannot be sent as JSON: ${e.message}`);
     }
     const token = await this._tokenFor(false);
-    let res = await this._send(path, text, token);
-    if (res.status === 401) {
-      // One refresh, one retry; a second 401 is final.
-      res = await this._send(path, text, await this._tokenFor(true, token));
-    }
-    if (!res.ok) throw await errorFromResponse(res);
     try {
-      return await res.json();
-    } catch {
-      throw providerError('UNAVAILABLE', `the server's answer to ${path} is not JSON`, { status: res.status });
+      let res = await this._send(path, text, token);
+      if (res.status === 401) {
+        // One refresh, one retry; a second 401 is final.
+        res = await this._send(path, text, await this._tokenFor(true, token));
+      }
+      if (!res.ok) throw await errorFromResponse(res);
+      try {
+        return await res.json();
+      } catch {
+        throw providerError('UNAVAILABLE', `the server's answer to ${path} is not JSON`, { status: res.status });
+      }
+    } catch (e) {
+      if (this._onError) {
+        try {
+          this._onError(e);
+        } catch {
+          // The app's handler must not change the error.
+        }
+      }
+      throw e;
     }
   }
 
@@ -196,11 +216,56 @@ export class HttpProvider {
         signal: abort.signal,
       });
     } catch (e) {
-      const why = abort.signal.aborted ? `timed out after ${this._timeoutMs} ms` : (e?.message ?? String(e));
-      throw providerError('UNAVAILABLE', `${path}: ${why}`);
+      if (abort.signal.aborted) throw providerError('UNAVAILABLE', `${path}: timed out after ${this._timeoutMs} ms`);
+      throw await this._refused(path, e);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Why fetch threw. In a page, a TypeError is a network failure or a
+   * request the browser refused; the two look alike, so ask: an https: page
+   * calling an http: server that is not loopback is mixed content; for a
+   * cross-origin server, a no-cors request that succeeds shows the server is
+   * up, so CORS refused the real one. The diagnosis is reused for 2 s.
+   */
+  async _refused(path, e) {
+    const why = e?.message ?? String(e);
+    const page = globalThis.location;
+    let target;
+    try {
+      target = new URL(this.url);
+    } catch {
+      return providerError('UNAVAILABLE', `${path}: ${why}`);
+    }
+    if (!page || typeof page.origin !== 'string' || page.origin === 'null' || !(e instanceof TypeError)) {
+      return providerError('UNAVAILABLE', `${path}: ${why}`);
+    }
+    if (page.protocol === 'https:' && target.protocol === 'http:' && !LOOPBACK.test(target.hostname)) {
+      return providerError('UNAVAILABLE',
+        `${path}: the browser blocked the request as mixed content: this page is served over https: and ` +
+        `${target.origin} over http:. Serve the sync server over https:.`, { blocked: 'mixed-content' });
+    }
+    if (target.origin === page.origin) return providerError('UNAVAILABLE', `${path}: ${why}`);
+    const now = Date.now();
+    if (!this._diagnosis || now - this._diagnosis.at > 2000) {
+      const probe = new AbortController();
+      const timer = setTimeout(() => probe.abort(), 3000);
+      const promise = this._fetch(`${this.url}/healthz`, { mode: 'no-cors', signal: probe.signal })
+        .then(() => true, () => false)
+        .finally(() => clearTimeout(timer));
+      this._diagnosis = { at: now, promise };
+    }
+    if (await this._diagnosis.promise) {
+      return providerError('UNAVAILABLE',
+        `${path}: the browser blocked the response (CORS): ${target.origin} is up but does not allow ` +
+        `this page's origin ${page.origin}. Allow it on the server: tidesync-server --cors-origin ${page.origin} ` +
+        '(or TIDESYNC_CORS_ORIGINS).', { blocked: 'cors' });
+    }
+    return providerError('UNAVAILABLE',
+      `${path}: cannot reach ${target.origin} (${why}). If it is up, check that it allows this page's origin ` +
+      `${page.origin} (CORS).`);
   }
 }
 
@@ -288,7 +353,22 @@ class Watch {
         }
       }
     };
+    let ended = false;
+    // A refused handshake fires error, and in browsers then close; some
+    // WebSocket implementations (Node 20's) fire only the error.
+    socket.onerror = () => {
+      if (ready || ended) return;
+      socket.onerror = null;
+      socket.onclose({ code: 1006 });
+      try {
+        socket.close();
+      } catch {
+        // never opened
+      }
+    };
     socket.onclose = (ev) => {
+      if (ended) return;
+      ended = true;
       if (this.socket === socket) this.socket = null;
       if (this.closed) return;
       if (ev?.code === CLOSE_FORBIDDEN) {

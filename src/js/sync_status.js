@@ -2,6 +2,18 @@
 // engine's status, so an app can show a per-row badge and a global "all
 // changes saved" indicator without polling.
 
+// Errors are made here rather than with error.js's class, so that this file
+// stands alone (the browser tests load it by itself); `instanceof
+// TidesyncError` holds for them all the same (name and code).
+function tidesyncError(code, message, path) {
+  const err = new Error(message);
+  err.name = 'TidesyncError';
+  err.code = code;
+  err.retryable = false;
+  if (path !== undefined) err.path = path;
+  return err;
+}
+
 const OUTBOX_EVENTS = [
   'sync.op:action:captured',
   'sync.push:action:after',
@@ -15,10 +27,8 @@ const RECHECK_MS = 1000;
 
 function failure(opId, lastError) {
   const match = /^([A-Z_]+): /.exec(lastError ?? '');
-  const err = new Error(`op ${opId} was not accepted by the server: ${lastError ?? 'failed'}`);
-  err.name = 'TidesyncError';
-  err.code = match ? match[1] : 'INVALID';
-  err.retryable = false;
+  const err = tidesyncError(match ? match[1] : 'INVALID',
+    `op ${opId} was not accepted by the server: ${lastError ?? 'failed'}`);
   err.opId = opId;
   return err;
 }
@@ -31,9 +41,7 @@ function failure(opId, lastError) {
 export async function synced(engine, opIdOrStamp) {
   const opId = typeof opIdOrStamp === 'string' ? opIdOrStamp : opIdOrStamp?.opId;
   if (typeof opId !== 'string' || opId === '') {
-    const err = new TypeError('synced(opId | stamp): give an op id or the stamp a write returned');
-    err.code = 'INVALID';
-    throw err;
+    throw tidesyncError('INVALID', 'opIdOrStamp: give an op id or the stamp a write returned', 'opIdOrStamp');
   }
   let wake = () => {};
   const offs = OUTBOX_EVENTS.map((name) => engine.on(name, () => wake()));

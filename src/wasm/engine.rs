@@ -65,13 +65,50 @@ fn js_err(e: JsValue) -> SyncError {
     SyncError::Storage(crate::store::js_value::describe(&e))
 }
 
-/// Ops as an array of plain objects.
+/// The fields of an outbox entry as `pendingOps()`/`failedOps()` show it (the
+/// `PendingOp` type of the .d.ts). Anything else of the storage row (`base`,
+/// `failed`, ...) is left out, so the public shape is exactly this list.
+const PUBLIC_OP_FIELDS: [&str; 11] =
+    ["seq", "opId", "tableName", "pk", "op", "stamp", "state", "attempts", "createdAt", "lastError", "payload"];
+
+/// Ops as an array of plain objects of the public shape (`PendingOp` in
+/// types.rs); a put's `payload` is the record it pushes.
 pub(super) fn op_list(ops: &[PendingOp<JsValue>]) -> Result<JsValue, SyncError> {
     let out = js_sys::Array::new();
     for op in ops {
-        out.push(&crate::store::idb::op_to_js(op)?);
+        let v: js_sys::Object = crate::store::idb::op_to_js(op)?.unchecked_into();
+        for k in js_sys::Object::keys(&v).iter() {
+            let keep = k.as_string().is_some_and(|k| PUBLIC_OP_FIELDS.contains(&k.as_str()));
+            if !keep || js_sys::Reflect::get(&v, &k).is_ok_and(|x| x.is_null() || x.is_undefined()) {
+                js_sys::Reflect::delete_property(&v, &k).map_err(js_err)?;
+            }
+        }
+        out.push(&v);
     }
     Ok(out.into())
+}
+
+/// An optional `{ limit }` object (unknown keys are `INVALID`); `default` when absent.
+pub(super) fn limit_option(options: Option<LimitArg>, default: u32) -> Result<u32, SyncError> {
+    let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+    let root = Path::Root("options");
+    match options.shape() {
+        Shape::Absent | Shape::Null => Ok(default),
+        // syncRuns(20): the positional form of earlier versions.
+        Shape::Number => Ok(decode::integer(&options, &Path::Root("limit"), 1)
+            .map_err(SyncError::Invalid)?
+            .min(u32::MAX as u64) as u32),
+        _ => {
+            decode::expect_object(&options, &root).map_err(SyncError::Invalid)?;
+            crate::engine::config::check_keys(&options, &root, &["limit"]).map_err(SyncError::Invalid)?;
+            match options.field("limit") {
+                Some(l) => Ok(decode::integer(&l, &Path::Field(&root, "limit"), 1)
+                    .map_err(SyncError::Invalid)?
+                    .min(u32::MAX as u64) as u32),
+                None => Ok(default),
+            }
+        }
+    }
 }
 
 impl SyncEngine {
@@ -282,15 +319,7 @@ impl SyncEngine {
     #[wasm_bindgen(js_name = pendingOps, unchecked_return_type = "Promise<PendingOp[]>")]
     pub fn pending_ops(&self, options: Option<LimitArg>) -> Promise {
         let engine = self.engine.clone();
-        promise(async move {
-            let limit = match options.map(JsValue::from).and_then(|o| o.field("limit")) {
-                Some(l) => decode::integer(&l, &Path::Root("limit"), 1)
-                    .map_err(SyncError::Invalid)?
-                    .min(u32::MAX as u64) as u32,
-                None => u32::MAX,
-            };
-            op_list(&engine.pending_ops(limit).await?)
-        })
+        promise(async move { op_list(&engine.pending_ops(limit_option(options, u32::MAX)?).await?) })
     }
 
     /// Subscribes to an event; returns the function that unsubscribes.

@@ -5,7 +5,7 @@ use js_sys::{Array, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::engine::{op_list, promise, SyncEngine};
+use super::engine::{limit_option, op_list, promise, SyncEngine};
 use super::error::to_js_error;
 use super::types::OpIdsArg;
 use crate::core::decode::{self, Path, Shape, WireValue};
@@ -137,17 +137,7 @@ impl SyncEngine {
     pub fn conflicts(&self, options: Option<super::types::LimitArg>) -> Promise {
         let engine = self.engine_rc();
         promise(async move {
-            let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-            let limit = match options.shape() {
-                Shape::Absent | Shape::Null => 100,
-                _ => match options.field("limit") {
-                    Some(l) => decode::integer(&l, &Path::Root("options.limit"), 1)
-                        .map_err(SyncError::Invalid)?
-                        .min(u32::MAX as u64) as u32,
-                    None => 100,
-                },
-            };
-            let rows = engine.conflicts(limit).await?;
+            let rows = engine.conflicts(limit_option(options, 100)?).await?;
             to_js(&rows)
         })
     }
@@ -160,12 +150,13 @@ impl SyncEngine {
         promise(async move { to_js(&engine.collect_garbage().await?) })
     }
 
-    /// The most recent `sync_runs` rows, newest first.
+    /// The most recent `sync_runs` rows, newest first: `syncRuns({ limit })`
+    /// (default 20; the positional `syncRuns(20)` of earlier versions still works).
     #[wasm_bindgen(js_name = syncRuns, unchecked_return_type = "Promise<SyncRun[]>")]
-    pub fn sync_runs(&self, limit: Option<u32>) -> Promise {
+    pub fn sync_runs(&self, options: Option<super::types::LimitArg>) -> Promise {
         let engine = self.engine_rc();
         promise(async move {
-            let runs = engine.recent_runs(limit.unwrap_or(20)).await?;
+            let runs = engine.recent_runs(limit_option(options, 20)?).await?;
             let out = Array::new();
             for r in runs {
                 out.push(&to_js(&r)?);

@@ -58,17 +58,29 @@ export type PrimaryKey = string | number;
 /** The options of `getAll` (see `QueryOptions`). */
 export type GetAllOptions = QueryOptions;
 
+/**
+ * One outbox entry, as pendingOps() and failedOps() return it. These fields and no others.
+ */
 export interface PendingOp {
+  /** FIFO position in the outbox (ops are pushed in ascending seq). */
   seq: number;
+  /** The op's id: the idempotency key the server sees, and what retryFailed/discardFailed take. */
   opId: string;
   tableName: string;
   pk: PrimaryKey;
   op: 'put' | 'delete';
+  /** The version this op writes. */
   stamp: ChangeStamp;
+  /** 'pending': queued (a newer write to the record still merges into it); 'inFlight': in a push
+   *  awaiting its answer; 'failed': dead-lettered (see failedOps). */
   state: 'pending' | 'inFlight' | 'failed';
+  /** Op-level failures (`success: false`) so far; transport failures count none. */
   attempts: number;
+  /** When the op was queued, ms since the epoch. */
   createdAt: number;
+  /** The last error the server or provider gave for this op. */
   lastError?: string;
+  /** For a put: the record this op pushes (absent for a delete). */
   payload?: Record<string, unknown>;
 }
 
@@ -182,21 +194,14 @@ export interface PushEvent { opIds: string[]; sent?: number; pushed?: number; fa
 export interface RetryEvent { attempt: number; delayMs: number; opIds: string[]; code: string }
 export interface StatsEvent { pending: number; failed: number; pushed: number; runMs: number; cursor: number }
 
-/** Every error tidesync throws or rejects with. */
-export interface TidesyncError extends Error {
-  name: 'TidesyncError';
-  code: 'INVALID' | 'AUTH' | 'FORBIDDEN' | 'RATE_LIMIT' | 'CURSOR_EXPIRED' | 'UNAVAILABLE'
-      | 'CLOCK_DRIFT' | 'QUOTA' | 'STORAGE' | 'CLOSED';
-  retryable: boolean;
-  /** For INVALID: where the bad value was, e.g. "records[3].id". */
-  path?: string;
-  retryAfterMs?: number;
-}
+/** The codes of TidesyncError (the class is exported by the package entry). */
+export type TidesyncErrorCode = 'INVALID' | 'AUTH' | 'FORBIDDEN' | 'RATE_LIMIT' | 'CURSOR_EXPIRED' | 'UNAVAILABLE'
+    | 'CLOCK_DRIFT' | 'QUOTA' | 'STORAGE' | 'CLOSED';
 "#;
 
 #[wasm_bindgen]
 extern "C" {
-    /// `pendingOps`' options.
+    /// `{ limit }` options (`pendingOps`, `conflicts`, `syncRuns`).
     #[wasm_bindgen(typescript_type = "{ limit?: number }")]
     pub type LimitArg;
     /// A list of op ids.

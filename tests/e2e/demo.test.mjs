@@ -30,8 +30,17 @@ async function demo(ws, token, devices, context) {
   const ctx = context ?? await browser.newContext({ viewport: { width: 1300, height: 900 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
+  const boot = [];
+  // What the page says while it starts, in order (it must never sit blank).
+  await page.exposeFunction('recordBoot', (text) => boot.push(text));
+  await page.addInitScript(() => {
+    new MutationObserver(() => window.recordBoot(document.getElementById('boot')?.textContent ?? ''))
+      .observe(document, { subtree: true, childList: true, characterData: true });
+  });
   await page.goto(`${server.url}/?workspace=${ws}&token=${token}&devices=${devices}`);
   await page.waitForFunction(() => window.demoReady === true, null, { timeout: 30000 });
+  await page.waitForFunction(() => document.getElementById('boot').textContent.startsWith('Ready'), null, { timeout: 5000 });
+  page.boot = [...new Set(boot.filter(Boolean))];
   return page;
 }
 
@@ -74,6 +83,8 @@ test('a write on one device appears on the other', async () => {
   const ws = uniqueName('demo');
   const token = createToken(db, ws);
   const page = await demo(ws, token, 'laptop,phone');
+  assert.ok(page.boot.some((t) => t.startsWith('Loading the sync engine')), page.boot.join(' | '));
+  assert.ok(page.boot.some((t) => t.startsWith('Ready: 2 devices')), page.boot.join(' | '));
   await thread(page, 'laptop', 'Trip');
   await say(page, 'laptop', 'hello from the laptop');
   await open(page, 'phone', 'Trip');

@@ -1,41 +1,61 @@
 // A small typed usage of the package, checked by `tsc --noEmit` against the
-// generated declarations (pkg/index.d.ts, pkg/testing/index.d.ts). It is
-// compiled, never run.
-import initTesting, { MemoryServer, type ServerRecord } from 'tidesync/testing';
-import init, { SyncEngine, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport, type SyncStatus, type TidesyncError } from 'tidesync';
+// generated declarations (pkg/index.d.ts, pkg/testing/index.d.ts), under
+// `strict` with `skipLibCheck: false`, once with lib ESNext (tsconfig.json)
+// and once with ES2022 + DOM, what a Vite app uses (tsconfig.es2022.json).
+// It is compiled, never run. `@ts-expect-error` lines must stay errors.
+import initTesting, { MemoryServer, runProviderConformance, withFaults, type ConformanceReport, type ServerRecord } from 'tidesync/testing';
+import init, {
+  SyncEngine, TidesyncError, HttpProvider, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport,
+  type SyncStatus, type PendingOp, type SyncRun, type Stored, type HttpProviderError,
+} from 'tidesync';
 
+// An ordinary interface, without an index signature.
 interface Note { id: string; title: string; thread_id: string }
 
 export async function example(): Promise<void> {
-  await init();
+  // No init() needed: open loads the wasm module.
   const config: SyncConfig = {
     workspaceId: 'w1',
     tables: [{ name: 'notes', indexes: ['thread_id'] }, { name: 'messages', orderKey: true }],
     maxPendingOps: 10_000,
   };
   const engine: SyncEngine = await SyncEngine.open(config);
-  const stamp: ChangeStamp = await engine.put('notes', { id: 'n1', title: 'hello', thread_id: 't1' });
+  const note: Note = { id: 'n1', title: 'hello', thread_id: 't1' };
+  const stamp: ChangeStamp = await engine.put('notes', note);
   const clock: number = stamp.clock;
-  const stamps: ChangeStamp[] = await engine.bulkPut('notes', [{ id: 'n2', title: 'x', thread_id: 't1' }]);
-  const note = (await engine.get('notes', 'n1')) as Note | undefined;
-  const inThread = await engine.getAll('notes', { index: 'thread_id', equals: 't1', limit: 10 });
+  const notes: Note[] = [{ id: 'n2', title: 'x', thread_id: 't1' }];
+  const stamps: ChangeStamp[] = await engine.bulkPut('notes', notes);
+  const got: Stored<Note> | undefined = await engine.get<Note>('notes', 'n1');
+  const title: string | undefined = got?.title;
+  const hlc: string | undefined = got?.hlc;
+  const inThread = await engine.getAll<Note>('notes', { index: 'thread_id', equals: 't1', limit: 10 });
+  const firstThread: string | undefined = inThread[0]?.thread_id;
   const n: number = await engine.count('notes');
   await engine.delete('notes', 'n2');
   await engine.bulkDelete('notes', ['n1', 5]);
   const off: () => void = engine.on('change', (e) => console.log(e.table, e.pks, e.source));
   off();
-  const ops = await engine.pendingOps({ limit: 5 });
-  const all = await engine.pendingOps();
+  // @ts-expect-error: a change event has no `code`.
+  engine.on('change', (e) => console.log(e.code));
+  engine.on('sync.error:action', (e) => console.log(e.code, e.message, e.retryable));
+  // @ts-expect-error: not an event name.
+  engine.on('chnage', () => {});
+  const ops: PendingOp[] = await engine.pendingOps({ limit: 5 });
+  const op = ops[0];
+  if (op) console.log(op.seq, op.opId, op.tableName, op.pk, op.op, op.stamp.hlc, op.state, op.attempts, op.createdAt, op.lastError);
+  // @ts-expect-error: storage fields are not part of PendingOp.
+  console.log(op?.base);
+  const runs: SyncRun[] = await engine.syncRuns({ limit: 5 });
   const everything = await engine.getAll('notes');
-  console.log(all.length, everything.length);
-  console.log(clock, stamps.length, note?.title, inThread.length, n, ops[0]?.state, engine.deviceId);
+  console.log(runs.length, everything.length, clock, stamps.length, title, hlc, firstThread, n, engine.deviceId, engine.dbName);
   try {
     await engine.put('notes', { title: 'no id' });
   } catch (err) {
-    const e = err as TidesyncError;
-    if (e.code === 'INVALID') console.log(e.path);
+    if (err instanceof TidesyncError && err.code === 'INVALID') console.log(err.path, err.retryable);
   }
-  engine.close();
+  // @ts-expect-error: a number is not a record.
+  await engine.put('notes', 5);
+  await engine.close();
 }
 
 export async function withServer(): Promise<void> {
@@ -47,7 +67,7 @@ export async function withServer(): Promise<void> {
   const engine = await SyncEngine.open({
     workspaceId: 'w1',
     tables: [{ name: 'notes' }],
-    provider: server.provider({ token: 'token-1' }),
+    provider: withFaults(server.provider({ token: 'token-1' }), { latency: [0, 20], drop: 0.1, status429: 0.05 }),
     backoffMs: [100, 500],
   });
   engine.on('sync.retry:action', (e) => console.log(e.attempt, e.delayMs));
@@ -57,24 +77,25 @@ export async function withServer(): Promise<void> {
   const failed = await engine.failedOps();
   await engine.retryFailed(failed.map((op) => op.opId));
   await engine.discardFailed([]);
-  engine.stop();
-  engine.start();
+  await engine.stop();
+  await engine.start();
   const held: ServerRecord[] = server.snapshot('w1');
   console.log(report.pushed, status.leader, held.length, server.serverVersion('w1'));
-  engine.close();
+  await engine.close();
 }
 
 export async function pullSide(): Promise<void> {
-  await init();
-  await initTesting();
-  const server = new MemoryServer();
   const engine = await SyncEngine.open({
     workspaceId: 'w1',
     tables: [{
       name: 'notes',
       resolve: (local, remote) => (local && remote ? { ...remote, merged: true } : null),
     }],
-    provider: server.provider(),
+    provider: new HttpProvider({
+      url: 'https://sync.example.com',
+      getToken: async () => 'token',
+      onError: (e: HttpProviderError) => console.log(e.code, e.status, e.blocked),
+    }),
     pullLimit: 200,
     retentionMs: 7 * 86_400_000,
   });
@@ -86,5 +107,16 @@ export async function pullSide(): Promise<void> {
   const gc: GcReport = await engine.collectGarbage();
   const status: SyncStatus = await engine.status();
   console.log(journal.length, gc.tombstones, status.cursor);
-  engine.close();
+  await engine.close();
+}
+
+export async function conformance(): Promise<boolean> {
+  await initTesting();
+  const server = new MemoryServer();
+  const report: ConformanceReport = await runProviderConformance(({ workspaceId, client }) => {
+    server.grant(`${workspaceId}/${client}`, workspaceId);
+    return server.provider({ token: `${workspaceId}/${client}` });
+  }, { expireHistory: ({ workspaceId, below }) => server.purgeHistory(workspaceId, below), log: null });
+  for (const check of report.checks) console.log(check.name, check.status, check.error ?? '');
+  return report.ok;
 }
