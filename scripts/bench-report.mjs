@@ -19,6 +19,12 @@ const GOALS = {
     { goal: '≤ 1.2× raw', met: (r) => r.ratio <= 1.2 },
     { goal: 'peak JS heap ≤ 100 MB', met: (r) => r.heapPeakBytes <= 100e6 },
   ],
+  range: [{ goal: '≤ 1.2× raw', met: (r) => r.ratio <= 1.2 }],
+  paging: [
+    { goal: '≤ 1.2× raw', met: (r) => r.ratio <= 1.2 },
+    { goal: '≤ 1.2× raw', met: (r) => r.indexRatio <= 1.2 },
+  ],
+  live: [{ goal: 'p50 ≤ 5 ms, p99 ≤ 20 ms', met: (r) => r.p50Ms <= 5 && r.p99Ms <= 20 }],
 };
 
 /** Adds `goals: [{ goal, met }]` to every result that has goals. */
@@ -34,7 +40,13 @@ function rows(name, r) {
   const base = [r.scenario, r.n === undefined ? '' : String(r.n)];
   switch (name) {
     case 'latency':
+    case 'live':
       return [[...base, '', '', `p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}`, '', '']];
+    case 'paging':
+      return [
+        [`${r.scenario} (primary key)`, base[1], ms(r.rawMs), '', ms(r.engineMs), ratio(r.ratio), ''],
+        [`${r.scenario} (compound index)`, base[1], ms(r.rawMs), '', ms(r.indexMs), ratio(r.indexRatio), ''],
+      ];
     case 'size':
       return [[...base, '', '', `gzip ${kb(r.entry.gzip)}, brotli ${kb(r.entry.brotli)}`, '', '']];
     case 'scale':

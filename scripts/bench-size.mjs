@@ -54,8 +54,9 @@ export function runSize(quick) {
 // The budget `./scripts/test` holds the package entry to (gzip, bytes): a
 // ratchet at the size reached, lowered as the entry shrinks. The goal in
 // BENCHMARKS.md is 100 KiB; until the entry gets there, this keeps it from
-// growing back.
-export const ENTRY_BUDGET_GZIP = 285_000;
+// growing back. The read side (queries, read snapshots, record status, live
+// queries) raised it from 285,000 to 315,000 (+24 KB of wasm, +2 KB of JS).
+export const ENTRY_BUDGET_GZIP = 315_000;
 
 // `node scripts/bench-size.mjs --check`: prints the entry's size and exits
 // non-zero when it is over the budget, or when the test doubles' module is

@@ -2,7 +2,7 @@
 // baseline from the same browser session, and its goal. Writes
 // bench-results.json (with --only, the other scenarios' earlier results stay).
 //   node scripts/bench.mjs [--quick] [--only NAME] [--runs N]
-//   NAME: capture singles push bootstrap latency size scale
+//   NAME: capture singles push bootstrap latency size scale range paging live
 //   --quick: tiny sizes, one run, results in target/bench-quick.json
 //   --runs N: runs per figure after the warm-up (default 5)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { checkGoals, printTable } from './bench-report.mjs';
 const require = createRequire(new URL('../tests/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale'];
+const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale', 'range', 'paging', 'live'];
 function option(name) {
   const at = process.argv.indexOf(name);
   if (at < 0) return undefined;
@@ -29,8 +29,8 @@ if (only && !NAMES.includes(only)) throw new Error(`bench: unknown scenario ${on
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
 const size = quick
-  ? { capture: 200, singles: 50, push: 200, bootstrap: 500, latency: 30, latencyWarm: 5, scale: 2000 }
-  : { capture: 10000, singles: 1000, push: 10000, bootstrap: 100000, latency: 500, latencyWarm: 20, scale: 1000000 };
+  ? { capture: 200, singles: 50, push: 200, bootstrap: 500, latency: 30, latencyWarm: 5, scale: 2000, range: 2000, paging: 2000, live: 100, liveWrites: 20 }
+  : { capture: 10000, singles: 1000, push: 10000, bootstrap: 100000, latency: 500, latencyWarm: 20, scale: 1000000, range: 100000, paging: 100000, live: 1000, liveWrites: 200 };
 
 // The latency scenario's server, built (when stale) before anything is timed.
 const serverBin = !only || only === 'latency' ? serverBinary(!quick) : null;
@@ -97,6 +97,14 @@ const scenarios = {
   latency,
   size: async () => runSize(quick),
   scale,
+  range: inPage('runRange', size.range),
+  paging: inPage('runPaging', size.paging),
+  live: async () => {
+    const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
+    const r = await page.evaluate(([n, w]) => window.bench.runLive(n, w), [size.live, size.liveWrites]);
+    await page.context().close();
+    return r;
+  },
 };
 
 const out = new URL(quick ? '../target/bench-quick.json' : '../bench-results.json', import.meta.url);

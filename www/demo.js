@@ -10,7 +10,9 @@ const params = new URLSearchParams(location.search);
 const workspace = params.get('workspace') || 'demo';
 const token = params.get('token') || 'demo-token-change-me';
 const names = (params.get('devices') || 'laptop,phone').split(',').map((s) => s.trim()).filter(Boolean);
-const tables = [{ name: 'threads', orderKey: true }, { name: 'messages', indexes: ['thread_id'], orderKey: true }];
+// Messages are read in order through the compound index [thread_id+order_key].
+const tables = [{ name: 'threads', orderKey: true }, { name: 'messages', indexes: [['thread_id', 'order_key']], orderKey: true }];
+const BADGES = { synced: '✓ saved', pending: '• waiting', inFlight: '↑ sending', failed: '⚠ failed' };
 
 document.getElementById('another').href = `?devices=window-${Math.floor(Math.random() * 1e4)}`;
 
@@ -69,21 +71,35 @@ async function device(name) {
     if (err) $('.status').append(el('dt', { textContent: 'last error' }), el('dd', { className: 'error', textContent: `${err.code}: ${err.message}` }));
   }
 
-  async function renderThreads() {
-    const list = await engine.getAll('threads', { index: 'order_key' });
-    $('.thread-list').replaceChildren(...list.map((t) => el('li', {}, el('button', {
+  // Live queries: each list re-renders when a write that changes it commits,
+  // here, in another tab, or pulled from the server.
+  let threads = [];
+  function renderThreads() {
+    $('.thread-list').replaceChildren(...threads.map((t) => el('li', {}, el('button', {
       type: 'button', textContent: t.title, className: thread === t.id ? 'selected' : '', onclick: () => select(t),
     }))));
   }
+  engine.liveQuery((r) => r.getAll('threads', { index: 'order_key' })).subscribe((list) => {
+    threads = list;
+    renderThreads();
+  });
 
-  async function renderMessages() {
-    if (!thread) return;
-    const list = (await engine.getAll('messages', { index: 'thread_id', equals: thread }))
-      .sort((a, b) => (a.order_key < b.order_key ? -1 : a.order_key > b.order_key ? 1 : 0));
-    $('.message-list').replaceChildren(...list.map((m) => el('li', { dataset: { id: m.id } },
-      el('span', { className: 'text', textContent: m.text }), el('span', { className: 'by', textContent: m.by }),
-      el('button', { type: 'button', textContent: 'edit', onclick: () => edit(m) }),
-      el('button', { type: 'button', textContent: 'delete', onclick: () => engine.delete('messages', m.id) }))));
+  // The selected thread's messages, in order, each with its sync state.
+  let messages = null;
+  function watchMessages() {
+    messages?.unsubscribe();
+    const id = thread;
+    messages = engine.liveQuery(async (r) => {
+      const list = await r.getAll('messages', { index: ['thread_id', 'order_key'], equals: [id] });
+      const states = await r.recordStatus('messages', list.map((m) => m.id));
+      return list.map((m, i) => ({ ...m, sync: states[i].state }));
+    }).subscribe((list) => {
+      $('.message-list').replaceChildren(...list.map((m) => el('li', { dataset: { id: m.id, sync: m.sync } },
+        el('span', { className: 'text', textContent: m.text }), el('span', { className: 'by', textContent: m.by }),
+        el('span', { className: `badge ${m.sync}`, textContent: BADGES[m.sync] }),
+        el('button', { type: 'button', textContent: 'edit', onclick: () => edit(m) }),
+        el('button', { type: 'button', textContent: 'delete', onclick: () => engine.delete('messages', m.id) }))));
+    });
   }
 
   async function renderJournal() {
@@ -104,12 +120,14 @@ async function device(name) {
     $('.thread-title').textContent = t.title;
     for (const input of root.querySelectorAll('.new-message input, .new-message button')) input.disabled = false;
     renderThreads();
-    renderMessages();
+    watchMessages();
   }
 
   async function edit(m) {
     const text = prompt('Edit message', m.text);
-    if (text !== null && text.trim()) await engine.put('messages', { ...m, text: text.trim(), by: name });
+    if (text === null || !text.trim()) return;
+    const { sync: _state, ...row } = m;
+    await engine.put('messages', { ...row, text: text.trim(), by: name });
   }
 
   $('.new-thread').onsubmit = async (e) => {
@@ -134,11 +152,7 @@ async function device(name) {
     renderStatus();
   };
 
-  engine.on('change', ({ table }) => {
-    if (table === 'threads') renderThreads();
-    else renderMessages();
-    renderStatus();
-  });
+  engine.on('change', renderStatus);
   engine.on('sync.bootstrap:action:progress', ({ applied, remaining }) => {
     progress = { applied: progress.applied + applied, total: progress.applied + applied + (remaining ?? 0) };
     const bar = $('.bootstrap');
@@ -151,7 +165,7 @@ async function device(name) {
   for (const ev of ['sync.push:action:after', 'sync.pull:action:received', 'sync.stats:action']) engine.on(ev, renderStatus);
 
   window.devices = Object.assign(window.devices || {}, { [name]: { engine, provider, select } });
-  await Promise.all([renderStatus(), renderThreads(), renderJournal()]);
+  await Promise.all([renderStatus(), renderJournal()]);
   setInterval(renderStatus, 1000);
 }
 

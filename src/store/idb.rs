@@ -189,7 +189,8 @@ impl Store for IdbStore {
             }
         };
         let tx = db.transaction(&names, mode).map_err(|e| storage("transaction", e))?;
-        Ok(IdbTx { tx: Some(tx), schema: self.schema.clone() })
+        let readonly = mode == TransactionMode::ReadOnly;
+        Ok(IdbTx { tx: Some(tx), schema: self.schema.clone(), readonly })
     }
 
     fn close(&self) {
@@ -206,6 +207,8 @@ impl Store for IdbStore {
 pub struct IdbTx {
     tx: Option<Transaction>,
     schema: Rc<Schema>,
+    /// A read-only transaction commits by itself once its requests are done.
+    readonly: bool,
 }
 
 impl Drop for IdbTx {
@@ -370,8 +373,14 @@ impl StoreTx for IdbTx {
         Ok(())
     }
 
+    /// A read-only transaction is let go without waiting for its
+    /// `complete` event: its reads have all succeeded, nothing is left that
+    /// could fail, and the wait would cost a turn of the event loop per read.
     async fn commit(mut self) -> Result<()> {
         let tx = self.tx.take().ok_or(SyncError::Closed)?;
+        if self.readonly {
+            return Ok(());
+        }
         tx.commit().await.map_err(|e| storage("commit", e))
     }
 

@@ -169,52 +169,86 @@ fn position<R: super::Row>(row: &R, walk: &Walk, table: &TableSchema) -> Option<
 /// Runs `query` in `tx`.
 pub async fn run<T: StoreTx + ?Sized>(tx: &T, table: &TableSchema, query: &Query) -> Result<Page<T::Rec>> {
     let walk = Walk::of(table, query).map_err(SyncError::Invalid)?;
-    let index = walk.index.as_ref().map(|i| i.name.as_str());
     let mut ranges = walk.ranges(&query.filter);
     if let Some(after) = &query.after {
         ranges = ranges.into_iter().map(|r| past(r, after, query.reverse, walk.unique())).collect();
     }
-    // Rows sharing the `after` key that the previous pages already returned
-    // are skipped below; in a non-unique index there may be a few.
-    let repeat = match (&query.after, walk.unique()) {
-        (Some(after), false) => tx.count_in(&table.name, index, &KeyRange::only(after.key.clone())).await?,
-        _ => 0,
+    // A page of a non-unique walk resumes at the `after` key itself, whose
+    // rows up to the `after` row were on earlier pages. One row of slack
+    // covers the usual case (only the `after` row has that key); a longer
+    // run of equal keys takes a second read, sized by counting them.
+    let resumes = query.after.as_ref().filter(|_| !walk.unique());
+    let (rows, short) = window(tx, table, &walk, &ranges, query, resumes.map_or(0, |_| 1)).await?;
+    let rows = match resumes {
+        Some(after) if short => {
+            let index = walk.index.as_ref().map(|i| i.name.as_str());
+            let equal = tx.count_in(&table.name, index, &KeyRange::only(after.key.clone())).await?;
+            window(tx, table, &walk, &ranges, query, equal).await?.0
+        }
+        _ => rows,
     };
-    let want = query.limit.map(|l| (l as u64 + query.offset as u64 + repeat).min(u32::MAX as u64) as u32);
-    let several = ranges.len() > 1;
-    let scans: Vec<Scan<'_>> = ranges
-        .into_iter()
-        .map(|range| Scan {
-            index,
-            range,
-            reverse: query.reverse,
-            // One scan applies the offset itself; several are merged first.
-            offset: if several || repeat > 0 { 0 } else { query.offset },
-            limit: if several || repeat > 0 { want } else { query.limit },
-        })
-        .collect();
-    let reads = scans.iter().map(|s| tx.scan(&table.name, s));
-    let mut rows: Vec<T::Rec> = crate::engine::join::try_join_all(reads).await?.into_iter().flatten().collect();
-    if several || repeat > 0 {
-        let mut keyed: Vec<(After, T::Rec)> =
-            rows.into_iter().filter_map(|r| Some((position(&r, &walk, table)?, r))).collect();
-        if let (Some(after), true) = (&query.after, repeat > 0) {
-            let seen =
-                |p: &After| p.key == after.key && if query.reverse { p.pk >= after.pk } else { p.pk <= after.pk };
-            keyed.retain(|(p, _)| !seen(p));
-        }
-        if several {
-            keyed.sort_by(|a, b| (&a.0.key, &a.0.pk).cmp(&(&b.0.key, &b.0.pk)));
-            if query.reverse {
-                keyed.reverse();
-            }
-        }
-        let limit = query.limit.map_or(usize::MAX, |l| l as usize);
-        rows = keyed.into_iter().skip(query.offset as usize).take(limit).map(|(_, r)| r).collect();
-    }
     let full = query.limit.is_some_and(|l| rows.len() as u64 >= l as u64);
     let next = if full { rows.last().and_then(|r| position(r, &walk, table)) } else { None };
     Ok(Page { rows, next })
+}
+
+/// The query's rows from `ranges`, reading `slack` more than it needs to
+/// skip the rows a resumed page has already returned; and whether the rows
+/// fell short of the limit while a scan had more to give.
+async fn window<T: StoreTx + ?Sized>(
+    tx: &T,
+    table: &TableSchema,
+    walk: &Walk,
+    ranges: &[KeyRange],
+    query: &Query,
+    slack: u64,
+) -> Result<(Vec<T::Rec>, bool)> {
+    let index = walk.index.as_ref().map(|i| i.name.as_str());
+    let several = ranges.len() > 1;
+    let merged = several || slack > 0;
+    let want = query.limit.map(|l| (l as u64 + query.offset as u64 + slack).min(u32::MAX as u64) as u32);
+    let scans: Vec<Scan<'_>> = ranges
+        .iter()
+        .map(|range| Scan {
+            index,
+            range: range.clone(),
+            reverse: query.reverse,
+            // One plain scan applies the offset and limit itself; merged
+            // scans read enough for the window, which is cut below.
+            offset: if merged { 0 } else { query.offset },
+            limit: if merged { want } else { query.limit },
+        })
+        .collect();
+    let reads = scans.iter().map(|s| tx.scan(&table.name, s));
+    let results = crate::engine::join::try_join_all(reads).await?;
+    let more = results.iter().any(|rows| want.is_some_and(|w| rows.len() as u64 >= w as u64));
+    let mut rows: Vec<T::Rec> = results.into_iter().flatten().collect();
+    if !merged {
+        return Ok((rows, false));
+    }
+    let seen = |p: &After| {
+        query.after.as_ref().is_some_and(|after| {
+            slack > 0 && p.key == after.key && if query.reverse { p.pk >= after.pk } else { p.pk <= after.pk }
+        })
+    };
+    if several {
+        let mut keyed: Vec<(After, T::Rec)> =
+            rows.into_iter().filter_map(|r| Some((position(&r, walk, table)?, r))).collect();
+        keyed.retain(|(p, _)| !seen(p));
+        keyed.sort_by(|a, b| (&a.0.key, &a.0.pk).cmp(&(&b.0.key, &b.0.pk)));
+        if query.reverse {
+            keyed.reverse();
+        }
+        rows = keyed.into_iter().map(|(_, r)| r).collect();
+    } else {
+        // One scan, in order: the rows earlier pages returned come first.
+        let repeated = rows.iter().take_while(|r| position(*r, walk, table).is_some_and(|p| seen(&p))).count();
+        rows.drain(..repeated);
+    }
+    let limit = query.limit.map_or(usize::MAX, |l| l as usize);
+    let rows: Vec<T::Rec> = rows.into_iter().skip(query.offset as usize).take(limit).collect();
+    let short = rows.len() < limit && more;
+    Ok((rows, short))
 }
 
 /// How many rows `query`'s condition selects (its offset, limit and

@@ -89,6 +89,23 @@ test('a write on one device appears on the other', async () => {
   await say(page, 'laptop', 'hello from the laptop');
   await open(page, 'phone', 'Trip');
   await until(async () => (await texts(page, 'phone')).includes('hello from the laptop'), 10000, 'the message on the phone');
+  // The lists are live queries: the laptop's badge says the message is saved on the server.
+  const badge = panel(page, 'laptop').locator('.message-list li .badge');
+  await until(async () => (await badge.getAttribute('class'))?.includes('synced'), 10000, 'the saved badge');
+  await page.context().close();
+});
+
+test('a message shows waiting while offline and saved once it is pushed', async () => {
+  const ws = uniqueName('demo');
+  const token = createToken(db, ws);
+  const page = await demo(ws, token, 'solo');
+  await thread(page, 'solo', 'Notes');
+  await setOnline(page, 'solo', false);
+  await say(page, 'solo', 'written offline');
+  const item = panel(page, 'solo').locator('.message-list li', { hasText: 'written offline' });
+  await until(async () => ['pending', 'inFlight'].includes(await item.getAttribute('data-sync')), 10000, 'a waiting badge');
+  await setOnline(page, 'solo', true);
+  await until(async () => (await item.getAttribute('data-sync')) === 'synced', 15000, 'the saved badge');
   await page.context().close();
 });
 

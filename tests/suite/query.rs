@@ -189,6 +189,11 @@ pub async fn query_keyset_pages_return_every_row_once<H: Harness>(h: H) {
     // A non-unique index with pages that end inside a run of equal keys.
     let two = Query { index: Some("author".into()), limit: Some(2), ..Query::default() };
     assert_eq!(walk(&h, &store, &two, None).await, list(&[0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]));
+    // Pages of one: every page resumes inside a run of equal keys.
+    let one = Query { limit: Some(1), ..two.clone() };
+    assert_eq!(walk(&h, &store, &one, None).await, list(&[0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]));
+    let one_rev = Query { reverse: true, ..one };
+    assert_eq!(walk(&h, &store, &one_rev, None).await, list(&[11, 8, 5, 2, 10, 7, 4, 1, 9, 6, 3, 0]));
     // A row written behind the walk's position is not seen; one ahead is.
     let behind = json!({ "id": "a00", "author": "ann", "year": 1, "title": "x", "isbn": 1, "tags": [] });
     let got = walk(&h, &store, &page(None, false), Some(behind)).await;

@@ -6,6 +6,7 @@ import Dexie from '/node_modules/dexie/dist/dexie.mjs';
 import { compare, deleteDb, leader, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
 import { runLatency } from './latency.js';
 import { runScale } from './scale.js';
+import { runLive, runPaging, runRange } from './reads.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
 // copies it, in one readwrite transaction.
@@ -226,5 +227,5 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   return { ...out, recordsPerSecond: Math.round(n / (out.engineMs / 1000)) };
 }
 
-window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale };
+window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale, runRange, runPaging, runLive };
 window.benchReady = true;
