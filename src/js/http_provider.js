@@ -16,8 +16,10 @@
 // server answers a no-cors probe, so it is up but does not allow this
 // page's origin) reject with UNAVAILABLE, `blocked: 'mixed-content' | 'cors'`
 // and a message naming the origin to allow; `onError` sees every failure.
-// The watch (subscribe) reconnects with backoff, resumes from the last
-// cursor it saw, and reports 'connected' | 'disconnected' | 'error'. When
+// The watch (subscribe) owns its reconnection: it reconnects with backoff,
+// resumes from the last cursor it saw, and reports 'connected' when it is
+// up and 'disconnected' (once per outage) while it retries; 'error' means it
+// gave up, after which the engine subscribes again on its own schedule. When
 // the server closes it because the token was revoked or expired (close code
 // 4401) it reconnects at once with getToken({ refresh: true }); when the
 // user is no longer a member of the workspace (4403) it reports
@@ -281,6 +283,8 @@ class Watch {
     this.cursor = null;
     this.attempt = 0;
     this.failedBefore = false;
+    /** Whether 'disconnected' was reported for the current outage. */
+    this.down = false;
     this.socket = null;
     this.timer = null;
     this.closed = false;
@@ -342,6 +346,7 @@ class Watch {
         this.attempt = 0;
         this.failedBefore = false;
         this.cursor = msg.cursor;
+        this.down = false;
         this.status('connected');
         this.settle();
       } else if (msg.type === 'changes' && Array.isArray(msg.changes)) {
@@ -376,10 +381,10 @@ class Watch {
       } else if (ev?.code === CLOSE_AUTH && ready) {
         // The token was revoked or expired: reconnect now with a fresh one.
         this.failedBefore = true;
-        this.status('disconnected');
+        this.disconnected();
         this.connect();
       } else if (ready) {
-        this.status('disconnected');
+        this.disconnected();
         this.schedule();
       } else {
         this.fail();
@@ -397,9 +402,17 @@ class Watch {
     this.settle();
   }
 
+  /** Reports the outage once; the reconnection is this watch's own. */
+  disconnected() {
+    if (this.down) return;
+    this.down = true;
+    this.status('disconnected');
+  }
+
+  /** An attempt failed: report the outage (once), and try again later. */
   fail() {
     this.failedBefore = true;
-    this.status('error');
+    this.disconnected();
     this.settle();
     this.schedule();
   }

@@ -96,6 +96,23 @@ export async function runPaging(n = 100000, runs = 3, pageSize = 100) {
     if (seen !== n) throw new Error(`raw paged ${seen} of ${n}`);
     return performance.now() - t0;
   };
+  // The same walk along the compound index ([thread_id, index] is unique
+  // here, so an open lower bound resumes exactly).
+  const rawIndex = async () => {
+    const t0 = performance.now();
+    let seen = 0;
+    let last;
+    for (;;) {
+      const index = dbs.raw.transaction(['messages'], 'readonly').objectStore('messages').index('[thread_id+index]');
+      const rows = await request(index.getAll(last === undefined ? null : IDBKeyRange.lowerBound(last, true), pageSize));
+      seen += rows.length;
+      if (rows.length < pageSize) break;
+      const end = rows[rows.length - 1];
+      last = [end.thread_id, end.index];
+    }
+    if (seen !== n) throw new Error(`raw index paged ${seen} of ${n}`);
+    return performance.now() - t0;
+  };
   const enginePage = (index) => async () => {
     const t0 = performance.now();
     let seen = 0;
@@ -110,9 +127,9 @@ export async function runPaging(n = 100000, runs = 3, pageSize = 100) {
   };
   const byPk = enginePage(undefined);
   const byIndex = enginePage(['thread_id', 'index']);
-  const out = await compare('keyset paging', n, runs, { raw: rawPk, engine: byPk, index: byIndex },
-    { raw: rawPk, engine: byPk, index: byIndex }, { pageSize });
-  out.indexRatio = out.indexMs / out.rawMs;
+  const sides = { raw: rawPk, engine: byPk, rawIndex, index: byIndex };
+  const out = await compare('keyset paging', n, runs, sides, sides, { pageSize });
+  out.indexRatio = out.indexMs / out.rawIndexMs;
   await done(dbs);
   return out;
 }
