@@ -4,11 +4,14 @@
 // return for them; filter(fn) runs after the index step, in keyset pages,
 // with offset/limit counting matches, pages that continue without gaps or
 // repeats, and a fallback on a multi-entry index; bad use is a TidesyncError
-// (INVALID); reader.table works inside read(); table.liveQuery re-runs.
+// (INVALID); reader.table works inside read(); table.liveQuery re-runs; the
+// README's first query example runs as it is.
 //   node --experimental-websocket --test tests/e2e/table.test.mjs
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, pageOn, startServer, tempDb, uniqueName } from './harness.mjs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { launchBrowser, pageOn, root, startServer, tempDb, uniqueName } from './harness.mjs';
 
 let browser;
 let server;
@@ -242,4 +245,26 @@ test('reader.table inside read() is one snapshot; table.liveQuery re-runs on wri
   assert.deepEqual(out.options, [0, 1], 'an unrelated write (z0 by ann) emits no equal result');
   assert.equal(out.closed, true);
   assert.equal(out.gone, undefined);
+});
+
+test("the README's Reading and querying snippet runs verbatim in a page", async () => {
+  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  const at = readme.indexOf('\n### Reading and querying\n');
+  assert.ok(at >= 0, 'README has the section');
+  const code = /```js\n([\s\S]*?)```/.exec(readme.slice(at))[1];
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  await p.route(`${server.url}/pkg/__readme.html`, (r) => r.fulfill({
+    contentType: 'text/html',
+    body: `<!doctype html><script type="importmap">{ "imports": { "tidesync": "/pkg/index.js" } }</script>
+      <script type="module">${code}\nwindow.done = true;</script>`,
+  }));
+  await p.goto(`${server.url}/pkg/__readme.html`);
+  await p.waitForFunction(() => window.done === true, null, { timeout: 15000 }).catch(() => {
+    throw new Error(`the snippet did not run to its end: ${errors.join('; ')}`);
+  });
+  assert.deepEqual(errors, []);
+  await context.close();
 });
