@@ -48,10 +48,12 @@ function cannotPage(err) {
  * skipping the first `skip` of them and keeping at most `take` (all when
  * undefined). `src` is a Reader or an engine: its `query` and `getAll`.
  * Returns `{ rows, next? }`, `next` being the position of the last row kept
- * when `take` was reached, as the engine's pages give it.
+ * when `take` was reached, as the engine's pages give it; with `countOnly`,
+ * `{ count }` (no row is kept).
  */
-async function scan(src, table, base, test, skip, take) {
+async function scan(src, table, base, test, skip, take, countOnly = false) {
   const rows = [];
+  let counted = 0;
   let skipped = 0;
   let after = base.after;
   const keep = (row) => {
@@ -60,9 +62,11 @@ async function scan(src, table, base, test, skip, take) {
       skipped += 1;
       return false;
     }
-    rows.push(row);
+    if (countOnly) counted += 1;
+    else rows.push(row);
     return true;
   };
+  const done = (result) => (countOnly ? { count: counted } : result);
   for (;;) {
     const options = { ...base, limit: SCAN_PAGE };
     if (after !== undefined) options.after = after;
@@ -75,11 +79,12 @@ async function scan(src, table, base, test, skip, take) {
       if (!cannotPage(err) || base.after !== undefined) throw err;
       const all = await src.getAll(table, base);
       rows.length = 0;
+      counted = 0;
       skipped = 0;
       for (const row of all) {
         if (keep(row) && take !== undefined && rows.length === take) break;
       }
-      return { rows };
+      return done({ rows });
     }
     for (let i = 0; i < page.rows.length; i++) {
       if (!keep(page.rows[i]) || take === undefined || rows.length < take) continue;
@@ -90,7 +95,7 @@ async function scan(src, table, base, test, skip, take) {
       const { next } = await src.query(table, upTo);
       return next === undefined ? { rows } : { rows, next };
     }
-    if (page.next === undefined || page.rows.length === 0) return { rows };
+    if (page.next === undefined || page.rows.length === 0) return done({ rows });
     after = page.next;
   }
 }
@@ -188,8 +193,8 @@ export class Collection {
     const { offset, limit, after, ...options } = this.#options;
     if (this.#filters.length === 0) return this.#table._src.count(this.#table.name, options);
     const test = this.#test();
-    return this.#table._atomic((src) => scan(src, this.#table.name, options, test, 0, undefined))
-      .then((p) => p.rows.length);
+    return this.#table._atomic((src) => scan(src, this.#table.name, options, test, 0, undefined, true))
+      .then((p) => p.count);
   }
 
   /** One page: `{ rows, next }`; pass `next` to `.after(next)` for the following page. */
