@@ -6,6 +6,7 @@ import type {
   RecordStatus, SyncConfig, SyncEventMap, SyncEventName, SyncReport, SyncRun, SyncStatus,
 } from './tidesync.js';
 import type { Observable } from './live.js';
+import type { ReadTable, Table } from './table.js';
 
 export type {
   TableConfig, SyncConfig, ChangeStamp, PrimaryKey, GetAllOptions, PendingOp, SyncScope, SyncChange,
@@ -16,6 +17,9 @@ export type {
   RecordStatus, OpStateInfo,
 } from './tidesync.js';
 export { liveQuery, synced, observeStatus, type Observable, type Observer, type Unsubscribable } from './live.js';
+export {
+  Table, ReadTable, Collection, type WhereClause, type IndexName, type IndexField, type FieldKey, type RangeKey,
+} from './table.js';
 export { HttpProvider, type HttpProviderOptions, type HttpProviderError } from './http_provider.js';
 export { TidesyncError, type TidesyncErrorOptions } from './error.js';
 
@@ -61,6 +65,8 @@ export declare class Reader {
   count(table: string, options?: QueryOptions): Promise<number>;
   /** The sync state of each record, read with the records. */
   recordStatus(table: string, pks: readonly PrimaryKey[]): Promise<RecordStatus[]>;
+  /** One table's reads and query builder in this transaction, typed by its row. Throws INVALID for a bad name. */
+  table<T extends object = Record<string, unknown>>(name: string): ReadTable<T>;
   /** The tables read so far. */
   readonly tables: string[];
   /** Whether a record's sync state was read. */
@@ -98,6 +104,12 @@ export declare class SyncEngine {
   count(table: string, options?: QueryOptions): Promise<number>;
   /** Runs `fn(reader)` over one read-only transaction across every table; resolves to its result. */
   read<R>(fn: (reader: Reader) => R | Promise<R>): Promise<R>;
+  /**
+   * A table typed by its row: `get`, `put`, queries, the `where`/`orderBy` builder and live
+   * queries carry `T`. Synchronous; throws INVALID for a name that is not a non-empty string
+   * (an undeclared table rejects at the first call).
+   */
+  table<T extends object = Record<string, unknown>>(name: string): Table<T>;
   /** A live query: `fn` re-runs whenever a write that can change its result commits. */
   liveQuery<R>(fn: (reader: Reader) => R | Promise<R>): Observable<R>;
   /** The sync state of each record (`synced`, `pending`, `inFlight`, `failed`). */

@@ -8,9 +8,11 @@ import wasmInit, { initSync as wasmInitSync, SyncEngine as WasmEngine, version }
 import { TidesyncError, asTidesyncError } from './error.js';
 import { liveQuery } from './live_query.js';
 import { observeStatus, synced } from './sync_status.js';
+import { ReadTable, Table } from './table.js';
 
 export { HttpProvider } from './http_provider.js';
 export { TidesyncError, version, liveQuery, synced, observeStatus };
+export { Table, ReadTable, Collection, WhereClause } from './table.js';
 
 let loading = null;
 
@@ -74,6 +76,8 @@ class Reader {
   query(table, options) { return call(this.#r, 'query', [table, options]); }
   count(table, options) { return call(this.#r, 'count', [table, options]); }
   recordStatus(table, pks) { return call(this.#r, 'recordStatus', [table, pks]); }
+  /** One table's reads (and the query builder) in this transaction: see table.js. */
+  table(name) { return new ReadTable(this, name, (fn) => fn(this)); }
   /** The tables read so far. */
   get tables() { return this.#r.tables; }
   /** Whether a record's sync state was read. */
@@ -127,6 +131,8 @@ export class SyncEngine {
   }
   recordStatus(table, pks) { return call(this.#e, 'recordStatus', [table, pks]); }
   opState(opId) { return call(this.#e, 'opState', [opId]); }
+  /** A table's reads, writes, query builder and live queries: see table.js. Throws INVALID for a bad name. */
+  table(name) { return new Table(this, name); }
   /** A live query: see `liveQuery`. */
   liveQuery(fn) { return liveQuery(this, fn); }
   /** Resolves once the server has acknowledged this write: see `synced`. */

@@ -7,7 +7,11 @@ import initTesting, { MemoryServer, runProviderConformance, withFaults, type Con
 import init, {
   SyncEngine, TidesyncError, HttpProvider, type ChangeStamp, type SyncConfig, type SyncReport, type Conflict, type GcReport,
   type SyncStatus, type PendingOp, type SyncRun, type Stored, type HttpProviderError,
+  type Table, type ReadTable, type Collection, type QueryPage, type QueryPosition, type RecordStatus, type Observable,
+  type Reader, type Unsubscribable,
 } from 'tidesync';
+import { createElement, type ReactElement } from 'react';
+import { TidesyncProvider, useEngine, useLiveQuery, useRecordStatus, useSyncStatus } from 'tidesync/react';
 
 // An ordinary interface, without an index signature.
 interface Note { id: string; title: string; thread_id: string }
@@ -119,4 +123,91 @@ export async function conformance(): Promise<boolean> {
   }, { expireHistory: ({ workspaceId, below }) => server.purgeHistory(workspaceId, below), log: null });
   for (const check of report.checks) console.log(check.name, check.status, check.error ?? '');
   return report.ok;
+}
+
+// Typed tables, the query builder, read and live queries.
+interface Message { id: string; thread_id: string; index: number; author: string; tags: string[]; status: 'open' | 'done'; text?: string }
+
+export async function tables(): Promise<void> {
+  const engine = await SyncEngine.open({
+    workspaceId: 'w1',
+    tables: [{ name: 'messages', orderKey: true, indexes: ['author', '[thread_id+index]', '&text', '*tags', 'status'] }],
+  });
+  const messages: Table<Message> = engine.table<Message>('messages');
+  const stamp: ChangeStamp = await messages.put({ id: 'm1', thread_id: 't1', index: 0, author: 'ann', tags: ['a'], status: 'open' });
+  await messages.bulkPut([{ id: 'm2', thread_id: 't1', index: 1, author: 'bob', tags: [], status: 'done' }]);
+  // @ts-expect-error: a Message needs its fields.
+  await messages.put({ id: 'm3' });
+  const one: Stored<Message> | undefined = await messages.get('m1');
+  const order: string | undefined = one?.order_key;
+  // Back from `get`, changed, put again.
+  if (one) await messages.put({ ...one, text: 'edited' });
+  const byAuthor: Stored<Message>[] = await messages.where('author').equals('ann').toArray();
+  // @ts-expect-error: the author index holds strings.
+  messages.where('author').equals(5);
+  // @ts-expect-error: not a field of Message.
+  messages.where('autor');
+  const tagged = await messages.where('tags').anyOf('a', 'b').count();
+  const tagged2: number = await messages.where('tags').anyOf(['a']).count();
+  const open = await messages.where('status').equals('open').first();
+  const ranged = await messages.where('status').between('a', 'z', true, true).toArray();
+  const thread: Stored<Message>[] = await messages.where(['thread_id', 'index']).equals(['t1']).reverse().limit(20).toArray();
+  const thread2 = await messages.where('[thread_id+index]').between(['t1', 0], ['t1', 10]).offset(5).toArray();
+  const firstPage: QueryPage<Stored<Message>> = await messages.orderBy('[thread_id+index]').limit(50).page();
+  const next: QueryPosition | undefined = firstPage.next;
+  const secondPage = await messages.orderBy(['thread_id', 'index']).limit(50).after(next).page();
+  const bobs: Collection<Message> = messages.where('author').startsWith('b').filter((m) => m.tags.length > 0);
+  const bobCount: number = await bobs.count();
+  const byPk = await messages.where(':id').above('m1').toArray();
+  const everything = await messages.toCollection().filter((m) => m.status === 'done').limit(3).toArray();
+  const metaPath = messages.orderBy('author.first');
+  const raw = await messages.getAll({ index: 'author', anyOf: ['ann', 'bob'] });
+  const counted: number = await messages.count({ index: 'status', equals: 'open' });
+  const states: RecordStatus[] = await messages.recordStatus(['m1', 'm2']);
+  await messages.delete('m2');
+  await messages.bulkDelete(['m1']);
+
+  // read: one transaction; reader.table is typed the same way.
+  const [inThread, total] = await engine.read(async (r: Reader) => {
+    const t: ReadTable<Message> = r.table<Message>('messages');
+    return [await t.where(['thread_id', 'index']).equals(['t1']).toArray(), await t.count()] as const;
+  });
+  const firstText: string | undefined = inThread[0]?.text;
+  const n2: number = total;
+
+  // liveQuery: typed by what the querier resolves to (an async querier is not an observable of promises).
+  const live: Observable<Stored<Message>[]> = engine.liveQuery((r) => r.table<Message>('messages').where('author').equals('ann').toArray());
+  const sub: Unsubscribable = live.subscribe((rows) => console.log(rows[0]?.author.toUpperCase()));
+  sub.unsubscribe();
+  const liveCount: Observable<number> = engine.liveQuery(async (r) => (await r.getAll('messages')).length);
+  liveCount.subscribe({ next: (c: number) => console.log(c + 1), error: (e) => console.log(e) });
+  const tableLive: Observable<number> = messages.liveQuery((t) => t.where('status').equals('open').count());
+  const allLive: Observable<Stored<Message>[]> = messages.liveQuery({ index: 'author', equals: 'ann' });
+  // @ts-expect-error: the rows are messages, not numbers.
+  const wrong: Observable<number[]> = messages.liveQuery();
+  console.log(stamp, order, byAuthor, tagged, tagged2, open?.status, ranged, thread, thread2, secondPage.rows, bobCount,
+    byPk, everything, metaPath.options, raw, counted, states, firstText, n2, tableLive, allLive, wrong);
+  await engine.close();
+}
+
+// tidesync/react: hooks in function components (createElement, no JSX).
+function MessageList({ threadId }: { threadId: string }): ReactElement {
+  const rows: Stored<Message>[] = useLiveQuery(
+    (r) => r.table<Message>('messages').where(['thread_id', 'index']).equals([threadId]).toArray(),
+    [threadId],
+    [],
+  );
+  const maybe: number | undefined = useLiveQuery((r) => r.count('messages'), []);
+  const status: SyncStatus | undefined = useSyncStatus();
+  const engine: SyncEngine = useEngine();
+  const badges: RecordStatus[] | undefined = useRecordStatus('messages', rows.map((m) => m.id));
+  const single = useRecordStatus('messages', 'm1', { engine });
+  // @ts-expect-error: the rows are messages.
+  const bad: number[] = useLiveQuery((r) => r.table<Message>('messages').toArray(), [], []);
+  return createElement('ul', { 'data-pending': status?.pendingOps, 'data-count': maybe, 'data-bad': bad.length },
+    rows.map((m, i) => createElement('li', { key: m.id }, m.text ?? '', ' ', badges?.[i]?.state ?? '…', single?.[0]?.state)));
+}
+
+export function app(engine: SyncEngine): ReactElement {
+  return createElement(TidesyncProvider, { engine }, createElement(MessageList, { threadId: 't1' }));
 }
