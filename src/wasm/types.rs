@@ -12,8 +12,13 @@ export interface TableConfig {
   name: string;
   /** Field holding the primary key (default "id"). Keys are strings or finite numbers. */
   primaryKey?: string;
-  /** Fields to index, for getAll({ index, equals }). */
-  indexes?: string[];
+  /**
+   * Indexes to query by: a field (`'thread_id'`), a compound index as an array of fields
+   * (`['thread_id', 'order_key']`, named `'[thread_id+order_key]'`) or in that string form,
+   * `'&field'` for a unique index, `'*field'` for a multi-entry one. A change here upgrades
+   * the database in place on the next open.
+   */
+  indexes?: (string | string[])[];
   /** Give records an `order_key` from the HLC at creation (stable order across devices). */
   orderKey?: boolean;
   /**
