@@ -185,7 +185,8 @@ impl SyncEngine {
             };
             // The transaction ends with the function; one that is still
             // shared (a read left running) is dropped, which aborts it.
-            if let Some(tx) = inner.tx.borrow_mut().take().and_then(|tx| Rc::try_unwrap(tx).ok()) {
+            let tx = inner.tx.borrow_mut().take().and_then(|tx| Rc::try_unwrap(tx).ok());
+            if let Some(tx) = tx {
                 tx.commit().await.map_err(|e| to_js_error(&e))?;
             }
             result

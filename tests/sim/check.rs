@@ -71,7 +71,7 @@ fn holding(db: &Db) -> Result<Holding, String> {
     }
     let mut rows = HashMap::new();
     for table in db.schema {
-        let list = block_on(tx.query(table, &Query::default())).map_err(e)?;
+        let list = block_on(tx.query(table, &Query::default())).map_err(e)?.rows;
         for row in &list {
             let pk = Pk::Str(row["id"].as_str().unwrap_or_default().to_string());
             let v = (row["clock"].as_u64().unwrap_or(0), row["hlc"].as_str().unwrap_or_default().to_string());
