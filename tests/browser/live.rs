@@ -12,28 +12,28 @@ use wasm_bindgen_test::*;
 
 use super::util::*;
 
-#[wasm_bindgen(module = "/src/js/live_query.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = liveQuery)]
-    fn live_query(engine: &JsValue, querier: &Function) -> JsValue;
-}
+/// The package's JS modules, loaded from their source as blob modules (the
+/// test runner's file server can stall when a page loads several snippet
+/// files at once).
+const LIVE_QUERY_JS: &str = include_str!("../../src/js/live_query.js");
+const SYNC_STATUS_JS: &str = include_str!("../../src/js/sync_status.js");
 
-#[wasm_bindgen(module = "/src/js/sync_status.js")]
-extern "C" {
-    fn synced(engine: &JsValue, op: &JsValue) -> Promise;
-    #[wasm_bindgen(js_name = observeStatus)]
-    fn observe_status(engine: &JsValue) -> JsValue;
+async fn module(source: &str) -> JsValue {
+    let load = Function::new_with_args(
+        "src",
+        "return import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));",
+    );
+    await_js(load.call1(&JsValue::NULL, &source.into()).unwrap().into()).await.unwrap()
 }
 
 /// `{ liveQuery, synced, observeStatus, until }` for the JS bodies below.
-fn lib() -> JsValue {
+async fn lib() -> JsValue {
     let out = Object::new();
-    let lq = Closure::<dyn Fn(JsValue, Function) -> JsValue>::new(|e: JsValue, f: Function| live_query(&e, &f));
-    let sy = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(|e: JsValue, op: JsValue| synced(&e, &op));
-    let os = Closure::<dyn Fn(JsValue) -> JsValue>::new(|e: JsValue| observe_status(&e));
-    Reflect::set(&out, &"liveQuery".into(), &lq.into_js_value()).unwrap();
-    Reflect::set(&out, &"synced".into(), &sy.into_js_value()).unwrap();
-    Reflect::set(&out, &"observeStatus".into(), &os.into_js_value()).unwrap();
+    let live = module(LIVE_QUERY_JS).await;
+    let status = module(SYNC_STATUS_JS).await;
+    Reflect::set(&out, &"liveQuery".into(), &get(&live, "liveQuery")).unwrap();
+    Reflect::set(&out, &"synced".into(), &get(&status, "synced")).unwrap();
+    Reflect::set(&out, &"observeStatus".into(), &get(&status, "observeStatus")).unwrap();
     let until = Function::new_with_args(
         "check, what",
         "return (async () => { const t0 = Date.now(); while (!check()) { if (Date.now() - t0 > 5000) throw new Error('timed out: ' + what); await new Promise((r) => setTimeout(r, 5)); } })();",
@@ -44,7 +44,7 @@ fn lib() -> JsValue {
 
 async fn run3(a: &JsValue, b: &JsValue, body: &str) -> JsValue {
     let f = Function::new_with_args("a, b, t", &format!("return (async () => {{ {body} }})();"));
-    let p: Promise = f.call3(&JsValue::NULL, a, b, &lib()).unwrap().into();
+    let p: Promise = f.call3(&JsValue::NULL, a, b, &lib().await).unwrap().into();
     let v = await_js(p).await.unwrap_or_else(|e| panic!("{body}\n{:?}", get(&e, "message")));
     v
 }
