@@ -19,6 +19,7 @@
 //! Every method is synchronous; the HTTP layer calls it from
 //! `tokio::task::spawn_blocking`.
 
+pub mod batch;
 pub mod pool;
 pub mod postgres;
 pub mod row;

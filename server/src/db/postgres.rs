@@ -29,6 +29,7 @@ use tidesync::core::SyncError;
 use r2d2::{ManageConnection, Pool};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::batch;
 use super::pool;
 use super::schema;
 use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
@@ -275,7 +276,7 @@ impl Db for PgDb {
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {
         let notify = |out: &PushOutcome<Value>| !out.applied.is_empty();
-        self.write(&batch.scope.workspace_id, now_ms, |ws| apply::push(ws, batch, now_ms), notify)
+        self.write(&batch.scope.workspace_id, now_ms, |ws| batch::push(ws, batch, now_ms), notify)
     }
 
     fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {

@@ -25,6 +25,7 @@ use tidesync::core::SyncError;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 
+use super::batch;
 use super::pool;
 use super::schema;
 use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
@@ -194,7 +195,7 @@ impl Db for SqliteDb {
     }
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {
-        self.write(&batch.scope.workspace_id, now_ms, |ws| apply::push(ws, batch, now_ms))
+        self.write(&batch.scope.workspace_id, now_ms, |ws| batch::push(ws, batch, now_ms))
     }
 
     fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {
