@@ -197,11 +197,11 @@ struct Position {
     sent: u64,
 }
 
-/// One page from `req.cursor`, its changes encoded once.
+/// One page from `req.cursor`, encoded once.
 async fn read_page(app: &App, req: PullRequest) -> Result<Arc<Page>, SyncError> {
+    let from = req.cursor;
     let response = app.blocking(move |db| db.pull(&req)).await?;
-    let changes_json = serde_json::to_string(&response.changes).map_err(|e| SyncError::Storage(e.to_string()))?;
-    Ok(Arc::new(Page { response, changes_json }))
+    Ok(Arc::new(Page::new(from, &response)?))
 }
 
 /// Sends every matching change above the scanned position, page by page,
@@ -244,7 +244,7 @@ async fn deliver(
             }
             Err(e) => return Err(e),
         };
-        let (next, has_more, n) = (page.response.next_cursor, page.response.has_more, page.response.changes.len());
+        let (next, has_more, n) = (page.next_cursor, page.has_more, page.len);
         at.scanned = next;
         if n > 0 {
             // Never a batch for a token revoked or a member removed meanwhile.
@@ -257,12 +257,8 @@ async fn deliver(
             }
             // Nothing matched between `sent` and this page's start, so a pull
             // from `sent` returns exactly this page.
-            let msg = format!(
-                r#"{{"type":"changes","changes":{},"fromCursor":{},"nextCursor":{next}}}"#,
-                page.changes_json, at.sent
-            );
             socket
-                .send(Message::Text(msg.into()))
+                .send(Message::Text(page.message(at.sent)))
                 .await
                 .map_err(|_| SyncError::Unavailable("the watcher went away".into()))?;
             app.metrics.watch_changes_sent.inc_by(n as u64);

@@ -51,8 +51,9 @@ pub trait Db: Send + Sync + 'static {
 
     /// Applies a batch (already decoded and authorized) at server time `now_ms`.
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError>;
-    /// A page of changes above the request's cursor.
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError>;
+    /// A page of changes above the request's cursor, each payload as its
+    /// stored JSON text.
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse<row::Raw>, SyncError>;
     /// Records that `device_id` has pulled up to `version`.
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError>;
     /// The workspace's current serverVersion.
