@@ -15,10 +15,18 @@
 //! 3. **Through the server**: one client pulls from cursor 0 with `--limit`
 //!    until `hasMore` is false, timing every page. Every change must arrive
 //!    once, in order; `remaining` must be 0 exactly on the last page.
-//! 4. **Direct push**: 20 000 new records inserted in batches of 100, one
-//!    transaction per batch (a prepared `INSERT` per row and the workspace's
-//!    version), into workspace `W-direct`: the floor for `loadgen`'s pushes
-//!    of the same size.
+//! 4. **Direct push**: 20 000 new records in batches of 100, one
+//!    transaction per batch, writing what a push writes: the 100 record
+//!    rows (one multi-row `INSERT`), the 100 opId rows (one multi-row
+//!    `INSERT`) and the workspace's version, into workspace `W-direct`: the
+//!    floor for `loadgen`'s pushes of the same size. The loop of the first
+//!    figures (one `INSERT` per record row, no opIds) is printed beside it.
+//!
+//! The direct pull loop reads every column of every row into owned values
+//! and decodes nothing; the client of the server's pages does the same
+//! work: it parses each page into typed changes, every field owned, the
+//! payload kept as JSON text (`RawValue`), as the direct loop keeps the
+//! column's text.
 //!
 //! Prints one JSON line: changes/s of both pull loops, their ratio, the
 //! mean page time of the first and of the last 10 % of pages (a pull that
@@ -27,6 +35,8 @@
 
 use std::time::Instant;
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tidesync_server::config::Database;
 
@@ -107,14 +117,50 @@ fn push_row(i: i64) -> (String, String, String) {
     (format!("{id:?}"), json!({ "id": id, "n": i, "text": "load generator row" }).to_string(), id)
 }
 
+/// The multi-row `INSERT`s of one batch of the direct push loop: `PUSH_BATCH`
+/// records (`$1` workspace, then pk, payload, opId, version per row) and
+/// their opIds (`$1` workspace, then opId, version per row).
+fn multi_row_inserts() -> (String, String) {
+    let (mut records, mut ops) = (Vec::new(), Vec::new());
+    for r in 0..PUSH_BATCH {
+        let p = 2 + r * 4;
+        records.push(format!(
+            "($1, 'items', ${p}, 'put', ${}, 1, '001700000000000:00000:direct', 'direct', ${}, ${}, NULL, 1700000000000, TRUE)",
+            p + 1,
+            p + 2,
+            p + 3
+        ));
+        ops.push(format!("($1, ${}, ${}, 1700000000000)", 2 + r * 2, 3 + r * 2));
+    }
+    (
+        format!(
+            "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
+                     version, project_id, applied_at_ms, in_log) VALUES {}",
+            records.join(", ")
+        ),
+        format!("INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES {}", ops.join(", ")),
+    )
+}
+
+/// One batch of the direct push loop: its rows and opIds (owned).
+fn push_batch(b: i64) -> Vec<(String, String, String, i64)> {
+    (b * PUSH_BATCH + 1..=(b + 1) * PUSH_BATCH)
+        .map(|i| {
+            let (pk, payload, op_id) = push_row(i);
+            (pk, payload, op_id, i)
+        })
+        .collect()
+}
+
 const DIRECT_SQLITE: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
   FROM records WHERE workspace = ?1 AND version > ?2 AND in_log = 1 ORDER BY version LIMIT ?3";
 const DIRECT_POSTGRES: &str = "SELECT table_name, pk, op, payload, version, clock, hlc, device_id, op_id
   FROM records WHERE workspace = $1 AND version > $2 AND in_log ORDER BY version LIMIT $3";
 
 /// Seeds the workspace, runs the direct pull loop, then the direct push
-/// loop; returns the seed's seconds, pull changes/s and push rows/s.
-fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64), String> {
+/// loops; returns the seed's seconds, pull changes/s, push records/s (with
+/// their opIds) and records/s of the one-INSERT-per-row loop.
+fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64, f64), String> {
     let db = tidesync_server::open_db(a.database.as_ref().expect("checked"), 1).map_err(|e| e.to_string())?;
     if db.version(&a.workspace).map_err(|e| e.to_string())? != 0 {
         return Err(format!("workspace {} is not empty", a.workspace));
@@ -168,12 +214,37 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64), String> {
             let pull = total as f64 / started.elapsed().as_secs_f64();
             let ws = format!("{}-direct", a.workspace);
             c.execute("INSERT INTO workspaces (id) VALUES (?1)", [&ws]).map_err(|e| e.to_string())?;
+            let (records_sql, ops_sql) = multi_row_inserts();
+            let started = Instant::now();
+            for b in 0..PUSH_ROWS / PUSH_BATCH {
+                let rows = push_batch(b);
+                c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+                let mut args: Vec<&dyn rusqlite::ToSql> = vec![&ws];
+                for (pk, payload, op_id, v) in &rows {
+                    args.extend([pk as &dyn rusqlite::ToSql, payload, op_id, v]);
+                }
+                c.prepare_cached(&records_sql).and_then(|mut s| s.execute(&args[..])).map_err(|e| e.to_string())?;
+                let mut args: Vec<&dyn rusqlite::ToSql> = vec![&ws];
+                for (_, _, op_id, v) in &rows {
+                    args.extend([op_id as &dyn rusqlite::ToSql, v]);
+                }
+                c.prepare_cached(&ops_sql).and_then(|mut s| s.execute(&args[..])).map_err(|e| e.to_string())?;
+                c.execute(
+                    "UPDATE workspaces SET version = ?2, applied = applied + ?3 WHERE id = ?1",
+                    rusqlite::params![ws, (b + 1) * PUSH_BATCH, PUSH_BATCH],
+                )
+                .map_err(|e| e.to_string())?;
+                c.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            }
+            let push = PUSH_ROWS as f64 / started.elapsed().as_secs_f64();
+            // The first figures' loop: one INSERT per record row, no opIds.
+            let ws = format!("{}-direct-rows", a.workspace);
+            c.execute("INSERT INTO workspaces (id) VALUES (?1)", [&ws]).map_err(|e| e.to_string())?;
             let started = Instant::now();
             for b in 0..PUSH_ROWS / PUSH_BATCH {
                 c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
                 let mut ins = c.prepare_cached(INSERT_SQLITE).map_err(|e| e.to_string())?;
-                for i in b * PUSH_BATCH + 1..=(b + 1) * PUSH_BATCH {
-                    let (pk, payload, op_id) = push_row(i);
+                for (pk, payload, op_id, i) in push_batch(b) {
                     ins.execute(rusqlite::params![ws, pk, payload, op_id, i]).map_err(|e| e.to_string())?;
                 }
                 drop(ins);
@@ -184,7 +255,7 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64), String> {
                 .map_err(|e| e.to_string())?;
                 c.execute_batch("COMMIT").map_err(|e| e.to_string())?;
             }
-            (seed_s, pull, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
+            (seed_s, pull, push, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
         }
         Database::Postgres(url) => {
             let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
@@ -215,22 +286,81 @@ fn seed_and_direct(a: &Args) -> Result<(f64, f64, f64), String> {
             let pull = total as f64 / started.elapsed().as_secs_f64();
             let ws = format!("{}-direct", a.workspace);
             c.execute("INSERT INTO workspaces (id) VALUES ($1)", &[&ws]).map_err(|e| e.to_string())?;
+            let (records_sql, ops_sql) = multi_row_inserts();
+            let (records, ops) =
+                (c.prepare(&records_sql).map_err(|e| e.to_string())?, c.prepare(&ops_sql).map_err(|e| e.to_string())?);
+            let started = Instant::now();
+            for b in 0..PUSH_ROWS / PUSH_BATCH {
+                let rows = push_batch(b);
+                let mut tx = c.transaction().map_err(|e| e.to_string())?;
+                let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&ws];
+                for (pk, payload, op_id, v) in &rows {
+                    args.extend([pk as &(dyn postgres::types::ToSql + Sync), payload, op_id, v]);
+                }
+                tx.execute(&records, &args).map_err(|e| e.to_string())?;
+                let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&ws];
+                for (_, _, op_id, v) in &rows {
+                    args.extend([op_id as &(dyn postgres::types::ToSql + Sync), v]);
+                }
+                tx.execute(&ops, &args).map_err(|e| e.to_string())?;
+                tx.execute(
+                    "UPDATE workspaces SET version = $2, applied = applied + $3 WHERE id = $1",
+                    &[&ws, &((b + 1) * PUSH_BATCH), &PUSH_BATCH],
+                )
+                .map_err(|e| e.to_string())?;
+                tx.commit().map_err(|e| e.to_string())?;
+            }
+            let push = PUSH_ROWS as f64 / started.elapsed().as_secs_f64();
+            // The first figures' loop: one INSERT per record row, no opIds.
+            let ws = format!("{}-direct-rows", a.workspace);
+            c.execute("INSERT INTO workspaces (id) VALUES ($1)", &[&ws]).map_err(|e| e.to_string())?;
             let ins = c.prepare(INSERT_POSTGRES).map_err(|e| e.to_string())?;
             let started = Instant::now();
             for b in 0..PUSH_ROWS / PUSH_BATCH {
                 let mut tx = c.transaction().map_err(|e| e.to_string())?;
-                for i in b * PUSH_BATCH + 1..=(b + 1) * PUSH_BATCH {
-                    let (pk, payload, op_id) = push_row(i);
+                for (pk, payload, op_id, i) in push_batch(b) {
                     tx.execute(&ins, &[&ws, &pk, &payload, &op_id, &i]).map_err(|e| e.to_string())?;
                 }
                 tx.execute("UPDATE workspaces SET version = $2 WHERE id = $1", &[&ws, &((b + 1) * PUSH_BATCH)])
                     .map_err(|e| e.to_string())?;
                 tx.commit().map_err(|e| e.to_string())?;
             }
-            (seed_s, pull, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
+            (seed_s, pull, push, PUSH_ROWS as f64 / started.elapsed().as_secs_f64())
         }
     };
     Ok(direct)
+}
+
+/// A pull's answer, every field owned, the payload as its JSON text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    changes: Vec<Change>,
+    next_cursor: u64,
+    has_more: bool,
+    remaining: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // read as the direct loop reads its columns
+struct Change {
+    table_name: String,
+    pk: Value,
+    op: String,
+    payload: Option<Box<RawValue>>,
+    server_version: u64,
+    stamp: Stamp,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Stamp {
+    clock: u64,
+    hlc: String,
+    device_id: String,
+    op_id: String,
 }
 
 /// Pulls everything through the server; returns changes/s and page times (ms).
@@ -240,23 +370,27 @@ fn through_server(a: &Args) -> Result<(f64, Vec<f64>), String> {
     loop {
         let body = json!({ "scope": { "workspaceId": a.workspace }, "cursor": cursor, "limit": a.limit });
         let t = Instant::now();
-        let page: Value = ureq::post(&format!("{}/v1/pull", a.url))
+        let text = ureq::post(&format!("{}/v1/pull", a.url))
             .set("authorization", &format!("Bearer {}", a.token))
             .send_json(body)
             .map_err(|e| format!("pull from {cursor}: {e}"))?
-            .into_json()
+            .into_string()
             .map_err(|e| e.to_string())?;
+        let page: Page = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         pages.push(t.elapsed().as_secs_f64() * 1000.0);
-        for c in page["changes"].as_array().ok_or("no changes array")? {
-            if c["serverVersion"].as_u64() != Some(expect) {
-                return Err(format!("expected version {expect}, got {}", c["serverVersion"]));
+        for c in &page.changes {
+            if c.server_version != expect {
+                return Err(format!("expected version {expect}, got {}", c.server_version));
+            }
+            if c.payload.is_none() {
+                return Err(format!("version {expect} has no payload"));
             }
             expect += 1;
         }
-        cursor = page["nextCursor"].as_u64().ok_or("no nextCursor")?;
-        let more = page["hasMore"].as_bool().ok_or("no hasMore")?;
-        if (page["remaining"].as_u64() == Some(0)) == more {
-            return Err(format!("remaining {} with hasMore {more}", page["remaining"]));
+        cursor = page.next_cursor;
+        let more = page.has_more;
+        if (page.remaining == Some(0)) == more {
+            return Err(format!("remaining {:?} with hasMore {more}", page.remaining));
         }
         if !more {
             break;
@@ -281,7 +415,7 @@ fn main() {
         }
     };
     let run = || -> Result<Value, String> {
-        let (seed_s, direct, direct_push) = seed_and_direct(&a)?;
+        let (seed_s, direct, direct_push, direct_rows) = seed_and_direct(&a)?;
         let (server, pages) = through_server(&a)?;
         let tenth = (pages.len() / 10).max(1);
         let (first, last) = (mean(&pages[..tenth]), mean(&pages[pages.len() - tenth..]));
@@ -290,7 +424,7 @@ fn main() {
             "directChangesPerSec": direct.round(), "serverChangesPerSec": server.round(),
             "directOverServer": (direct / server * 100.0).round() / 100.0,
             "firstTenthPageMs": (first * 100.0).round() / 100.0, "lastTenthPageMs": (last * 100.0).round() / 100.0,
-            "directPushRowsPerSec": direct_push.round(),
+            "directPushRowsPerSec": direct_push.round(), "directRowInsertsPerSec": direct_rows.round(),
         }))
     };
     match run() {
