@@ -122,7 +122,25 @@ pub struct Fanout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_page_message_is_shared_at_its_start_and_rebuilt_elsewhere() {
+        let change: Value = serde_json::json!({ "tableName": "t", "pk": "a", "op": "put", "payload": { "x": 1 },
+            "serverVersion": 8, "stamp": { "clock": 1, "hlc": "h", "deviceId": "d", "opId": "o" } });
+        let response: PullResponse<Raw> = serde_json::from_value(serde_json::json!({
+            "changes": [change], "nextCursor": 8, "hasMore": false }))
+        .unwrap();
+        let page = Page::new(7, &response).unwrap();
+        let shared = page.message(7);
+        assert_eq!(shared.as_str().as_ptr(), page.message.as_str().as_ptr(), "the same bytes, not a copy");
+        let m: Value = serde_json::from_str(shared.as_str()).unwrap();
+        assert_eq!(m, serde_json::json!({ "type": "changes", "changes": [change], "fromCursor": 7, "nextCursor": 8 }));
+        let other: Value = serde_json::from_str(page.message(5).as_str()).unwrap();
+        assert_eq!(other["fromCursor"], 5);
+        assert_eq!(other["changes"], m["changes"]);
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn one_read_per_wake_and_never_one_older_than_the_wake() {
