@@ -363,9 +363,10 @@ struct Stamp {
     op_id: String,
 }
 
-/// Pulls everything through the server; returns changes/s and page times (ms).
-fn through_server(a: &Args) -> Result<(f64, Vec<f64>), String> {
-    let (mut cursor, mut expect, mut pages) = (0u64, 1u64, Vec::new());
+/// Pulls everything through the server; returns changes/s, page times
+/// (ms) and the seconds the client spent parsing pages.
+fn through_server(a: &Args) -> Result<(f64, Vec<f64>, f64), String> {
+    let (mut cursor, mut expect, mut pages, mut parsing) = (0u64, 1u64, Vec::new(), 0.0);
     let started = Instant::now();
     loop {
         let body = json!({ "scope": { "workspaceId": a.workspace }, "cursor": cursor, "limit": a.limit });
@@ -376,7 +377,9 @@ fn through_server(a: &Args) -> Result<(f64, Vec<f64>), String> {
             .map_err(|e| format!("pull from {cursor}: {e}"))?
             .into_string()
             .map_err(|e| e.to_string())?;
+        let parse = Instant::now();
         let page: Page = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        parsing += parse.elapsed().as_secs_f64();
         pages.push(t.elapsed().as_secs_f64() * 1000.0);
         for c in &page.changes {
             if c.server_version != expect {
@@ -399,7 +402,7 @@ fn through_server(a: &Args) -> Result<(f64, Vec<f64>), String> {
     if expect != a.changes + 1 || cursor != a.changes {
         return Err(format!("{} changes arrived, cursor {cursor}; {} expected", expect - 1, a.changes));
     }
-    Ok((a.changes as f64 / started.elapsed().as_secs_f64(), pages))
+    Ok((a.changes as f64 / started.elapsed().as_secs_f64(), pages, parsing))
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -416,7 +419,8 @@ fn main() {
     };
     let run = || -> Result<Value, String> {
         let (seed_s, direct, direct_push, direct_rows) = seed_and_direct(&a)?;
-        let (server, pages) = through_server(&a)?;
+        let (server, pages, parsing) = through_server(&a)?;
+        let total_s: f64 = pages.iter().sum::<f64>() / 1000.0;
         let tenth = (pages.len() / 10).max(1);
         let (first, last) = (mean(&pages[..tenth]), mean(&pages[pages.len() - tenth..]));
         Ok(json!({
@@ -424,6 +428,7 @@ fn main() {
             "directChangesPerSec": direct.round(), "serverChangesPerSec": server.round(),
             "directOverServer": (direct / server * 100.0).round() / 100.0,
             "firstTenthPageMs": (first * 100.0).round() / 100.0, "lastTenthPageMs": (last * 100.0).round() / 100.0,
+            "clientParseShare": (parsing / total_s * 100.0).round() / 100.0,
             "directPushRowsPerSec": direct_push.round(), "directRowInsertsPerSec": direct_rows.round(),
         }))
     };

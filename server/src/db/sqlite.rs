@@ -29,7 +29,7 @@ use super::batch;
 use super::pool;
 use super::row::Raw;
 use super::schema;
-use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
+use super::sql::{self, Arg, Cell, Dialect, Snapshot, Store, Tx};
 use super::{storage, Db, Grant};
 
 /// How many reader connections a process opens at most.
@@ -209,7 +209,7 @@ impl Db for SqliteDb {
 
     fn pull(&self, req: &PullRequest) -> Result<PullResponse<Raw>, SyncError> {
         let ws = &req.scope.workspace_id;
-        self.read(|tx| apply::pull(&mut Store { tx: Lite(tx.0), ws, now_ms: 0 }, req))
+        self.read(|tx| apply::pull(&mut Snapshot::new(Store { tx: Lite(tx.0), ws, now_ms: 0 }), req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {
