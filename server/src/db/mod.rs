@@ -9,8 +9,8 @@
 //! serialised, and how a statement is bound and its rows read:
 //!
 //! - a push holds the workspace's write lock through its commit (SQLite:
-//!   `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` on the
-//!   workspace's row), so versions are assigned one after another and a
+//!   `BEGIN IMMEDIATE`; PostgreSQL: a row lock on the workspace's row,
+//!   taken by `INSERT ... ON CONFLICT DO UPDATE`), so versions are assigned one after another and a
 //!   version becomes visible only after every lower version has committed:
 //!   a puller can never skip a change that commits later;
 //! - a pull reads from one snapshot (SQLite: one read transaction;

@@ -1,7 +1,8 @@
 //! The PostgreSQL backend: several server processes share one database.
 //!
 //! - **Versions from the database.** A push locks its workspace's row
-//!   (`SELECT ... FOR UPDATE`) and holds the lock through its commit, so
+//!   (`LOCK_WORKSPACE`, which also creates it and reads its version) and
+//!   holds the lock through its commit, so
 //!   pushes to one workspace are serialised across every process and a
 //!   version commits only after all lower ones: a puller never sees version
 //!   n+1 without n, and never skips a change that commits later.
