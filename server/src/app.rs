@@ -184,6 +184,14 @@ pub async fn serve_until(
         crate::db::postgres::listen(url, Arc::new(move |ws: Option<String>| hub.wake(ws.as_deref())));
     }
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    // No Nagle: a watch's batch or a push's answer is one small write, and
+    // waiting for the peer's (delayed) ACK of the previous one before
+    // sending it would add up to tens of milliseconds.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let shutting = app.clone();
     let signal = async move {
         stop.await;

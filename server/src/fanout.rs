@@ -18,10 +18,12 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use axum::extract::ws::Utf8Bytes;
 use tidesync::core::wire::PullResponse;
 use tidesync::core::SyncError;
 use tokio::sync::OnceCell;
+
+use crate::db::row::Raw;
 
 /// How long a finished read stays in the map once it holds many.
 const KEEP: Duration = Duration::from_secs(5);
@@ -70,11 +72,40 @@ impl<K: Hash + Eq, V: Clone> Shared<K, V> {
     }
 }
 
-/// A page as watchers send it: the answer, and its changes as JSON text
-/// (encoded once for all of them).
+/// A page as watchers send it, encoded once for all of them: its changes
+/// as JSON text, and the whole `changes` message for the watchers whose
+/// last batch left them at the page's start (all of them, but those whose
+/// table filter skipped changes), shared without a copy.
 pub struct Page {
-    pub response: PullResponse<Value>,
+    pub from: u64,
+    pub next_cursor: u64,
+    pub has_more: bool,
+    pub len: usize,
     pub changes_json: String,
+    pub message: Utf8Bytes,
+}
+
+impl Page {
+    /// Encodes a pull's answer from cursor `from`.
+    pub fn new(from: u64, response: &PullResponse<Raw>) -> Result<Page, SyncError> {
+        let changes_json = serde_json::to_string(&response.changes).map_err(|e| SyncError::Storage(e.to_string()))?;
+        let next_cursor = response.next_cursor;
+        let message = Page::text(&changes_json, from, next_cursor).into();
+        Ok(Page { from, next_cursor, has_more: response.has_more, len: response.changes.len(), changes_json, message })
+    }
+
+    fn text(changes_json: &str, from: u64, next: u64) -> String {
+        format!(r#"{{"type":"changes","changes":{changes_json},"fromCursor":{from},"nextCursor":{next}}}"#)
+    }
+
+    /// The message for a watcher whose last batch left it at `sent`.
+    pub fn message(&self, sent: u64) -> Utf8Bytes {
+        if sent == self.from {
+            self.message.clone()
+        } else {
+            Page::text(&self.changes_json, sent, self.next_cursor).into()
+        }
+    }
 }
 
 /// Which page: workspace, cursor, tables, project.
@@ -91,7 +122,25 @@ pub struct Fanout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_page_message_is_shared_at_its_start_and_rebuilt_elsewhere() {
+        let change: Value = serde_json::json!({ "tableName": "t", "pk": "a", "op": "put", "payload": { "x": 1 },
+            "serverVersion": 8, "stamp": { "clock": 1, "hlc": "h", "deviceId": "d", "opId": "o" } });
+        let response: PullResponse<Raw> = serde_json::from_value(serde_json::json!({
+            "changes": [change], "nextCursor": 8, "hasMore": false }))
+        .unwrap();
+        let page = Page::new(7, &response).unwrap();
+        let shared = page.message(7);
+        assert_eq!(shared.as_str().as_ptr(), page.message.as_str().as_ptr(), "the same bytes, not a copy");
+        let m: Value = serde_json::from_str(shared.as_str()).unwrap();
+        assert_eq!(m, serde_json::json!({ "type": "changes", "changes": [change], "fromCursor": 7, "nextCursor": 8 }));
+        let other: Value = serde_json::from_str(page.message(5).as_str()).unwrap();
+        assert_eq!(other["fromCursor"], 5);
+        assert_eq!(other["changes"], m["changes"]);
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn one_read_per_wake_and_never_one_older_than_the_wake() {

@@ -11,6 +11,12 @@ use tidesync_server::jwt::JwtVerifier;
 use tidesync_server::rate::RateLimiter;
 use tidesync_server::{create_token, gc, open_db, remove_member, revoke_tokens, Revoke};
 
+/// mimalloc: a request allocates and frees many small strings and JSON
+/// values across tokio's worker and blocking threads, where glibc's malloc
+/// spent a quarter of the server's CPU in a push and pull profile.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Structured logs on stderr: `TIDESYNC_LOG` filters them (default
 /// `info`; e.g. `tidesync_server=debug` logs every request), `--log-format
 /// json` writes one JSON object a line.

@@ -31,6 +31,7 @@ use tidesync::core::SyncError;
 
 use crate::app::{now_ms, App};
 use crate::auth;
+use crate::db::row::Raw;
 use crate::error::ApiError;
 
 /// Steps 1 to 3: the token and the JSON body.
@@ -72,7 +73,7 @@ pub async fn pull(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<PullResponse<Value>>, ApiError> {
+) -> Result<Json<PullResponse<Raw>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
     let req = decode_pull_request(&value).map_err(SyncError::from)?;

@@ -9,8 +9,8 @@
 //! serialised, and how a statement is bound and its rows read:
 //!
 //! - a push holds the workspace's write lock through its commit (SQLite:
-//!   `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` on the
-//!   workspace's row), so versions are assigned one after another and a
+//!   `BEGIN IMMEDIATE`; PostgreSQL: a row lock on the workspace's row,
+//!   taken by `INSERT ... ON CONFLICT DO UPDATE`), so versions are assigned one after another and a
 //!   version becomes visible only after every lower version has committed:
 //!   a puller can never skip a change that commits later;
 //! - a pull reads from one snapshot (SQLite: one read transaction;
@@ -19,6 +19,7 @@
 //! Every method is synchronous; the HTTP layer calls it from
 //! `tokio::task::spawn_blocking`.
 
+pub mod batch;
 pub mod pool;
 pub mod postgres;
 pub mod row;
@@ -50,8 +51,9 @@ pub trait Db: Send + Sync + 'static {
 
     /// Applies a batch (already decoded and authorized) at server time `now_ms`.
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError>;
-    /// A page of changes above the request's cursor.
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError>;
+    /// A page of changes above the request's cursor, each payload as its
+    /// stored JSON text.
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse<row::Raw>, SyncError>;
     /// Records that `device_id` has pulled up to `version`.
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError>;
     /// The workspace's current serverVersion.

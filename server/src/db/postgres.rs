@@ -1,7 +1,8 @@
 //! The PostgreSQL backend: several server processes share one database.
 //!
 //! - **Versions from the database.** A push locks its workspace's row
-//!   (`SELECT ... FOR UPDATE`) and holds the lock through its commit, so
+//!   (`LOCK_WORKSPACE`, which also creates it and reads its version) and
+//!   holds the lock through its commit, so
 //!   pushes to one workspace are serialised across every process and a
 //!   version commits only after all lower ones: a puller never sees version
 //!   n+1 without n, and never skips a change that commits later.
@@ -20,18 +21,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::types::{ToSql, Type};
-use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement, Transaction};
 use serde_json::Value;
-use tidesync::core::server::{apply, LogRead, PushOutcome};
+use tidesync::core::server::{apply, PushOutcome};
 use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
 use tidesync::core::SyncError;
 
 use r2d2::{ManageConnection, Pool};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::batch;
 use super::pool;
+use super::row::Raw;
 use super::schema;
-use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
+use super::sql::{self, Arg, Cell, Dialect, Snapshot, Store, Tx};
 use super::{storage, Db, Grant};
 
 /// The channel every process LISTENs on; the payload is a workspace id.
@@ -64,6 +67,12 @@ impl ManageConnection for PgManager {
     }
 }
 
+/// Creates the workspace's row if needed, locks it until the commit (as
+/// `SELECT ... FOR UPDATE` would: `ON CONFLICT DO UPDATE` locks the row it
+/// conflicts with) and reads its version after the lock: one round trip.
+const LOCK_WORKSPACE: &str = "INSERT INTO workspaces (id) VALUES ($1)
+   ON CONFLICT (id) DO UPDATE SET version = workspaces.version RETURNING version";
+
 /// A PostgreSQL sync database.
 pub struct PgDb {
     pool: Pool<PgManager>,
@@ -91,7 +100,7 @@ impl PgDb {
         &self,
         workspace: &str,
         now_ms: u64,
-        f: impl FnOnce(&mut Store<'_, PgTx<'_, '_>>) -> Result<T, SyncError>,
+        f: impl FnOnce(&mut Store<'_, PgTx<'_, Transaction<'_>>>, u64) -> Result<T, SyncError>,
         notify: impl FnOnce(&T) -> bool,
     ) -> Result<T, SyncError> {
         let mut conn = pool::get(&self.pool)?;
@@ -99,9 +108,9 @@ impl PgDb {
         let mut tx = conn.client.transaction().map_err(storage)?;
         let out = {
             let mut store = Store { tx: PgTx { tx: &mut tx, stmts: &mut conn.stmts }, ws: workspace, now_ms };
-            store.ensure()?;
-            store.tx.query("SELECT version FROM workspaces WHERE id = $1 FOR UPDATE", &[Arg::Text(workspace)])?;
-            f(&mut store)?
+            let row = store.tx.query(LOCK_WORKSPACE, &[Arg::Text(workspace)])?;
+            let version = row.into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or(Cell::Null).int()?;
+            f(&mut store, super::row::to_u64(version)?)?
         };
         if notify(&out) {
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &workspace]).map_err(storage)?;
@@ -111,7 +120,10 @@ impl PgDb {
     }
 
     /// Runs `f` in one transaction (no workspace lock).
-    fn transact<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
+    fn transact<T>(
+        &self,
+        f: impl FnOnce(&mut PgTx<'_, Transaction<'_>>) -> Result<T, SyncError>,
+    ) -> Result<T, SyncError> {
         let mut conn = pool::get(&self.pool)?;
         let conn = &mut *conn;
         let mut tx = conn.client.transaction().map_err(storage)?;
@@ -120,8 +132,16 @@ impl PgDb {
         Ok(out)
     }
 
+    /// Runs `f`, one statement, on a connection without a transaction of
+    /// its own (a statement is atomic): one round trip instead of three.
+    fn single<T>(&self, f: impl FnOnce(&mut PgTx<'_, Client>) -> Result<T, SyncError>) -> Result<T, SyncError> {
+        let mut conn = pool::get(&self.pool)?;
+        let conn = &mut *conn;
+        f(&mut PgTx { tx: &mut conn.client, stmts: &mut conn.stmts })
+    }
+
     /// Runs `f` in one read-only snapshot.
-    fn read<T>(&self, f: impl FnOnce(&mut PgTx<'_, '_>) -> Result<T, SyncError>) -> Result<T, SyncError> {
+    fn read<T>(&self, f: impl FnOnce(&mut PgTx<'_, Transaction<'_>>) -> Result<T, SyncError>) -> Result<T, SyncError> {
         let mut conn = pool::get(&self.pool)?;
         let conn = &mut *conn;
         let mut tx = conn
@@ -190,14 +210,15 @@ fn listen_once(url: &str, wake: &dyn Fn(Option<String>)) -> Result<(), SyncError
     Ok(())
 }
 
-/// A statement runner over one PostgreSQL transaction, with the
-/// connection's prepared statements.
-pub struct PgTx<'a, 'b> {
-    tx: &'a mut Transaction<'b>,
+/// A statement runner over one PostgreSQL transaction (or, for a single
+/// statement, the bare connection), with the connection's prepared
+/// statements.
+pub struct PgTx<'a, C> {
+    tx: &'a mut C,
     stmts: &'a mut HashMap<&'static str, Statement>,
 }
 
-impl PgTx<'_, '_> {
+impl<C: GenericClient> PgTx<'_, C> {
     fn stmt(&mut self, sql: &'static str) -> Result<Statement, SyncError> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
@@ -218,6 +239,10 @@ fn params<'a>(args: &'a [Arg<'a>]) -> Vec<Box<dyn ToSql + Sync + 'a>> {
                 Arg::Text(t) => Box::new(t),
                 Arg::OptText(t) => Box::new(t),
                 Arg::Tables(t) => Box::new(t.map(<[String]>::to_vec)),
+                Arg::Texts(t) => Box::new(t),
+                Arg::OptTexts(t) => Box::new(t),
+                Arg::Ints(t) => Box::new(t),
+                Arg::OptInts(t) => Box::new(t),
             }
         })
         .collect()
@@ -237,7 +262,7 @@ fn cell(row: &postgres::Row, i: usize) -> Result<Cell, SyncError> {
     Ok(got.map_err(storage)?.unwrap_or(Cell::Null))
 }
 
-impl Tx for PgTx<'_, '_> {
+impl<C: GenericClient> Tx for PgTx<'_, C> {
     const DIALECT: Dialect = Dialect::Postgres;
 
     fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, SyncError> {
@@ -274,17 +299,18 @@ impl Db for PgDb {
     }
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {
-        let notify = |out: &PushOutcome<Value>| !out.applied.is_empty();
-        self.write(&batch.scope.workspace_id, now_ms, |ws| apply::push(ws, batch, now_ms), notify)
+        // The batch's last statement notifies when it applied something.
+        let ws = &batch.scope.workspace_id;
+        self.write(ws, now_ms, |store, version| batch::push(store, batch, now_ms, Some(version)), |_| false)
     }
 
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Raw>, SyncError> {
         let ws = &req.scope.workspace_id;
-        self.read(|tx| apply::pull(&mut Store { tx, ws, now_ms: 0 }, req))
+        self.read(|tx| apply::pull(&mut Snapshot::new(Store { tx, ws, now_ms: 0 }), req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {
-        self.write(workspace, now_ms, |ws| apply::update_cursor(ws, device_id, version), |_| false)
+        self.write(workspace, now_ms, |ws, _| apply::update_cursor(ws, device_id, version), |_| false)
     }
 
     fn version(&self, workspace: &str) -> Result<u64, SyncError> {
@@ -296,11 +322,11 @@ impl Db for PgDb {
     }
 
     fn gc(&self, workspace: &str, now_ms: u64, retention_ms: u64) -> Result<usize, SyncError> {
-        self.write(workspace, now_ms, |ws| apply::gc(ws, now_ms, retention_ms), |_| false)
+        self.write(workspace, now_ms, |ws, _| apply::gc(ws, now_ms, retention_ms), |_| false)
     }
 
     fn purge_history(&self, workspace: &str, below: u64) -> Result<(), SyncError> {
-        self.write(workspace, 0, |ws| apply::purge_history(ws, below), |_| false)
+        self.write(workspace, 0, |ws, _| apply::purge_history(ws, below), |_| false)
     }
 
     fn prune_ops(&self, workspace: &str, seen_until_ms: u64, limit: usize) -> Result<usize, SyncError> {
@@ -308,7 +334,7 @@ impl Db for PgDb {
     }
 
     fn grant(&self, token_hash: &str) -> Result<Option<Grant>, SyncError> {
-        self.transact(|tx| sql::grant(tx, token_hash))
+        self.single(|tx| sql::grant(tx, token_hash))
     }
 
     fn create_token(

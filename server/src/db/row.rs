@@ -7,6 +7,7 @@
 //! - the stamp is four columns; `version` is the serverVersion and, while
 //!   `in_log` is true, the record's entry in the compacted change log.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tidesync::core::server::Scan;
 use tidesync::core::wire::{OpKind, SyncChange};
@@ -30,9 +31,32 @@ pub struct ChangeRow {
     pub op_id: String,
 }
 
+/// A payload as pulls carry it: the stored JSON text, spliced into the
+/// answer as it is (never decoded and encoded again).
+pub type Raw = Box<RawValue>;
+
+/// What a payload is read back as, from its stored JSON text.
+pub trait Payload: Sized {
+    fn from_stored(text: String) -> Result<Self, SyncError>;
+}
+
+/// Decoded (the push path: a rejected op's `current`, GC).
+impl Payload for Value {
+    fn from_stored(text: String) -> Result<Self, SyncError> {
+        serde_json::from_str(&text).map_err(storage)
+    }
+}
+
+/// The text itself (pulls and watches), checked to be JSON.
+impl Payload for Raw {
+    fn from_stored(text: String) -> Result<Self, SyncError> {
+        RawValue::from_string(text).map_err(storage)
+    }
+}
+
 impl ChangeRow {
-    pub fn into_change(self) -> Result<SyncChange<Value>, SyncError> {
-        let payload = self.payload.map(|p| serde_json::from_str(&p)).transpose().map_err(storage)?;
+    pub fn into_change<P: Payload>(self) -> Result<SyncChange<P>, SyncError> {
+        let payload = self.payload.map(P::from_stored).transpose()?;
         Ok(SyncChange {
             table_name: self.table_name,
             pk: decode_pk(&self.pk)?,
@@ -90,7 +114,7 @@ pub fn stamp(clock: i64, hlc: String, device_id: String, op_id: String) -> Resul
 /// at most one entry per version; compacted and filtered-out versions make
 /// the true count lower), and 0 exactly when nothing follows. Counting the
 /// rest of the log on every page would make a bootstrap quadratic.
-pub fn page(mut changes: Vec<SyncChange<Value>>, limit: usize, version: u64) -> Scan<Value> {
+pub fn page<P>(mut changes: Vec<SyncChange<P>>, limit: usize, version: u64) -> Scan<P> {
     if changes.len() <= limit {
         return Scan { changes, remaining: 0 };
     }

@@ -21,7 +21,7 @@ use tidesync::core::server::{LogRead, Scan, ScanFilter, WorkspaceStore};
 use tidesync::core::wire::{OpKind, SyncChange};
 use tidesync::core::{ChangeStamp, Pk, SyncError};
 
-use super::row::{self, ChangeRow};
+use super::row::{self, ChangeRow, Payload};
 use super::{storage, Grant, DEVICE_TTL_MS};
 
 /// A statement parameter.
@@ -33,6 +33,12 @@ pub enum Arg<'a> {
     OptText(Option<&'a str>),
     /// A table filter (`None`: every table).
     Tables(Option<&'a [String]>),
+    /// Lists (a batch's keys and rows): a JSON array on SQLite (read with
+    /// `json_each`), an array (`text[]`, `bigint[]`) on PostgreSQL.
+    Texts(&'a [&'a str]),
+    OptTexts(&'a [Option<&'a str>]),
+    Ints(&'a [i64]),
+    OptInts(&'a [Option<i64>]),
 }
 
 /// A column value as read back.
@@ -134,10 +140,12 @@ const HEAD: &str =
     "SELECT op, clock, hlc, device_id, op_id FROM records WHERE workspace = $1 AND table_name = $2 AND pk = $3";
 const VERSION: &str = "SELECT version FROM workspaces WHERE id = $1";
 const WATERMARK: &str = "SELECT watermark FROM workspaces WHERE id = $1";
+const HEAD_OF_LOG: &str = "SELECT version, watermark FROM workspaces WHERE id = $1";
 const ENSURE_WORKSPACE: &str = "INSERT INTO workspaces (id) VALUES ($1) ON CONFLICT DO NOTHING";
 const SEEN_OP: &str = "SELECT version FROM ops WHERE workspace = $1 AND op_id = $2";
-const REMEMBER_OP: &str = "INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)";
-const WRITE: &str = "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
+pub(super) const REMEMBER_OP: &str = "INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)";
+pub(super) const WRITE: &str =
+    "INSERT INTO records (workspace, table_name, pk, op, payload, clock, hlc, device_id, op_id,
                          version, project_id, applied_at_ms, in_log)
    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE)
    ON CONFLICT (workspace, table_name, pk) DO UPDATE SET
@@ -159,7 +167,10 @@ const PRUNE_OPS: &str = "DELETE FROM ops WHERE workspace = $1 AND op_id IN
    (SELECT op_id FROM ops WHERE workspace = $1 AND seen_at_ms <= $2 LIMIT $3)";
 const WORKSPACES: &str = "SELECT id FROM workspaces ORDER BY id";
 const TOKEN_USER: &str = "SELECT user_id FROM tokens WHERE hash = $1";
-const MEMBERSHIPS: &str = "SELECT workspace FROM memberships WHERE user_id = $1 ORDER BY workspace";
+/// A token's user and its workspaces (one row per membership; one with a
+/// NULL workspace for a user without any; none for an unknown token).
+const GRANT: &str = "SELECT t.user_id, m.workspace FROM tokens t LEFT JOIN memberships m ON m.user_id = t.user_id
+   WHERE t.hash = $1 ORDER BY m.workspace";
 const ADD_USER: &str = "INSERT INTO users (id, created_at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 const ADD_TOKEN: &str = "INSERT INTO tokens (hash, user_id, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 const ADD_MEMBER: &str = "INSERT INTO memberships (user_id, workspace) VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -174,7 +185,7 @@ pub struct Store<'a, T: Tx> {
     pub now_ms: u64,
 }
 
-fn change(row: Vec<Cell>) -> Result<SyncChange<Value>, SyncError> {
+fn change<P: Payload>(row: Vec<Cell>) -> Result<SyncChange<P>, SyncError> {
     let [table_name, pk, op, payload, version, clock, hlc, device_id, op_id]: [Cell; 9] =
         row.try_into().map_err(|_| SyncError::Storage(format!("a change row has the columns {COLS}")))?;
     ChangeRow {
@@ -192,9 +203,41 @@ fn change(row: Vec<Cell>) -> Result<SyncChange<Value>, SyncError> {
 }
 
 impl<T: Tx> Store<'_, T> {
+    /// The workspace's serverVersion (0 before its first write).
+    pub fn version(&mut self) -> Result<u64, SyncError> {
+        self.number(VERSION)
+    }
+
     fn number(&mut self, sql: &'static str) -> Result<u64, SyncError> {
         let n = scalar(&mut self.tx, sql, &[Arg::Text(self.ws)])?;
         row::to_u64(n.map(|c| c.opt_int()).transpose()?.flatten().unwrap_or(0))
+    }
+
+    /// A page of the log above `after` (see `LogRead::scan`); `version`,
+    /// if the caller knows it, gives `remaining` without reading it again.
+    fn scan_page<P: Payload>(
+        &mut self,
+        after: u64,
+        limit: usize,
+        filter: ScanFilter<'_>,
+        version: Option<u64>,
+    ) -> Result<Scan<P>, SyncError> {
+        // One row past the page says whether more follow, without counting them.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let args = [
+            Arg::Text(self.ws),
+            Arg::Int(row::to_i64(after)?),
+            Arg::Tables(filter.tables),
+            Arg::OptText(filter.project),
+            Arg::Int(fetch),
+        ];
+        let rows = self.tx.query(T::DIALECT.scan_sql(), &args)?;
+        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>, _>>()?;
+        let version = match version {
+            Some(v) => v,
+            None => self.number(VERSION)?,
+        };
+        Ok(row::page(changes, limit, version))
     }
 
     /// Creates the workspace's row if it has none (before a write).
@@ -210,7 +253,9 @@ impl<T: Tx> Store<'_, T> {
     }
 }
 
-impl<T: Tx> LogRead<Value> for Store<'_, T> {
+/// Pulls read payloads as [`row::Raw`] (spliced into the answer), the push
+/// path as `Value`.
+impl<T: Tx, P: Payload> LogRead<P> for Store<'_, T> {
     fn version(&mut self) -> Result<u64, SyncError> {
         self.number(VERSION)
     }
@@ -219,20 +264,54 @@ impl<T: Tx> LogRead<Value> for Store<'_, T> {
         self.number(WATERMARK)
     }
 
-    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<Value>, SyncError> {
-        // One row past the page says whether more follow, without counting them.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let args = [
-            Arg::Text(self.ws),
-            Arg::Int(row::to_i64(after)?),
-            Arg::Tables(filter.tables),
-            Arg::OptText(filter.project),
-            Arg::Int(fetch),
-        ];
-        let rows = self.tx.query(T::DIALECT.scan_sql(), &args)?;
-        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>, _>>()?;
-        let version = self.version()?;
-        Ok(row::page(changes, limit, version))
+    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
+        self.scan_page(after, limit, filter, None)
+    }
+}
+
+/// A pull's store: one read transaction (one snapshot), in which the
+/// workspace's version and watermark cannot change, so both are read once,
+/// with one statement, for `apply::pull`'s two questions and the scan's
+/// `remaining` (on PostgreSQL two round trips fewer a page).
+pub struct Snapshot<'a, T: Tx> {
+    pub store: Store<'a, T>,
+    head: Option<(u64, u64)>,
+}
+
+impl<'a, T: Tx> Snapshot<'a, T> {
+    pub fn new(store: Store<'a, T>) -> Self {
+        Snapshot { store, head: None }
+    }
+
+    fn head(&mut self) -> Result<(u64, u64), SyncError> {
+        if let Some(h) = self.head {
+            return Ok(h);
+        }
+        let rows = self.store.tx.query(HEAD_OF_LOG, &[Arg::Text(self.store.ws)])?;
+        let h = match rows.into_iter().next() {
+            None => (0, 0),
+            Some(r) => {
+                let [v, w]: [Cell; 2] = r.try_into().map_err(|_| storage("a workspace row has 2 columns"))?;
+                (row::to_u64(v.int()?)?, row::to_u64(w.int()?)?)
+            }
+        };
+        self.head = Some(h);
+        Ok(h)
+    }
+}
+
+impl<T: Tx, P: Payload> LogRead<P> for Snapshot<'_, T> {
+    fn version(&mut self) -> Result<u64, SyncError> {
+        Ok(self.head()?.0)
+    }
+
+    fn watermark(&mut self) -> Result<u64, SyncError> {
+        Ok(self.head()?.1)
+    }
+
+    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
+        let version = self.head()?.0;
+        self.store.scan_page(after, limit, filter, Some(version))
     }
 }
 
@@ -344,14 +423,18 @@ pub fn workspaces<T: Tx>(tx: &mut T) -> Result<Vec<String>, SyncError> {
     tx.query(WORKSPACES, &[])?.into_iter().map(|r| r.into_iter().next().unwrap_or(Cell::Null).text()).collect()
 }
 
-/// The grant of the token whose hash is `token_hash`.
+/// The grant of the token whose hash is `token_hash`, in one statement.
 pub fn grant<T: Tx>(tx: &mut T, token_hash: &str) -> Result<Option<Grant>, SyncError> {
-    let Some(user) = scalar(tx, TOKEN_USER, &[Arg::Text(token_hash)])? else { return Ok(None) };
-    let user_id = user.text()?;
-    let rows = tx.query(MEMBERSHIPS, &[Arg::Text(&user_id)])?;
-    let workspaces =
-        rows.into_iter().map(|r| r.into_iter().next().unwrap_or(Cell::Null).text()).collect::<Result<_, _>>()?;
-    Ok(Some(Grant { user_id, workspaces }))
+    let mut grant: Option<Grant> = None;
+    for r in tx.query(GRANT, &[Arg::Text(token_hash)])? {
+        let [user, workspace]: [Cell; 2] = r.try_into().map_err(|_| storage("a grant row has 2 columns"))?;
+        let g = match &mut grant {
+            Some(g) => g,
+            None => grant.insert(Grant { user_id: user.text()?, workspaces: Vec::new() }),
+        };
+        g.workspaces.extend(workspace.opt_text()?);
+    }
+    Ok(grant)
 }
 
 /// Stores a token for `user_id` (creating the user) and adds the user to
@@ -404,6 +487,7 @@ mod tests {
             HEAD,
             VERSION,
             WATERMARK,
+            HEAD_OF_LOG,
             ENSURE_WORKSPACE,
             SEEN_OP,
             REMEMBER_OP,
@@ -416,7 +500,7 @@ mod tests {
             PRUNE_OPS,
             WORKSPACES,
             TOKEN_USER,
-            MEMBERSHIPS,
+            GRANT,
             ADD_USER,
             ADD_TOKEN,
             ADD_MEMBER,

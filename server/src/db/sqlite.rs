@@ -18,16 +18,18 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ToSql, TransactionBehavior};
 use serde_json::Value;
-use tidesync::core::server::{apply, LogRead, PushOutcome};
+use tidesync::core::server::{apply, PushOutcome};
 use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
 use tidesync::core::SyncError;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 
+use super::batch;
 use super::pool;
+use super::row::Raw;
 use super::schema;
-use super::sql::{self, Arg, Cell, Dialect, Store, Tx};
+use super::sql::{self, Arg, Cell, Dialect, Snapshot, Store, Tx};
 use super::{storage, Db, Grant};
 
 /// How many reader connections a process opens at most.
@@ -55,11 +57,19 @@ impl ToSql for Arg<'_> {
                 t.map_or(ToSqlOutput::Owned(SqlValue::Null), |t| ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())))
             }
             Arg::Tables(None) => ToSqlOutput::Owned(SqlValue::Null),
-            Arg::Tables(Some(t)) => ToSqlOutput::Owned(SqlValue::Text(
-                serde_json::to_string(t).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            )),
+            Arg::Tables(Some(t)) => json_text(t)?,
+            Arg::Texts(t) => json_text(t)?,
+            Arg::OptTexts(t) => json_text(t)?,
+            Arg::Ints(t) => json_text(t)?,
+            Arg::OptInts(t) => json_text(t)?,
         })
     }
+}
+
+/// A list parameter, as the JSON array `json_each` reads.
+fn json_text(v: &(impl serde::Serialize + ?Sized)) -> rusqlite::Result<ToSqlOutput<'static>> {
+    let text = serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(ToSqlOutput::Owned(SqlValue::Text(text)))
 }
 
 fn cell(v: ValueRef<'_>) -> Result<Cell, SyncError> {
@@ -194,12 +204,12 @@ impl Db for SqliteDb {
     }
 
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError> {
-        self.write(&batch.scope.workspace_id, now_ms, |ws| apply::push(ws, batch, now_ms))
+        self.write(&batch.scope.workspace_id, now_ms, |ws| batch::push(ws, batch, now_ms, None))
     }
 
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Value>, SyncError> {
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Raw>, SyncError> {
         let ws = &req.scope.workspace_id;
-        self.read(|tx| apply::pull(&mut Store { tx: Lite(tx.0), ws, now_ms: 0 }, req))
+        self.read(|tx| apply::pull(&mut Snapshot::new(Store { tx: Lite(tx.0), ws, now_ms: 0 }), req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {
