@@ -74,7 +74,8 @@ export function printTable(results) {
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
   for (const row of table) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
   if (results.quick) console.log('quick: tiny sizes and one run, to keep the pages working; the goals are for full runs');
-  const { bootstrap, latency, size, scale } = results;
+  const { bootstrap, latency, size, scale, live } = results;
+  if (live) console.log(`live: the same ${live.n} rows read with raw IndexedDB: p50 ${ms(live.rawReadP50Ms)}, p99 ${ms(live.rawReadP99Ms)}`);
   if (bootstrap) console.log(`bootstrap: ${bootstrap.recordsPerSecond} records/s`);
   if (latency) {
     console.log(`latency: ${latency.n} writes, min ${ms(latency.minMs)}, max ${ms(latency.maxMs)}; server ${latency.server}`);

@@ -4,8 +4,8 @@
 // spends seconds on the wasm and ./scripts/test only needs the path to
 // work). Two totals: the engine (the wasm,
 // wasm-bindgen's glue tidesync.js and its inline snippets) and the package
-// entry (index.js, which also loads error.js, live_query.js, sync_status.js and
-// HttpProvider's http_provider.js).
+// entry (index.js, which also loads error.js, live_query.js, sync_status.js,
+// table.js and HttpProvider's http_provider.js).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -44,7 +44,7 @@ function total(files) {
 export function runSize(quick) {
   const brotliQuality = quick ? 9 : constants.BROTLI_MAX_QUALITY;
   const engine = ['tidesync_bg.wasm', 'tidesync.js', ...snippets()].map((f) => measure(f, brotliQuality));
-  const entry = ['index.js', 'error.js', 'http_provider.js', 'live_query.js', 'sync_status.js'].map((f) => measure(f, brotliQuality));
+  const entry = ['index.js', 'error.js', 'http_provider.js', 'live_query.js', 'sync_status.js', 'table.js'].map((f) => measure(f, brotliQuality));
   return {
     scenario: 'size', gzipLevel: 9, brotliQuality,
     perFile: [...engine, ...entry], engine: total(engine), entry: total([...engine, ...entry]),
@@ -55,8 +55,9 @@ export function runSize(quick) {
 // ratchet at the size reached, lowered as the entry shrinks. The goal in
 // BENCHMARKS.md is 100 KiB; until the entry gets there, this keeps it from
 // growing back. The read side (queries, read snapshots, record status, live
-// queries) raised it from 285,000 to 315,000 (+24 KB of wasm, +2 KB of JS).
-export const ENTRY_BUDGET_GZIP = 315_000;
+// queries, typed tables) raised it from 285,000 to 320,000 (+25 KB of wasm,
+// +6 KB of JS).
+export const ENTRY_BUDGET_GZIP = 320_000;
 
 // `node scripts/bench-size.mjs --check`: prints the entry's size and exits
 // non-zero when it is over the budget, or when the test doubles' module is

@@ -12,7 +12,8 @@
 //   cause one more run, not one per notice (a pulled page of 10,000 records
 //   is one notice per table).
 // - An observer hears only results that differ from the last one it got
-//   (compared as JSON; results JSON cannot express are always emitted).
+//   (plain data compared in depth, stopping at the first difference; other
+//   objects only equal themselves).
 //
 // The returned object has the TC39/RxJS observable shape:
 // `subscribe(observer | next) -> { unsubscribe }`, which Svelte stores,
@@ -24,12 +25,26 @@ const OUTBOX_EVENTS = ['sync.op:action:captured', 'sync.push:action:after', 'syn
 /** Nothing emitted yet. */
 const NOTHING = Symbol('nothing');
 
-function fingerprint(value) {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
+/**
+ * Whether two results are the same data: plain objects, arrays and
+ * primitives compared in depth, stopping at the first difference (no
+ * serialisation of a large result on every run). Anything else (a Map, a
+ * Date, a class instance) is equal only to itself.
+ */
+function same(a, b) {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
   }
+  const pa = Object.getPrototypeOf(a);
+  if ((pa !== Object.prototype && pa !== null) || Object.getPrototypeOf(b) !== pa || Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || !same(a[k], b[k])) return false;
+  return true;
 }
 
 class Subscription {
@@ -43,7 +58,6 @@ class Subscription {
     this.tables = null;
     this.readsStatus = false;
     this.last = NOTHING;
-    this.lastText = undefined;
     this.offs = [];
     this.offs.push(engine.on('change', (e) => {
       if (this.tables === null || this.tables.includes(e.table)) this.schedule();
@@ -94,10 +108,8 @@ class Subscription {
 
   emit(result) {
     if (this.closed) return;
-    const text = fingerprint(result);
-    if (this.last !== NOTHING && text !== undefined && text === this.lastText) return;
+    if (this.last !== NOTHING && same(this.last, result)) return;
     this.last = result;
-    this.lastText = text;
     this.observer.next?.(result);
   }
 
