@@ -10,6 +10,7 @@ pub mod capture;
 pub mod decode;
 pub mod error;
 pub mod hlc;
+pub mod join;
 pub mod json_tree;
 pub mod key;
 pub mod lww;

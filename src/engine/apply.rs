@@ -201,7 +201,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             crate::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
         });
         let (per_table, stored_cursors, stored_hlc, mut lost_ops) = crate::try_join!(
-            crate::engine::join::try_join_all(reads),
+            crate::core::join::try_join_all(reads),
             tx.get_state(STATE_CURSORS),
             super::load_hlc(tx),
             lost::load(tx),
@@ -375,8 +375,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
         });
         let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
         crate::try_join!(
-            crate::engine::join::try_join_all(row_writes),
-            crate::engine::join::try_join_all(tomb_removals),
+            crate::core::join::try_join_all(row_writes),
+            crate::core::join::try_join_all(tomb_removals),
             tx.put_tombstones(tomb_puts),
             tx.put_ops(op_puts),
             conflicts::record(tx, &out.conflicts),

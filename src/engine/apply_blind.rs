@@ -111,7 +111,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 crate::try_join!(tx.put_records(&table, puts), tx.delete_records(&table, &deletes))
             });
             crate::try_join!(
-                crate::engine::join::try_join_all(rows),
+                crate::core::join::try_join_all(rows),
                 tx.put_tombstones(tombs),
                 tx.put_state(STATE_CURSORS, after.encode()),
                 tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),

@@ -18,13 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use super::events::{ErrorEvent, Event, RetryEvent, StatsEvent, StatusEvent};
 use super::gc::GC_INTERVAL_MS;
-use super::join::{select, Exclusive, First};
 use super::outbox::SyncRun;
 use super::provider::{Provider, SubscriptionEvent, SubscriptionStatus};
 use super::push::Step;
 use super::signal::Signal;
 use super::subscription::Subscription;
 use super::{Engine, Platform};
+use crate::core::join::{select, Exclusive, First};
 use crate::core::scheduler::{pauses, Action, Batch, Input, LinkStatus, Pulled, RunEnd, Scheduler, SchedulerConfig};
 use crate::core::{Result, SyncError};
 use crate::store::Store;
@@ -456,7 +456,7 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
             let step = match page {
                 Ok(page) if page.has_more => {
                     let next_cursor = page.next_cursor;
-                    let (step, next) = super::join::join(
+                    let (step, next) = crate::core::join::join(
                         engine.apply_page(page, cursor),
                         engine.fetch_page(&self.provider, next_cursor),
                     )

@@ -13,7 +13,6 @@ pub mod cursors;
 pub mod driver;
 pub mod events;
 pub mod gc;
-pub mod join;
 pub mod lost;
 pub mod outbox;
 pub mod platform;
@@ -310,7 +309,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// Fills in the payload of put ops that read it from their row.
     pub(crate) async fn with_payloads(tx: &S::Tx, mut ops: Vec<PendingOp<S::Rec>>) -> Result<Vec<PendingOp<S::Rec>>> {
         let reads = ops.iter().map(|op| tx.get_records(&op.table_name, std::slice::from_ref(&op.pk)));
-        let rows = crate::engine::join::try_join_all(reads).await?;
+        let rows = crate::core::join::try_join_all(reads).await?;
         for (op, mut row) in ops.iter_mut().zip(rows) {
             if op.payload.is_none() && op.op == crate::core::wire::OpKind::Put {
                 op.payload = row.pop().flatten();

@@ -104,7 +104,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let checks = async {
             let ((_, captured), counts) = crate::try_join!(
                 super::load_hlc(&tx),
-                crate::engine::join::try_join_all(tables.iter().map(|t| tx.count(t))),
+                crate::core::join::try_join_all(tables.iter().map(|t| tx.count(t))),
             )?;
             Ok::<_, SyncError>(captured && counts.iter().any(|&n| n > 0))
         };

@@ -57,7 +57,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             // What the server no longer has: rows absent from its state and
             // without an unsynced local op.
             let reads = tables.iter().map(|t| tx.keys(t));
-            let (keys, ops) = crate::try_join!(crate::engine::join::try_join_all(reads), tx.list_ops(None, u32::MAX))?;
+            let (keys, ops) = crate::try_join!(crate::core::join::try_join_all(reads), tx.list_ops(None, u32::MAX))?;
             let on_server: HashSet<(&str, &Pk)> = staged.iter().map(|c| (c.table_name.as_str(), &c.pk)).collect();
             let with_ops: HashSet<(&str, &Pk)> = ops.iter().map(|o| (o.table_name.as_str(), &o.pk)).collect();
             let mut gone: HashMap<&str, Vec<Pk>> = HashMap::new();
@@ -71,7 +71,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
             let applied = self.apply_in(&tx, &staged, Advance::Set { tables: &tables, to: cursor }, Vec::new()).await?;
             let removals = gone.iter().map(|(t, pks)| tx.delete_records(t, pks));
-            crate::engine::join::try_join_all(removals).await?;
+            crate::core::join::try_join_all(removals).await?;
             Ok::<_, SyncError>((applied, gone.into_iter().map(|(t, p)| (t.to_string(), p)).collect::<Vec<_>>()))
         }
         .await;

@@ -291,7 +291,7 @@ impl StoreTx for IdbTx {
     async fn get(&self, store: &str, keys: &[Key]) -> Result<Vec<Option<JsValue>>> {
         let store = self.store(store)?;
         let reads = keys.iter().map(|k| store.get(key_to_js(k)));
-        crate::engine::join::join_all(reads).await.into_iter().map(|r| r.map_err(|e| storage("get", e))).collect()
+        crate::core::join::join_all(reads).await.into_iter().map(|r| r.map_err(|e| storage("get", e))).collect()
     }
 
     async fn scan(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<JsValue>> {
@@ -367,7 +367,7 @@ impl StoreTx for IdbTx {
                 _ => range_to_js(r)?.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
             });
         }
-        for r in crate::engine::join::join_all(keys.into_iter().map(|k| s.delete(k))).await {
+        for r in crate::core::join::join_all(keys.into_iter().map(|k| s.delete(k))).await {
             r.map_err(|e| storage("delete", e))?;
         }
         Ok(())

@@ -220,7 +220,7 @@ async fn window<T: StoreTx + ?Sized>(
         })
         .collect();
     let reads = scans.iter().map(|s| tx.scan(&table.name, s));
-    let results = crate::engine::join::try_join_all(reads).await?;
+    let results = crate::core::join::try_join_all(reads).await?;
     let more = results.iter().any(|rows| want.is_some_and(|w| rows.len() as u64 >= w as u64));
     let mut rows: Vec<T::Rec> = results.into_iter().flatten().collect();
     if !merged {
@@ -259,5 +259,5 @@ pub async fn count<T: StoreTx + ?Sized>(tx: &T, table: &TableSchema, query: &Que
     let index = walk.index.as_ref().map(|i| i.name.as_str());
     let ranges = walk.ranges(&query.filter);
     let counts = ranges.iter().map(|r| tx.count_in(&table.name, index, r));
-    Ok(crate::engine::join::try_join_all(counts).await?.into_iter().sum())
+    Ok(crate::core::join::try_join_all(counts).await?.into_iter().sum())
 }

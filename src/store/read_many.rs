@@ -76,7 +76,7 @@ pub async fn read_many<T: StoreTx + ?Sized>(
                 let scan = Scan::index(index, KeyRange::only((src.key)(pk)));
                 async move { tx.scan(src.store, &scan).await }
             });
-            for (pk, rows) in pks.iter().zip(crate::engine::join::try_join_all(reads).await?) {
+            for (pk, rows) in pks.iter().zip(crate::core::join::try_join_all(reads).await?) {
                 if !rows.is_empty() {
                     out.insert(pk.clone(), rows);
                 }

@@ -26,7 +26,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 
-use crate::engine::join::{select, First};
+use crate::core::join::{select, First};
 use std::rc::Rc;
 
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! The few future combinators the engine needs, written out so the wasm
+//! The few future combinators the engine and the stores need (pure polling,
+//! no I/O, hence here in the core), written out so the wasm
 //! module carries no `futures-util`: `join` and `join_all` poll their futures
 //! together (so every IndexedDB request of one step is issued before any is
 //! awaited), [`try_join!`] is `join` followed by `?` on each result, and
@@ -145,18 +146,18 @@ pub async fn select<A: Future, B: Future>(a: A, b: B) -> First<A::Output, B::Out
 macro_rules! try_join {
     ($a:expr, $b:expr $(,)?) => {
         async {
-            let (a, b) = $crate::engine::join::join($a, $b).await;
-            Ok::<_, $crate::core::SyncError>(($crate::engine::join::checked(a)?, $crate::engine::join::checked(b)?))
+            let (a, b) = $crate::core::join::join($a, $b).await;
+            Ok::<_, $crate::core::SyncError>(($crate::core::join::checked(a)?, $crate::core::join::checked(b)?))
         }
         .await
     };
     ($a:expr, $b:expr, $c:expr $(,)?) => {
         async {
-            let (a, (b, c)) = $crate::engine::join::join($a, $crate::engine::join::join($b, $c)).await;
+            let (a, (b, c)) = $crate::core::join::join($a, $crate::core::join::join($b, $c)).await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
             ))
         }
         .await
@@ -164,87 +165,86 @@ macro_rules! try_join {
     ($a:expr, $b:expr, $c:expr, $d:expr $(,)?) => {
         async {
             let ((a, b), (c, d)) =
-                $crate::engine::join::join($crate::engine::join::join($a, $b), $crate::engine::join::join($c, $d))
-                    .await;
+                $crate::core::join::join($crate::core::join::join($a, $b), $crate::core::join::join($c, $d)).await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
-                $crate::engine::join::checked(d)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
+                $crate::core::join::checked(d)?,
             ))
         }
         .await
     };
     ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr $(,)?) => {
         async {
-            let ((a, b), (c, (d, e))) = $crate::engine::join::join(
-                $crate::engine::join::join($a, $b),
-                $crate::engine::join::join($c, $crate::engine::join::join($d, $e)),
+            let ((a, b), (c, (d, e))) = $crate::core::join::join(
+                $crate::core::join::join($a, $b),
+                $crate::core::join::join($c, $crate::core::join::join($d, $e)),
             )
             .await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
-                $crate::engine::join::checked(d)?,
-                $crate::engine::join::checked(e)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
+                $crate::core::join::checked(d)?,
+                $crate::core::join::checked(e)?,
             ))
         }
         .await
     };
     ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr $(,)?) => {
         async {
-            let ((a, (b, c)), (d, (e, f))) = $crate::engine::join::join(
-                $crate::engine::join::join($a, $crate::engine::join::join($b, $c)),
-                $crate::engine::join::join($d, $crate::engine::join::join($e, $f)),
+            let ((a, (b, c)), (d, (e, f))) = $crate::core::join::join(
+                $crate::core::join::join($a, $crate::core::join::join($b, $c)),
+                $crate::core::join::join($d, $crate::core::join::join($e, $f)),
             )
             .await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
-                $crate::engine::join::checked(d)?,
-                $crate::engine::join::checked(e)?,
-                $crate::engine::join::checked(f)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
+                $crate::core::join::checked(d)?,
+                $crate::core::join::checked(e)?,
+                $crate::core::join::checked(f)?,
             ))
         }
         .await
     };
     ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr, $g:expr $(,)?) => {
         async {
-            let ((a, (b, c)), ((d, e), (f, g))) = $crate::engine::join::join(
-                $crate::engine::join::join($a, $crate::engine::join::join($b, $c)),
-                $crate::engine::join::join($crate::engine::join::join($d, $e), $crate::engine::join::join($f, $g)),
+            let ((a, (b, c)), ((d, e), (f, g))) = $crate::core::join::join(
+                $crate::core::join::join($a, $crate::core::join::join($b, $c)),
+                $crate::core::join::join($crate::core::join::join($d, $e), $crate::core::join::join($f, $g)),
             )
             .await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
-                $crate::engine::join::checked(d)?,
-                $crate::engine::join::checked(e)?,
-                $crate::engine::join::checked(f)?,
-                $crate::engine::join::checked(g)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
+                $crate::core::join::checked(d)?,
+                $crate::core::join::checked(e)?,
+                $crate::core::join::checked(f)?,
+                $crate::core::join::checked(g)?,
             ))
         }
         .await
     };
     ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr, $g:expr, $h:expr $(,)?) => {
         async {
-            let (((a, b), (c, d)), ((e, f), (g, h))) = $crate::engine::join::join(
-                $crate::engine::join::join($crate::engine::join::join($a, $b), $crate::engine::join::join($c, $d)),
-                $crate::engine::join::join($crate::engine::join::join($e, $f), $crate::engine::join::join($g, $h)),
+            let (((a, b), (c, d)), ((e, f), (g, h))) = $crate::core::join::join(
+                $crate::core::join::join($crate::core::join::join($a, $b), $crate::core::join::join($c, $d)),
+                $crate::core::join::join($crate::core::join::join($e, $f), $crate::core::join::join($g, $h)),
             )
             .await;
             Ok::<_, $crate::core::SyncError>((
-                $crate::engine::join::checked(a)?,
-                $crate::engine::join::checked(b)?,
-                $crate::engine::join::checked(c)?,
-                $crate::engine::join::checked(d)?,
-                $crate::engine::join::checked(e)?,
-                $crate::engine::join::checked(f)?,
-                $crate::engine::join::checked(g)?,
-                $crate::engine::join::checked(h)?,
+                $crate::core::join::checked(a)?,
+                $crate::core::join::checked(b)?,
+                $crate::core::join::checked(c)?,
+                $crate::core::join::checked(d)?,
+                $crate::core::join::checked(e)?,
+                $crate::core::join::checked(f)?,
+                $crate::core::join::checked(g)?,
+                $crate::core::join::checked(h)?,
             ))
         }
         .await
