@@ -13,7 +13,7 @@ use wasm_bindgen_futures::future_to_promise;
 use super::error::to_js_error;
 use super::platform::WebPlatform;
 use super::provider::JsProvider;
-use super::query::{decode_query, page_to_js, QueryOptionsArg};
+use super::query::{decode_options, page_to_js, QueryOptionsArg};
 use super::sync::{Runner, WebDriver};
 use super::types::LimitArg;
 use crate::core::decode::{self, Path, Shape, WireValue};
@@ -23,7 +23,7 @@ use crate::engine::events::{is_event_name, ErrorEvent, Event};
 use crate::engine::{decode_config, Engine, Platform};
 use crate::store::idb::{IdbStore, Lost};
 use crate::store::js_value::pk_from_js;
-use crate::store::{PendingOp, Query};
+use crate::store::PendingOp;
 
 pub(super) type WebEngine = Engine<IdbStore, WebPlatform>;
 
@@ -306,12 +306,7 @@ impl SyncEngine {
         let engine = self.engine.clone();
         promise(async move {
             let query = decode_options(options)?;
-            let n = if query == Query::default() {
-                engine.count(&table).await?
-            } else {
-                engine.count_where(&table, &query).await?
-            };
-            Ok(JsValue::from_f64(n as f64))
+            Ok(JsValue::from_f64(engine.count_where(&table, &query).await? as f64))
         })
     }
 
@@ -386,8 +381,4 @@ fn shut_down(
 
 fn to_js_sync<T: Serialize>(v: &T) -> Result<JsValue, SyncError> {
     to_js(v).map_err(js_err)
-}
-
-fn decode_options(options: Option<QueryOptionsArg>) -> Result<Query, SyncError> {
-    decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)
 }

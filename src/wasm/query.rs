@@ -200,6 +200,11 @@ pub fn decode_query(options: &JsValue) -> Result<Query, Invalid> {
     })
 }
 
+/// The query of an optional options argument.
+pub fn decode_options(options: Option<QueryOptionsArg>) -> Result<Query, crate::core::SyncError> {
+    decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(crate::core::SyncError::Invalid)
+}
+
 /// A page as `{ rows, next? }`.
 pub fn page_to_js(page: Page<JsValue>) -> Result<JsValue, JsValue> {
     let out = Object::new();

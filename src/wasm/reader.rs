@@ -14,14 +14,14 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::engine::{promise, SyncEngine, WebEngine};
 use super::error::to_js_error;
-use super::query::{decode_query, page_to_js, QueryOptionsArg};
+use super::query::{decode_options, page_to_js, QueryOptionsArg};
 use crate::core::decode::{self, Path};
 use crate::core::{Pk, SyncError};
 use crate::engine::record_status::record_status;
 use crate::store::idb::IdbTx;
 use crate::store::js_json::to_js;
 use crate::store::js_value::pk_from_js;
-use crate::store::{Query, StoreTx};
+use crate::store::StoreTx;
 
 #[wasm_bindgen(typescript_custom_section)]
 const READER_TS: &'static str = r#"
@@ -78,10 +78,6 @@ impl Snapshot {
     }
 }
 
-fn options(options: Option<QueryOptionsArg>) -> Result<Query, SyncError> {
-    decode_query(&options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED)).map_err(SyncError::Invalid)
-}
-
 fn pks_of(v: &JsValue) -> Result<Vec<Pk>, SyncError> {
     let root = Path::Root("pks");
     let items = decode::array(v, &root).map_err(SyncError::Invalid)?;
@@ -107,7 +103,7 @@ impl Reader {
         let inner = self.inner.clone();
         promise(async move {
             let tx = inner.tx(&table)?;
-            let page = tx.query(&table, &self::options(options)?).await?;
+            let page = tx.query(&table, &decode_options(options)?).await?;
             Ok(page.rows.into_iter().collect::<Array>().into())
         })
     }
@@ -118,7 +114,7 @@ impl Reader {
         let inner = self.inner.clone();
         promise(async move {
             let tx = inner.tx(&table)?;
-            let page = tx.query(&table, &self::options(options)?).await?;
+            let page = tx.query(&table, &decode_options(options)?).await?;
             page_to_js(page).map_err(|e| SyncError::Storage(crate::store::js_value::describe(&e)))
         })
     }
@@ -130,7 +126,7 @@ impl Reader {
         promise(async move {
             let tx = inner.tx(&table)?;
             let schema = inner.engine.table(&table)?.clone();
-            let n = crate::store::query::count(tx.as_ref(), &schema, &self::options(options)?).await?;
+            let n = crate::store::query::count(tx.as_ref(), &schema, &decode_options(options)?).await?;
             Ok(JsValue::from_f64(n as f64))
         })
     }
