@@ -1,28 +1,28 @@
-//! The IndexedDB [`Store`], on rexie.
+//! The IndexedDB [`Store`], on the `idb` crate (the one rexie is built on).
 //!
-//! Opening compares the database with the declared schema and upgrades it
-//! (version + 1) only when a store or an index is missing or surplus. Stores
-//! that the config no longer declares are kept, with their rows: another tab
-//! may still run an app version that uses them.
+//! Opening brings the database to the schema (`idb_schema.rs`, with rexie)
+//! and then opens the store's one connection (`idb_connection.rs`), which
+//! hears another tab's upgrade or delete.
 //!
-//! Every request of a transaction is issued as soon as its method is polled,
-//! and the engine awaits groups of them together, so a batch costs one round
+//! Every request of a transaction is issued when its method is called, and
+//! the engine awaits groups of them together, so a batch costs one round
 //! of the event loop per step, not one per row. A transaction dropped without
 //! commit is aborted.
 
 use std::cell::RefCell;
+use std::future::IntoFuture;
 use std::rc::Rc;
 
+use idb::{CursorDirection, Database, Query, Transaction, TransactionMode};
 use js_sys::{Array, Reflect};
-use rexie::{Direction, Index, ObjectStore, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
-pub use super::idb_watch::Lost;
-use super::idb_watch::Watch;
+use super::idb_connection::Connection;
+pub use super::idb_connection::Lost;
 use super::js_value::describe;
 use super::rows::{damaged, decode_op, decode_tombstone};
-use super::schema::{KeyPath, Schema, StoreSpec};
+use super::schema::Schema;
 use super::{Access, Key, KeyRange, PendingOp, Row, Scan, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{Shape, WireValue};
@@ -33,10 +33,11 @@ use crate::core::{Result, SyncError};
 /// An IndexedDB database opened for one workspace.
 #[derive(Clone)]
 pub struct IdbStore {
-    db: Rc<RefCell<Option<Rexie>>>,
+    /// Taken when the database is lost or the store closed.
+    db: Rc<RefCell<Option<Database>>>,
     name: String,
     schema: Rc<Schema>,
-    watch: Rc<RefCell<Option<Watch>>>,
+    connection: Rc<RefCell<Option<Connection>>>,
     /// Told when another tab upgrades or deletes the database.
     on_lost: Rc<RefCell<Option<LostHook>>>,
 }
@@ -50,78 +51,25 @@ use super::js_json::value_from_js;
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name` for `schema`.
     pub async fn open(name: &str, schema: Schema) -> Result<IdbStore> {
-        let db = Rexie::builder(name).build().await.map_err(|e| storage("open", e))?;
-        let wanted = schema.stores();
-        let existing = db.store_names();
-        let mut upgrade = wanted.iter().any(|s| !existing.contains(&s.name));
-        let present: Vec<&StoreSpec> = wanted.iter().filter(|s| existing.contains(&s.name)).collect();
-        if !present.is_empty() {
-            let names: Vec<&str> = present.iter().map(|s| s.name.as_str()).collect();
-            let tx = db.transaction(&names, TransactionMode::ReadOnly).map_err(|e| storage("inspect", e))?;
-            for spec in &present {
-                let store = tx.store(&spec.name).map_err(|e| storage("inspect", e))?;
-                if let (KeyPath::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) =
-                    (&spec.key_path, store.key_path())
-                {
-                    if want != &have {
-                        return Err(SyncError::invalid(
-                            format!("tables.{}.primaryKey", spec.name),
-                            format!("the database keys this table by {have:?}; it cannot change to {want:?}"),
-                        ));
-                    }
-                }
-                // An index is added, removed, or changes its flags (an index's
-                // name is its key path, so a new key path is a new name).
-                let mut have = Vec::new();
-                for name in store.index_names() {
-                    let index = store.index(&name).map_err(|e| storage("inspect", e))?;
-                    have.push((name, index.unique(), index.multi_entry()));
-                }
-                have.sort_unstable();
-                let mut want: Vec<(String, bool, bool)> =
-                    spec.indexes.iter().map(|i| (i.name.clone(), i.unique, i.multi_entry)).collect();
-                want.sort_unstable();
-                upgrade |= have != want;
-            }
-            let _ = tx.done().await;
-        }
-        if !upgrade {
-            return IdbStore::watched(db, name, schema).await;
-        }
-        let version = db.version().map_err(|e| storage("version", e))? + 1;
-        db.close();
-        let mut builder = Rexie::builder(name).version(version);
-        for spec in &wanted {
-            builder = builder.add_object_store(object_store(spec));
-        }
-        for other in existing.iter().filter(|n| !wanted.iter().any(|s| &s.name == *n)) {
-            // Kept with its rows; its indexes belong to whichever version declares it.
-            builder = builder.add_object_store(ObjectStore::new(other));
-        }
-        let db = builder.build().await.map_err(|e| storage("upgrade", e))?;
-        IdbStore::watched(db, name, schema).await
-    }
-
-    /// The store over an opened database, listening for `versionchange`.
-    async fn watched(db: Rexie, name: &str, schema: Schema) -> Result<IdbStore> {
+        super::idb_schema::prepare(name, &schema).await?;
         let store = IdbStore {
-            db: Rc::new(RefCell::new(Some(db))),
+            db: Rc::default(),
             name: name.to_string(),
             schema: Rc::new(schema),
-            watch: Rc::default(),
+            connection: Rc::default(),
             on_lost: Rc::default(),
         };
         let (db, on_lost) = (store.db.clone(), store.on_lost.clone());
         let lost = Rc::new(move |why: Lost| {
-            if let Some(db) = db.borrow_mut().take() {
-                db.close();
-            }
+            db.borrow_mut().take();
             let hook = on_lost.borrow().clone();
             if let Some(hook) = hook {
                 hook(why);
             }
         });
-        *store.watch.borrow_mut() = Some(Watch::open(name, lost).await?);
+        let connection = Connection::open(name, lost).await?;
+        *store.db.borrow_mut() = Some(connection.database());
+        *store.connection.borrow_mut() = Some(connection);
         Ok(store)
     }
 
@@ -137,24 +85,9 @@ impl IdbStore {
 
     /// Deletes a database (tests and apps resetting a workspace).
     pub async fn delete(name: &str) -> Result<()> {
-        Rexie::delete(name).await.map_err(|e| storage("delete", e))
+        let factory = idb::Factory::new().map_err(|e| storage("delete", e))?;
+        factory.delete(name).map_err(|e| storage("delete", e))?.await.map_err(|e| storage("delete", e))
     }
-}
-
-fn object_store(spec: &StoreSpec) -> ObjectStore {
-    let mut s = ObjectStore::new(&spec.name).auto_increment(spec.auto_increment);
-    s = match &spec.key_path {
-        KeyPath::Field(f) => s.key_path(f),
-        KeyPath::Compound(fs) => s.key_path_array(fs.iter().map(String::as_str)),
-    };
-    for spec in &spec.indexes {
-        let index = match &spec.key_path {
-            KeyPath::Field(f) => Index::new(&spec.name, f),
-            KeyPath::Compound(fs) => Index::new_array(&spec.name, fs.iter().map(String::as_str)),
-        };
-        s = s.add_index(index.unique(spec.unique).multi_entry(spec.multi_entry));
-    }
-    s
 }
 
 impl Store for IdbStore {
@@ -194,11 +127,9 @@ impl Store for IdbStore {
     }
 
     fn close(&self) {
-        if let Some(db) = self.db.borrow_mut().take() {
-            db.close();
-        }
-        if let Some(w) = self.watch.borrow_mut().take() {
-            w.close();
+        self.db.borrow_mut().take();
+        if let Some(c) = self.connection.borrow_mut().take() {
+            c.close();
         }
     }
 }
@@ -216,7 +147,9 @@ impl Drop for IdbTx {
         if let Some(tx) = self.tx.take() {
             // Runs as a microtask, before the transaction can commit.
             wasm_bindgen_futures::spawn_local(async move {
-                let _ = tx.abort().await;
+                if let Ok(tx) = tx.abort() {
+                    let _ = tx.await;
+                }
             });
         }
     }
@@ -243,16 +176,18 @@ fn key_from_js(v: &JsValue) -> Result<Key> {
     })
 }
 
-fn range_to_js(range: &KeyRange) -> Result<Option<rexie::KeyRange>> {
+/// A range as IndexedDB takes it: one key when both bounds are the same
+/// closed key, `None` for everything.
+fn range_to_js(range: &KeyRange) -> Result<Option<Query>> {
     let open = |b: &Bound| Some(b.open);
     let r = match (&range.lower, &range.upper) {
         (None, None) => return Ok(None),
-        (Some(lo), Some(hi)) if lo == hi => rexie::KeyRange::only(&key_to_js(&lo.key)),
-        (Some(lo), Some(hi)) => rexie::KeyRange::bound(&key_to_js(&lo.key), &key_to_js(&hi.key), open(lo), open(hi)),
-        (Some(lo), None) => rexie::KeyRange::lower_bound(&key_to_js(&lo.key), open(lo)),
-        (None, Some(hi)) => rexie::KeyRange::upper_bound(&key_to_js(&hi.key), open(hi)),
+        (Some(lo), Some(hi)) if lo == hi => return Ok(Some(Query::Key(key_to_js(&lo.key)))),
+        (Some(lo), Some(hi)) => idb::KeyRange::bound(&key_to_js(&lo.key), &key_to_js(&hi.key), open(lo), open(hi)),
+        (Some(lo), None) => idb::KeyRange::lower_bound(&key_to_js(&lo.key), open(lo)),
+        (None, Some(hi)) => idb::KeyRange::upper_bound(&key_to_js(&hi.key), open(hi)),
     };
-    r.map(Some).map_err(|e| storage("key range", e))
+    r.map(|r| Some(Query::KeyRange(r))).map_err(|e| storage("key range", e))
 }
 
 impl IdbTx {
@@ -260,25 +195,51 @@ impl IdbTx {
         self.tx.as_ref().ok_or(SyncError::Closed)
     }
 
-    fn store(&self, name: &str) -> Result<rexie::Store> {
-        self.tx()?.store(name).map_err(|e| storage(name, e))
+    fn store(&self, name: &str) -> Result<idb::ObjectStore> {
+        self.tx()?.object_store(name).map_err(|e| storage(name, e))
+    }
+
+    /// The object store, or one of its indexes, that a request reads.
+    fn source(&self, store: &str, index: Option<&str>) -> Result<Source> {
+        let s = self.store(store)?;
+        Ok(match index {
+            Some(i) => Source::Index(s.index(i).map_err(|e| storage("index", e))?),
+            None => Source::Store(s),
+        })
     }
 
     /// A scan through a cursor (reversed, or with an offset), as `(key, value)`.
     async fn cursor(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<(JsValue, JsValue)>> {
+        let fail = |e| storage("cursor", e);
         let range = range_to_js(&scan.range)?;
-        let dir = Some(if scan.reverse { Direction::Prev } else { Direction::Next });
-        let offset = (scan.offset > 0).then_some(scan.offset);
-        let store = self.store(store)?;
-        match scan.index {
-            Some(i) => {
-                let index = store.index(i).map_err(|e| storage("index", e))?;
-                index.scan(range, scan.limit, offset, dir).await
-            }
-            None => store.scan(range, scan.limit, offset, dir).await,
+        let dir = Some(if scan.reverse { CursorDirection::Prev } else { CursorDirection::Next });
+        let opened = match self.source(store, scan.index)? {
+            Source::Index(i) => i.open_cursor(range, dir),
+            Source::Store(s) => s.open_cursor(range, dir),
+        };
+        let Some(cursor) = opened.map_err(fail)?.await.map_err(fail)? else {
+            return Ok(Vec::new());
+        };
+        let mut cursor = cursor.into_managed();
+        if scan.offset > 0 {
+            cursor.advance(scan.offset).await.map_err(fail)?;
         }
-        .map_err(|e| storage("cursor", e))
+        let mut rows = Vec::new();
+        while scan.limit.is_none_or(|l| rows.len() < l as usize) {
+            match (cursor.key().map_err(fail)?, cursor.value().map_err(fail)?) {
+                (Some(key), Some(value)) => rows.push((key, value)),
+                _ => break,
+            }
+            cursor.next(None).await.map_err(fail)?;
+        }
+        Ok(rows)
     }
+}
+
+/// Where a read runs: an object store or an index of it.
+enum Source {
+    Store(idb::ObjectStore),
+    Index(idb::Index),
 }
 
 impl StoreTx for IdbTx {
@@ -289,9 +250,11 @@ impl StoreTx for IdbTx {
     }
 
     async fn get(&self, store: &str, keys: &[Key]) -> Result<Vec<Option<JsValue>>> {
+        let fail = |e| storage("get", e);
         let store = self.store(store)?;
-        let reads = keys.iter().map(|k| store.get(key_to_js(k)));
-        crate::core::join::join_all(reads).await.into_iter().map(|r| r.map_err(|e| storage("get", e))).collect()
+        let reads = keys.iter().map(|k| store.get(key_to_js(k)).map(IntoFuture::into_future));
+        let reads = reads.collect::<std::result::Result<Vec<_>, _>>();
+        crate::core::join::join_all(reads.map_err(fail)?).await.into_iter().map(|r| r.map_err(fail)).collect()
     }
 
     async fn scan(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<JsValue>> {
@@ -301,13 +264,13 @@ impl StoreTx for IdbTx {
         if scan.reverse || scan.offset > 0 {
             return Ok(self.cursor(store, scan).await?.into_iter().map(|(_, v)| v).collect());
         }
+        let fail = |e| storage("getAll", e);
         let range = range_to_js(&scan.range)?;
-        let store = self.store(store)?;
-        match scan.index {
-            Some(i) => store.index(i).map_err(|e| storage("index", e))?.get_all(range, scan.limit).await,
-            None => store.get_all(range, scan.limit).await,
+        match self.source(store, scan.index)? {
+            Source::Index(i) => i.get_all(range, scan.limit).map_err(fail)?.await,
+            Source::Store(s) => s.get_all(range, scan.limit).map_err(fail)?.await,
         }
-        .map_err(|e| storage("getAll", e))
+        .map_err(fail)
     }
 
     async fn scan_keys(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<Key>> {
@@ -326,13 +289,13 @@ impl StoreTx for IdbTx {
                 .map(|(_, v)| Key::at(v, &path).ok_or_else(|| unreadable("key", "a row without its key")))
                 .collect();
         }
+        let fail = |e| storage("getAllKeys", e);
         let range = range_to_js(&scan.range)?;
-        let s = self.store(store)?;
-        let keys = match scan.index {
-            Some(i) => s.index(i).map_err(|e| storage("index", e))?.get_all_keys(range, scan.limit).await,
-            None => s.get_all_keys(range, scan.limit).await,
+        let keys = match self.source(store, scan.index)? {
+            Source::Index(i) => i.get_all_keys(range, scan.limit).map_err(fail)?.await,
+            Source::Store(s) => s.get_all_keys(range, scan.limit).map_err(fail)?.await,
         }
-        .map_err(|e| storage("getAllKeys", e))?;
+        .map_err(fail)?;
         keys.iter().map(key_from_js).collect()
     }
 
@@ -340,35 +303,48 @@ impl StoreTx for IdbTx {
         if range.is_empty() {
             return Ok(0);
         }
+        let fail = |e| storage("count", e);
         let range = range_to_js(range)?;
-        let store = self.store(store)?;
-        match index {
-            Some(i) => store.index(i).map_err(|e| storage("index", e))?.count(range).await,
-            None => store.count(range).await,
+        match self.source(store, index)? {
+            Source::Index(i) => i.count(range).map_err(fail)?.await,
+            Source::Store(s) => s.count(range).map_err(fail)?.await,
         }
         .map(u64::from)
-        .map_err(|e| storage("count", e))
+        .map_err(fail)
     }
 
+    /// Every put is issued at once; the last one's success means all
+    /// succeeded (requests of a transaction complete in order), and any
+    /// failure aborts the transaction.
     async fn put(&self, store: &str, rows: Vec<JsValue>) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
+        let fail = |e| storage(&format!("put in {store}"), e);
         let s = self.store(store)?;
-        s.put_all(rows.into_iter().map(|r| (r, None))).await.map_err(|e| storage(&format!("put in {store}"), e))
+        let mut last = None;
+        for row in &rows {
+            last = Some(s.put(row, None).map_err(fail)?);
+        }
+        match last {
+            Some(request) => request.await.map(|_| ()).map_err(fail),
+            None => Ok(()),
+        }
     }
 
     async fn delete(&self, store: &str, ranges: Vec<KeyRange>) -> Result<()> {
+        let fail = |e| storage("delete", e);
         let s = self.store(store)?;
-        let mut keys = Vec::with_capacity(ranges.len());
+        let (mut deletes, mut clear) = (Vec::with_capacity(ranges.len()), None);
         for r in ranges.iter().filter(|r| !r.is_empty()) {
-            keys.push(match (&r.lower, &r.upper) {
-                (Some(lo), Some(hi)) if lo == hi => key_to_js(&lo.key),
-                _ => range_to_js(r)?.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
-            });
+            match range_to_js(r)? {
+                Some(query) => deletes.push(s.delete(query).map_err(fail)?.into_future()),
+                // An unbounded range: every row.
+                None => clear = Some(s.clear().map_err(fail)?),
+            }
         }
-        for r in crate::core::join::join_all(keys.into_iter().map(|k| s.delete(k))).await {
-            r.map_err(|e| storage("delete", e))?;
+        if let Some(clear) = clear {
+            clear.await.map_err(fail)?;
+        }
+        for r in crate::core::join::join_all(deletes).await {
+            r.map_err(fail)?;
         }
         Ok(())
     }
@@ -381,12 +357,19 @@ impl StoreTx for IdbTx {
         if self.readonly {
             return Ok(());
         }
-        tx.commit().await.map_err(|e| storage("commit", e))
+        let fail = |e| storage("commit", e);
+        let done = tx.commit().map_err(fail)?.await.map_err(fail)?;
+        if done.is_committed() {
+            Ok(())
+        } else {
+            Err(SyncError::Storage("IndexedDB commit: the transaction was aborted".into()))
+        }
     }
 
     async fn abort(mut self) -> Result<()> {
         let tx = self.tx.take().ok_or(SyncError::Closed)?;
-        tx.abort().await.map_err(|e| storage("abort", e))
+        let fail = |e| storage("abort", e);
+        tx.abort().map_err(fail)?.await.map(|_| ()).map_err(fail)
     }
 }
 

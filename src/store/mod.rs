@@ -1,6 +1,6 @@
 //! Storage behind a thin trait of object-store requests, implemented twice:
 //! [`memory::MemoryStore`] (native, for tests and the simulator) and
-//! `idb::IdbStore` (IndexedDB via rexie, in the browser). What the engine
+//! `idb::IdbStore` (IndexedDB, in the browser). What the engine
 //! keeps in those stores (records, the outbox, tombstones, the journals and
 //! its state) is written once above the trait. One conformance suite runs
 //! against both stores.
@@ -23,9 +23,11 @@ pub mod tombstones;
 #[cfg(target_arch = "wasm32")]
 pub mod idb;
 #[cfg(target_arch = "wasm32")]
+mod idb_connection;
+#[cfg(target_arch = "wasm32")]
 mod idb_error;
 #[cfg(target_arch = "wasm32")]
-mod idb_watch;
+mod idb_schema;
 #[cfg(target_arch = "wasm32")]
 pub mod js_json;
 #[cfg(target_arch = "wasm32")]

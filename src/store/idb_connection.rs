@@ -1,11 +1,14 @@
-//! Noticing that another tab upgraded or deleted the database.
+//! The store's one IndexedDB connection, and noticing that another tab
+//! upgraded or deleted the database.
 //!
 //! IndexedDB asks every open connection to close (`versionchange`) before
 //! it upgrades or deletes a database; one that stays open blocks the other
-//! tab. rexie closes its own connection silently, so the store keeps a
-//! second, plain connection just to hear the event: it closes both and
-//! tells the engine, which reports it to the app and stops, instead of
-//! failing each later call with a storage error.
+//! tab. The store opens its connection itself, so it can hear the event on
+//! the connection it works on: it closes it and tells the engine, which
+//! reports it to the app and stops, instead of failing each later call with
+//! a storage error. (A second connection only for listening, as rexie keeps
+//! its connection to itself, doubled the cost of opening every transaction
+//! in Chromium.)
 
 use std::rc::Rc;
 
@@ -25,16 +28,17 @@ pub enum Lost {
     Deleted,
 }
 
-/// The listening connection.
-pub struct Watch {
+/// The open connection, with its `versionchange` listener.
+pub struct Connection {
     db: IdbDatabase,
     _handler: Closure<dyn FnMut(IdbVersionChangeEvent)>,
 }
 
-impl Watch {
-    /// Opens the listening connection; `on_lost` runs once, on the event.
-    pub async fn open(name: &str, on_lost: Rc<dyn Fn(Lost)>) -> Result<Watch> {
-        let storage = |e: JsValue| super::idb::storage("watch", e);
+impl Connection {
+    /// Opens the database at its current version; `on_lost` runs once, on
+    /// the event, after the connection has closed.
+    pub async fn open(name: &str, on_lost: Rc<dyn Fn(Lost)>) -> Result<Connection> {
+        let storage = |e: JsValue| super::idb::storage("open", e);
         let factory: IdbFactory =
             Reflect::get(&js_sys::global(), &"indexedDB".into()).map_err(storage)?.unchecked_into();
         let request: IdbOpenDbRequest = factory.open(name).map_err(storage)?;
@@ -42,22 +46,30 @@ impl Watch {
             request.set_onsuccess(Some(&resolve));
             request.set_onerror(Some(&reject));
         });
-        let db: IdbDatabase = wasm_bindgen_futures::JsFuture::from(opened)
-            .await
-            .map_err(storage)?
-            .dyn_into::<web_sys::Event>()
+        wasm_bindgen_futures::JsFuture::from(opened).await.map_err(|_| {
+            request
+                .error()
+                .ok()
+                .flatten()
+                .map_or_else(|| SyncError::Storage("IndexedDB open failed".into()), |e| storage(e.into()))
+        })?;
+        let db: IdbDatabase = request
+            .result()
             .ok()
-            .and_then(|e| e.target())
-            .and_then(|t| Reflect::get(&t, &"result".into()).ok())
             .and_then(|r| r.dyn_into().ok())
-            .ok_or_else(|| SyncError::Storage("IndexedDB watch: no database".into()))?;
+            .ok_or_else(|| SyncError::Storage("IndexedDB open: no database".into()))?;
         let own = db.clone();
         let handler = Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |e: IdbVersionChangeEvent| {
             own.close();
             on_lost(if e.new_version().is_none() { Lost::Deleted } else { Lost::Upgraded });
         });
         db.set_onversionchange(Some(handler.as_ref().unchecked_ref()));
-        Ok(Watch { db, _handler: handler })
+        Ok(Connection { db, _handler: handler })
+    }
+
+    /// The connection as the `idb` crate works on it.
+    pub fn database(&self) -> idb::Database {
+        idb::Database::from(self.db.clone())
     }
 
     pub fn close(&self) {
