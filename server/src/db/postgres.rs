@@ -183,9 +183,12 @@ fn migrate(client: &mut Client) -> Result<(), SyncError> {
 }
 
 /// Listens for commits of every process on `url` and calls `wake` with the
-/// workspace id, on a thread of its own. When the connection drops it
-/// reconnects (after a pause) and calls `wake(None)`: every watcher then
-/// re-reads, since notifications may have been missed meanwhile.
+/// workspace id, on a thread of its own. Each time `LISTEN` takes effect
+/// (at start and after a reconnect) it calls `wake(None)`: every watcher
+/// then re-reads, since a commit before that point sent its notification
+/// to nobody. The server accepts watches before the first `LISTEN` is in
+/// place, so without that wake a push in that window would reach its
+/// watchers only on the next commit.
 pub fn listen(url: String, wake: Arc<dyn Fn(Option<String>) + Send + Sync>) {
     std::thread::Builder::new()
         .name("tidesync-pg-listen".into())
@@ -194,7 +197,6 @@ pub fn listen(url: String, wake: Arc<dyn Fn(Option<String>) + Send + Sync>) {
                 tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
             }
             std::thread::sleep(Duration::from_secs(1));
-            wake(None);
         })
         .expect("spawn the LISTEN thread");
 }
@@ -202,6 +204,7 @@ pub fn listen(url: String, wake: Arc<dyn Fn(Option<String>) + Send + Sync>) {
 fn listen_once(url: &str, wake: &dyn Fn(Option<String>)) -> Result<(), SyncError> {
     let mut client = connect(url)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(storage)?;
+    wake(None);
     let mut notes = client.notifications();
     let mut it = notes.blocking_iter();
     while let Some(note) = postgres::fallible_iterator::FallibleIterator::next(&mut it).map_err(storage)? {
