@@ -25,6 +25,8 @@ mod faults;
 mod input_checks;
 #[path = "browser/live.rs"]
 mod live;
+#[path = "browser/live_patch.rs"]
+mod live_patch;
 #[path = "browser/memory_server.rs"]
 mod memory_server;
 #[path = "browser/pull.rs"]

@@ -281,3 +281,32 @@ fn the_bootstrap_fast_path_steps_aside_once_another_tab_has_written() {
     assert_eq!(r12["v"], "tab", "the newer local write was not overwritten by the older remote one");
     assert_eq!(rows(&b).len(), 20);
 }
+
+/// The write sequence numbers of the `change` events `d` emitted, in order.
+fn change_seqs(d: &Device) -> Vec<u64> {
+    let events = d.platform.events.borrow();
+    events.iter().filter_map(|e| if let Event::Change(c) = e { Some(c.seqs.clone()) } else { None }).flatten().collect()
+}
+
+#[test]
+fn every_transaction_that_changes_rows_advances_the_write_sequence_once() {
+    let server = Server::default();
+    let (a, b) = (device(&server, "a", 1_000, 1), device(&server, "b", 1_000, 2));
+    block_on(a.engine.put("notes", json!({ "id": "x" }))).unwrap();
+    block_on(a.engine.bulk_put("notes", vec![json!({ "id": "y" }), json!({ "id": "z" })])).unwrap();
+    block_on(a.engine.delete("notes", Pk::from("x"))).unwrap();
+    block_on(a.driver.sync_now()).unwrap();
+    block_on(b.engine.put("notes", json!({ "id": "local" }))).unwrap();
+    block_on(b.driver.sync_now()).unwrap();
+    // a: three local writes (the push's settle changes no row); b: one
+    // local write, then pulled pages (limit 7: one page of three changes).
+    assert_eq!(change_seqs(&a), [1, 2, 3]);
+    let seqs = change_seqs(&b);
+    assert_eq!(seqs.first(), Some(&1));
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    for d in [&a, &b] {
+        let tx = block_on(d.engine.snapshot()).unwrap();
+        let seen = block_on(tidesync::engine::write_seq::current(&tx)).unwrap();
+        assert_eq!(Some(&seen), change_seqs(d).last(), "the counter is the last number reported");
+    }
+}

@@ -43,11 +43,20 @@ pub struct Applied<R> {
     pub drift_ms: Option<u64>,
     /// Conflicts of tables with a `resolve` hook: both versions, for the hook.
     pub merges: Vec<Merge<R>>,
+    /// The write sequence numbers of the transaction (see [`super::write_seq`]).
+    pub seqs: Vec<u64>,
 }
 
 impl<R> Default for Applied<R> {
     fn default() -> Self {
-        Applied { applied: 0, changed: Vec::new(), conflicts: Vec::new(), drift_ms: None, merges: Vec::new() }
+        Applied {
+            applied: 0,
+            changed: Vec::new(),
+            conflicts: Vec::new(),
+            drift_ms: None,
+            merges: Vec::new(),
+            seqs: Vec::new(),
+        }
     }
 }
 
@@ -374,7 +383,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
             crate::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
         });
         let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
-        crate::try_join!(
+        let rows_changed = !out.changed.is_empty();
+        let (_, _, _, _, _, _, _, seq) = crate::try_join!(
             crate::core::join::try_join_all(row_writes),
             crate::core::join::try_join_all(tomb_removals),
             tx.put_tombstones(tomb_puts),
@@ -392,8 +402,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
                 Ok(())
             },
-            tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
+            super::write_seq::put_read(tx, STATE_HLC_REMOTE, Value::String(clock.state().encode()), rows_changed),
         )?;
+        if rows_changed {
+            out.seqs.push(seq);
+        }
         Ok(Some((out, clock, cursors)))
     }
 }

@@ -114,11 +114,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 crate::core::join::try_join_all(rows),
                 tx.put_tombstones(tombs),
                 tx.put_state(STATE_CURSORS, after.encode()),
-                tx.put_state(STATE_HLC_REMOTE, Value::String(clock.state().encode())),
+                super::write_seq::put_read(tx, STATE_HLC_REMOTE, Value::String(clock.state().encode()), true),
             )
         };
         // Polled in this order, so the checks are issued before the writes.
-        let ((local_hlc, cursor), _) = crate::try_join!(checks, writes)?;
+        let ((local_hlc, cursor), (_, _, _, seq)) = crate::try_join!(checks, writes)?;
+        out.seqs.push(seq);
         if local_hlc.is_some() {
             self.never_captured.set(false);
             return Ok(Blind::Captured);

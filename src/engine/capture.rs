@@ -25,8 +25,19 @@ const ROOM_POLL_MS: u64 = 100;
 
 /// Why an attempt did not commit.
 enum Attempt {
-    Done(Vec<ChangeStamp>, CapturedEvent),
+    /// Committed: the stamps, the capture report, the write sequence number.
+    Done(Vec<ChangeStamp>, CapturedEvent, u64),
     NeedRoom(QueueFullEvent),
+}
+
+/// What a capture wrote, before it commits.
+struct Stamped {
+    stamps: Vec<ChangeStamp>,
+    captured: CapturedEvent,
+    /// The advanced clock, kept only if the transaction commits.
+    clock: crate::core::HlcClock,
+    /// The transaction's write sequence number.
+    seq: u64,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -98,13 +109,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut reported_full = false;
         loop {
             match self.attempt(table, &writes, strict).await? {
-                Attempt::Done(stamps, captured) => {
+                Attempt::Done(stamps, captured, seq) => {
                     let pks: Vec<Pk> = unique_pks(&writes);
-                    self.platform.broadcast(table, &pks);
-                    self.emit_all(vec![
-                        Event::Change(ChangeEvent { table: table.to_string(), pks, source: ChangeSource::Local }),
-                        Event::OpCaptured(captured),
-                    ]);
+                    let change =
+                        ChangeEvent { table: table.to_string(), pks, source: ChangeSource::Local, seqs: vec![seq] };
+                    self.platform.broadcast(&change);
+                    self.emit_all(vec![Event::Change(change), Event::OpCaptured(captured)]);
                     return Ok(stamps);
                 }
                 Attempt::NeedRoom(full) => {
@@ -129,7 +139,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let pks = unique_pks(writes);
         let tx = self.store.begin(Access::Write, Some(table)).await?;
         match self.stamp_and_write(&tx, table, writes, &pks, strict).await {
-            Ok(Some((stamps, captured, clock))) => {
+            Ok(Some(Stamped { stamps, captured, clock, seq })) => {
                 if self.fault.get() == Some(Fault::FailBeforeCommit) {
                     self.fault.set(None);
                     tx.abort().await?;
@@ -138,7 +148,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 tx.commit().await?;
                 *self.hlc.borrow_mut() = clock;
                 self.never_captured.set(false);
-                Ok(Attempt::Done(stamps, captured))
+                Ok(Attempt::Done(stamps, captured, seq))
             }
             Ok(None) => {
                 let pending = tx.count_ops().await?;
@@ -160,9 +170,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
 
     /// Reads what the writes depend on, stamps them in order, and issues every
     /// write. `None` when the outbox has no room for the new ops (nothing
-    /// written). Returns the stamps, the capture report, and the advanced clock
-    /// (kept only if the transaction commits).
-    #[allow(clippy::type_complexity)]
+    /// written).
     async fn stamp_and_write(
         &self,
         tx: &S::Tx,
@@ -170,15 +178,16 @@ impl<S: Store, P: Platform> Engine<S, P> {
         writes: &[Write<S::Rec>],
         pks: &[Pk],
         strict: bool,
-    ) -> Result<Option<(Vec<ChangeStamp>, CapturedEvent, crate::core::HlcClock)>> {
+    ) -> Result<Option<Stamped>> {
         let schema = self.table(table)?;
-        let (rows, tombs, mut ops, (stored_hlc, in_flight, cursors), pending) = crate::try_join!(
+        let (rows, tombs, mut ops, state, pending) = crate::try_join!(
             tx.get_records(table, pks),
             tx.get_tombstones(table, pks),
             tx.ops_for(table, pks),
             super::load_write_state(tx),
             tx.count_ops(),
         )?;
+        let super::WriteState { hlc: stored_hlc, in_flight, cursors, write_seq: seq } = state;
         // What this write is made on top of (see core::settle).
         let base = cursors.get(table);
         // Decide with the in-flight batch marked; store rows keep their own state.
@@ -214,13 +223,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 op.state = OpState::Pending;
             }
         }
+        let seq = seq + 1;
         crate::try_join!(
             tx.put_records(table, puts),
             tx.delete_records(table, &deletes),
             tx.put_tombstones(tomb_puts),
             tx.delete_tombstones(table, &tomb_deletes),
             tx.put_ops(op_writes),
-            tx.put_state(STATE_HLC, Value::String(clock.state().encode())),
+            super::write_seq::put(tx, STATE_HLC, Value::String(clock.state().encode()), seq),
         )?;
         let captured = CapturedEvent {
             table: table.to_string(),
@@ -228,7 +238,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             coalesced,
             pending: pending + new_ops,
         };
-        Ok(Some((stamps, captured, clock)))
+        Ok(Some(Stamped { stamps, captured, clock, seq }))
     }
 }
 

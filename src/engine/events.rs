@@ -20,6 +20,9 @@ pub struct ChangeEvent {
     pub table: String,
     pub pks: Vec<Pk>,
     pub source: ChangeSource,
+    /// The write sequence numbers of the transactions reported (see
+    /// [`super::write_seq`]); a notice from another tab may cover several.
+    pub seqs: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

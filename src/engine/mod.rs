@@ -25,6 +25,7 @@ pub mod revert;
 pub mod settle;
 pub mod signal;
 pub mod subscription;
+pub mod write_seq;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -333,16 +334,27 @@ pub(crate) async fn load_hlc<T: StoreTx>(tx: &T) -> Result<(HlcState, bool)> {
     hlc_from_rows(rows.next().flatten(), rows.next().flatten())
 }
 
-/// What every local write needs from `sync_state`, in one read: the
-/// persisted HLC ([`load_hlc`]), the seqs of the batch in flight, and the
-/// per-table cursors (an op's base).
-pub(crate) async fn load_write_state<T: StoreTx>(tx: &T) -> Result<((HlcState, bool), HashSet<u64>, Cursors)> {
-    let keys = [STATE_HLC, STATE_HLC_REMOTE, STATE_IN_FLIGHT, cursors::STATE_CURSORS];
-    let mut rows = tx.get_states(&keys).await?.into_iter();
+/// What every local write needs from `sync_state`, in one read.
+pub(crate) struct WriteState {
+    /// The persisted HLC ([`load_hlc`]).
+    pub hlc: (HlcState, bool),
+    /// The seqs of the batch in flight.
+    pub in_flight: HashSet<u64>,
+    /// The per-table cursors (an op's base).
+    pub cursors: Cursors,
+    /// The write sequence ([`write_seq`]).
+    pub write_seq: u64,
+}
+
+/// Reads the [`WriteState`] in one request.
+pub(crate) async fn load_write_state<T: StoreTx>(tx: &T) -> Result<WriteState> {
+    let keys = [STATE_HLC, STATE_HLC_REMOTE, STATE_IN_FLIGHT, cursors::STATE_CURSORS, write_seq::STATE_WRITE_SEQ];
+    let (rows, write_seq) = crate::store::journal::states_and_seq(tx, &keys).await?;
+    let mut rows = rows.into_iter();
     let hlc = hlc_from_rows(rows.next().flatten(), rows.next().flatten())?;
     let in_flight = outbox::in_flight_from(rows.next().flatten());
     let cursors = Cursors::decode(rows.next().flatten().as_ref()).unwrap_or_default();
-    Ok((hlc, in_flight, cursors))
+    Ok(WriteState { hlc, in_flight, cursors, write_seq })
 }
 
 fn hlc_from_rows(local: Option<Value>, remote: Option<Value>) -> Result<(HlcState, bool)> {

@@ -25,7 +25,7 @@ pub trait Platform {
         true
     }
     /// Tells other engines on the same database (other tabs) about a change.
-    fn broadcast(&self, _table: &str, _pks: &[crate::core::Pk]) {}
+    fn broadcast(&self, _change: &super::events::ChangeEvent) {}
 }
 
 /// A deterministic platform: a settable clock, a seeded random source, and a

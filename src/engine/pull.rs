@@ -275,12 +275,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
     pub(crate) async fn after_apply(&self, applied: Applied<S::Rec>, received: u64, cursor: u64, source: &'static str) {
         let mut events = Vec::new();
         for (table, pks) in &applied.changed {
-            self.platform.broadcast(table, pks);
-            events.push(Event::Change(ChangeEvent {
+            let change = ChangeEvent {
                 table: table.clone(),
                 pks: pks.clone(),
                 source: ChangeSource::Remote,
-            }));
+                seqs: applied.seqs.clone(),
+            };
+            self.platform.broadcast(&change);
+            events.push(Event::Change(change));
         }
         events.push(Event::Pull(PullEvent { changes: received, applied: applied.applied, cursor, source }));
         events.extend(applied.conflicts.into_iter().map(|c| Event::Conflict(Box::new(c))));

@@ -72,6 +72,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
             let applied = self.apply_in(&tx, &staged, Advance::Set { tables: &tables, to: cursor }, Vec::new()).await?;
             let removals = gone.iter().map(|(t, pks)| tx.delete_records(t, pks));
             crate::core::join::try_join_all(removals).await?;
+            let applied = match applied {
+                // Rows removed here are a change of this transaction too.
+                Some((mut applied, clock, cursors)) if applied.seqs.is_empty() && !gone.is_empty() => {
+                    applied.seqs.push(super::write_seq::next(&tx).await?);
+                    Some((applied, clock, cursors))
+                }
+                other => other,
+            };
             Ok::<_, SyncError>((applied, gone.into_iter().map(|(t, p)| (t.to_string(), p)).collect::<Vec<_>>()))
         }
         .await;

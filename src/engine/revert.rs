@@ -123,9 +123,17 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
 
         let tx = self.store.begin(Access::All, None).await?;
-        let result = self.write_reverts(&tx, &tables, &mut server).await;
-        let changed = match result {
-            Ok(changed) => changed,
+        let result = async {
+            let changed = self.write_reverts(&tx, &tables, &mut server).await?;
+            let seqs = match changed.is_empty() {
+                true => Vec::new(),
+                false => vec![super::write_seq::next(&tx).await?],
+            };
+            Ok::<_, SyncError>((changed, seqs))
+        }
+        .await;
+        let (changed, seqs) = match result {
+            Ok(v) => v,
             Err(e) => {
                 let _ = tx.abort().await;
                 return Err(e);
@@ -136,8 +144,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let mut events = Vec::new();
         for (table, pks) in changed {
             n += pks.len() as u64;
-            self.platform.broadcast(&table, &pks);
-            events.push(Event::Change(ChangeEvent { table, pks, source: ChangeSource::Remote }));
+            let change = ChangeEvent { table, pks, source: ChangeSource::Remote, seqs: seqs.clone() };
+            self.platform.broadcast(&change);
+            events.push(Event::Change(change));
         }
         self.emit_all(events);
         Ok(n)

@@ -283,12 +283,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
             op_id: new_uuid(&self.platform),
         };
         let pks = std::slice::from_ref(&op.pk);
+        let mut row_changed = false;
         match op.op {
             OpKind::Put => match op.payload.take() {
                 Some(snapshot) => op.payload = Some(restamped(&snapshot, &stamp, order_key)),
                 None => {
                     if let Some(row) = tx.get_records(&table, pks).await?.pop().flatten() {
                         tx.put_records(&table, vec![restamped(&row, &stamp, order_key)]).await?;
+                        row_changed = true;
                     }
                 }
             },
@@ -300,7 +302,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         let hlc_row = serde_json::Value::String(self.hlc.borrow().state().encode());
-        tx.put_state(super::STATE_HLC, hlc_row).await?;
+        // No `change` event reports a restamp, so no reader hears its
+        // number: live queries read in full on their next run.
+        super::write_seq::put_read(tx, super::STATE_HLC, hlc_row, row_changed).await?;
         op.stamp = stamp;
         op.state = OpState::Pending;
         op.last_error = None;

@@ -65,6 +65,20 @@ export declare class Reader {
   count(table: string, options?: QueryOptions): Promise<number>;
   /** The sync state of each record, read with the records. */
   recordStatus(table: string, pks: readonly PrimaryKey[]): Promise<RecordStatus[]>;
+  /**
+   * What `getAll(table, options)` returns now, worked out from `rows` (what it returned
+   * before) and the current rows of `pks` (every key changed since), without running the
+   * query; `undefined` when that cannot be known (an `offset`, a multi-entry index, a
+   * reached `limit` that a change left short). Live queries re-run with it.
+   */
+  patchAll<T extends object = Record<string, unknown>>(
+    table: string, options: QueryOptions | undefined, rows: readonly Stored<T>[], pks: readonly PrimaryKey[],
+  ): Promise<Stored<T>[] | undefined>;
+  /**
+   * The write sequence this snapshot sees: every transaction that changes rows advances it by
+   * one, and `change` events carry the numbers they report (`seqs`).
+   */
+  writeSeq(): Promise<number>;
   /** One table's reads and query builder in this transaction, typed by its row. Throws INVALID for a bad name. */
   table<T extends object = Record<string, unknown>>(name: string): ReadTable<T>;
   /** The tables read so far. */

@@ -76,6 +76,8 @@ class Reader {
   query(table, options) { return call(this.#r, 'query', [table, options]); }
   count(table, options) { return call(this.#r, 'count', [table, options]); }
   recordStatus(table, pks) { return call(this.#r, 'recordStatus', [table, pks]); }
+  patchAll(table, options, rows, pks) { return call(this.#r, 'patchAll', [table, options, rows, pks]); }
+  writeSeq() { return call(this.#r, 'writeSeq', []); }
   /** One table's reads (and the query builder) in this transaction: see table.js. */
   table(name) { return new ReadTable(this, name, (fn) => fn(this)); }
   /** The tables read so far. */

@@ -113,7 +113,7 @@ impl Store for IdbStore {
             Access::All | Access::Snapshot => {
                 let mut n: Vec<&str> = self.schema.tables.iter().map(|t| t.name.as_str()).collect();
                 if access == Access::Snapshot {
-                    n.push(PENDING_OPS);
+                    n.extend([PENDING_OPS, SYNC_STATE]);
                     (n, TransactionMode::ReadOnly)
                 } else {
                     n.extend(SYSTEM_STORES);

@@ -40,11 +40,19 @@ pub async fn trim<T: StoreTx + ?Sized>(tx: &T, log: Log, keep: u64) -> Result<()
 /// Several state rows, in the order of `keys`: one scan over the keys'
 /// range (the state rows are few and small).
 pub async fn states<T: StoreTx + ?Sized>(tx: &T, keys: &[&str]) -> Result<Vec<Option<Value>>> {
+    Ok(states_and_seq(tx, keys).await?.0)
+}
+
+/// [`states`], and the greatest `seq` field among the rows read (0 when
+/// none has one): the write sequence rides on the rows that carry it
+/// (`engine::write_seq`).
+pub async fn states_and_seq<T: StoreTx + ?Sized>(tx: &T, keys: &[&str]) -> Result<(Vec<Option<Value>>, u64)> {
     let (Some(lo), Some(hi)) = (keys.iter().min(), keys.iter().max()) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     };
     let range = KeyRange::between(Key::from(*lo), Key::from(*hi));
     let mut found: Vec<Option<Value>> = vec![None; keys.len()];
+    let mut seq = 0u64;
     for row in tx.scan(SYNC_STATE, &Scan::range(range)).await? {
         let Some(key) = row.field("key").and_then(|k| k.as_string()) else { continue };
         if keys.contains(&key.as_str()) {
@@ -52,9 +60,17 @@ pub async fn states<T: StoreTx + ?Sized>(tx: &T, keys: &[&str]) -> Result<Vec<Op
             for (slot, _) in found.iter_mut().zip(keys).filter(|(_, k)| **k == key) {
                 *slot = Some(value.clone());
             }
+            if let Some(n) = row.field("seq").and_then(|v| v.as_f64()) {
+                seq = seq.max(n as u64);
+            }
         }
     }
-    Ok(found)
+    Ok((found, seq))
+}
+
+/// Writes a state row that carries the write sequence `seq` beside its value.
+pub async fn put_state_with_seq<T: StoreTx + ?Sized>(tx: &T, key: &str, value: Value, seq: u64) -> Result<()> {
+    tx.put(SYNC_STATE, T::Rec::encode(&[json!({ "key": key, "value": value, "seq": seq })])?).await
 }
 
 pub async fn put_state<T: StoreTx + ?Sized>(tx: &T, key: &str, value: Value) -> Result<()> {

@@ -203,7 +203,7 @@ impl MemoryStore {
             }
             Access::Snapshot => {
                 scope = db.schema.tables.iter().map(|t| t.name.clone()).collect();
-                system(&[PENDING_OPS], &mut scope);
+                system(&[PENDING_OPS, SYNC_STATE], &mut scope);
                 return Ok((scope, false));
             }
         }

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod memory;
 pub mod outbox;
 pub mod query;
+pub mod query_patch;
 mod read_many;
 pub mod records;
 pub mod rows;

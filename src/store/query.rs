@@ -69,14 +69,14 @@ fn max_key() -> Key {
 }
 
 /// What a query walks, resolved against the table.
-struct Walk {
-    index: Option<IndexSpec>,
+pub(super) struct Walk {
+    pub(super) index: Option<IndexSpec>,
     /// The number of fields of a compound index (1 otherwise).
     arity: usize,
 }
 
 impl Walk {
-    fn of(table: &TableSchema, query: &Query) -> Result<Walk, Invalid> {
+    pub(super) fn of(table: &TableSchema, query: &Query) -> Result<Walk, Invalid> {
         let index = match &query.index {
             None => None,
             Some(name) => Some(table.index(name).ok_or_else(|| {
@@ -118,7 +118,7 @@ impl Walk {
     }
 
     /// The ranges to scan (several for `anyOf`).
-    fn ranges(&self, filter: &Where) -> Vec<KeyRange> {
+    pub(super) fn ranges(&self, filter: &Where) -> Vec<KeyRange> {
         let range = |r: KeyRange| KeyRange {
             lower: r.lower.map(|b| self.widen(b, false)),
             upper: r.upper.map(|b| self.widen(b, true)),
@@ -157,7 +157,7 @@ fn past(range: KeyRange, after: &After, reverse: bool, unique: bool) -> KeyRange
 }
 
 /// The key of `row` in the walk, and its primary key.
-fn position<R: super::Row>(row: &R, walk: &Walk, table: &TableSchema) -> Option<After> {
+pub(super) fn position<R: super::Row>(row: &R, walk: &Walk, table: &TableSchema) -> Option<After> {
     let pk = Key::at(row, &KeyPath::Field(table.primary_key.clone()))?;
     let key = match &walk.index {
         Some(i) => Key::at(row, &i.key_path)?,

@@ -5,8 +5,8 @@
 //! listener: a fifth of a single awaited `put` when each write posted its
 //! own. So notices are batched: the first one after a quiet spell opens a
 //! window of [`WINDOW_MS`], and everything written in it goes out as one
-//! message of `{ table, pks }` entries, one per table, keys deduplicated in
-//! order. Closing the engine sends what is waiting at once. The engine's own
+//! message of `{ table, pks, seqs }` entries, one per table, keys deduplicated in
+//! order, with the write sequence numbers of the transactions they come from. Closing the engine sends what is waiting at once. The engine's own
 //! `change` events are not delayed; only other engines hear up to
 //! [`WINDOW_MS`] later.
 
@@ -25,11 +25,13 @@ use crate::engine::events::{ChangeEvent, ChangeSource};
 /// How long notices wait to be sent together.
 pub const WINDOW_MS: u32 = 40;
 
-/// One table's changed keys.
+/// One table's changed keys, and the write sequence numbers of the
+/// transactions that changed them.
 #[derive(serde::Serialize)]
 struct Notice {
     table: String,
     pks: Vec<Pk>,
+    seqs: Vec<u64>,
 }
 
 /// Notices waiting for their window to close.
@@ -44,13 +46,20 @@ impl Outgoing {
         Rc::new(Outgoing { channel, waiting: RefCell::new(Vec::new()), timer: RefCell::new(None) })
     }
 
-    /// Queues `pks` of `table`; starts the window if none is open.
-    pub fn add(self: &Rc<Self>, table: &str, pks: &[Pk]) {
+    /// Queues a change; starts the window if none is open.
+    pub fn add(self: &Rc<Self>, change: &ChangeEvent) {
         {
             let mut waiting = self.waiting.borrow_mut();
-            match waiting.iter_mut().find(|n| n.table == table) {
-                Some(n) => n.pks.extend_from_slice(pks),
-                None => waiting.push(Notice { table: table.to_string(), pks: pks.to_vec() }),
+            match waiting.iter_mut().find(|n| n.table == change.table) {
+                Some(n) => {
+                    n.pks.extend_from_slice(&change.pks);
+                    n.seqs.extend_from_slice(&change.seqs);
+                }
+                None => waiting.push(Notice {
+                    table: change.table.clone(),
+                    pks: change.pks.clone(),
+                    seqs: change.seqs.clone(),
+                }),
             }
         }
         if self.timer.borrow().is_none() {
@@ -93,7 +102,7 @@ pub fn decode(data: &JsValue) -> Vec<ChangeEvent> {
     let Ok(tree) = Json::parse(&text) else {
         return Vec::new();
     };
-    // `[{ table, pks }]`, as `Serialize` wrote it; anything else is not a notice.
+    // `[{ table, pks, seqs }]`, as `Serialize` wrote it; anything else is not a notice.
     let items = (&tree).elements().unwrap_or_default();
     items
         .iter()
@@ -101,7 +110,12 @@ pub fn decode(data: &JsValue) -> Vec<ChangeEvent> {
             let table = optional(n, "table")?.as_string()?;
             let keys = optional(n, "pks")?.elements()?;
             let pks = keys.iter().filter_map(|k| decode::pk(k, &Path::Root("pk")).ok()).collect();
-            Some(ChangeEvent { table, pks, source: ChangeSource::Tab })
+            // Without its numbers a notice still re-runs live queries, in full.
+            let seqs = optional(n, "seqs")
+                .and_then(|s| s.elements())
+                .map(|s| s.iter().filter_map(|v| v.as_f64()).map(|v| v as u64).collect())
+                .unwrap_or_default();
+            Some(ChangeEvent { table, pks, source: ChangeSource::Tab, seqs })
         })
         .collect()
 }

@@ -20,8 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::notices::{self, Outgoing};
-use crate::core::Pk;
-use crate::engine::events::{ErrorEvent, Event};
+use crate::engine::events::{ChangeEvent, ErrorEvent, Event};
 use crate::engine::Platform;
 
 type Handlers = RefCell<HashMap<String, Vec<(u32, Function)>>>;
@@ -185,9 +184,9 @@ impl Platform for WebPlatform {
         navigator.and_then(|n| Reflect::get(&n, &"onLine".into()).ok()).and_then(|v| v.as_bool()).unwrap_or(true)
     }
 
-    fn broadcast(&self, table: &str, pks: &[Pk]) {
+    fn broadcast(&self, change: &ChangeEvent) {
         if let Some(out) = &self.inner.outgoing {
-            out.add(table, pks);
+            out.add(change);
         }
     }
 }

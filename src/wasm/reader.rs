@@ -16,11 +16,13 @@ use super::engine::{promise, SyncEngine, WebEngine};
 use super::error::to_js_error;
 use super::query::{decode_options, page_to_js, QueryOptionsArg};
 use crate::core::decode::{self, Path};
+use crate::core::key::Key;
 use crate::core::{Pk, SyncError};
 use crate::engine::record_status::record_status;
 use crate::store::idb::IdbTx;
 use crate::store::js_json::to_js;
 use crate::store::js_value::pk_from_js;
+use crate::store::query_patch::patch;
 use crate::store::StoreTx;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -65,16 +67,17 @@ impl Snapshot {
     /// The transaction, noting that `table` was read.
     fn tx(&self, table: &str) -> Result<Rc<IdbTx>, SyncError> {
         self.engine.table(table)?;
-        let tx = self
-            .tx
-            .borrow()
-            .clone()
-            .ok_or_else(|| SyncError::invalid("reader", "used after its read function ended"))?;
+        let tx = self.open_tx()?;
         let mut tables = self.tables.borrow_mut();
         if !tables.iter().any(|t| t == table) {
             tables.push(table.to_string());
         }
         Ok(tx)
+    }
+
+    /// The transaction, while the read function runs.
+    fn open_tx(&self) -> Result<Rc<IdbTx>, SyncError> {
+        self.tx.borrow().clone().ok_or_else(|| SyncError::invalid("reader", "used after its read function ended"))
     }
 }
 
@@ -94,6 +97,50 @@ impl Reader {
             let tx = inner.tx(&table)?;
             let pk = pk_from_js(&pk, "pk").map_err(SyncError::Invalid)?;
             Ok(tx.get_records(&table, &[pk]).await?.pop().flatten().unwrap_or(JsValue::UNDEFINED))
+        })
+    }
+
+    /// The rows `getAll(table, options)` returns now, worked out from
+    /// `rows` (what it returned before) and the rows of `pks` (every key
+    /// changed since) read in this transaction, without running the query.
+    /// `undefined` when that cannot be known (an `offset`, a multi-entry
+    /// index, or a reached `limit` that a change left short). Live queries
+    /// re-run with it.
+    #[wasm_bindgen(js_name = patchAll, unchecked_return_type = "Promise<Record<string, unknown>[] | undefined>")]
+    pub fn patch_all(
+        &self,
+        table: String,
+        options: Option<QueryOptionsArg>,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>[]")] rows: Array,
+        #[wasm_bindgen(unchecked_param_type = "PrimaryKey[]")] pks: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let tx = inner.tx(&table)?;
+            let query = decode_options(options)?;
+            let pks = pks_of(&pks)?;
+            let now = tx.get_records(&table, &pks).await?;
+            let changed: Vec<(Key, Option<JsValue>)> = pks.iter().map(Key::from).zip(now).collect();
+            let before: Vec<JsValue> = rows.iter().collect();
+            let schema = inner.engine.table(&table)?;
+            match patch(schema, &query, &before, &changed).map_err(SyncError::Invalid)? {
+                Some(rows) => Ok(rows.into_iter().collect::<Array>().into()),
+                None => Ok(JsValue::UNDEFINED),
+            }
+        })
+    }
+
+    /// The write sequence as of this read: the number of the last
+    /// transaction it sees that changed rows. `change` events carry the
+    /// numbers of the transactions they report (`seqs`), so a reader that
+    /// heard every number up to this one knows every change its state holds.
+    #[wasm_bindgen(js_name = writeSeq, unchecked_return_type = "Promise<number>")]
+    pub fn write_seq(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let tx = inner.open_tx()?;
+            let seq = crate::engine::write_seq::current(tx.as_ref()).await?;
+            Ok(JsValue::from_f64(seq as f64))
         })
     }
 

@@ -128,7 +128,8 @@ export interface SyncProvider {
   dispose?(): void | Promise<void>;
 }
 
-export interface ChangeEvent { table: string; pks: PrimaryKey[]; source: 'local' | 'remote' | 'tab' }
+/** `seqs`: the write sequence numbers of the transactions reported (see `Reader.writeSeq`). */
+export interface ChangeEvent { table: string; pks: PrimaryKey[]; source: 'local' | 'remote' | 'tab'; seqs: number[] }
 export interface CapturedEvent { table: string; opIds: string[]; coalesced: number; pending: number }
 export interface QueueFullEvent { pending: number; maxPendingOps: number; waiting: number }
 /** `code` is a TidesyncError code, or REJECTED (ops dead-lettered) or HANDLER (an event handler threw). */

@@ -27,7 +27,7 @@ async fn module(source: &str) -> JsValue {
 }
 
 /// `{ liveQuery, synced, observeStatus, until }` for the JS bodies below.
-async fn lib() -> JsValue {
+pub(super) async fn lib() -> JsValue {
     let out = Object::new();
     let live = module(LIVE_QUERY_JS).await;
     let status = module(SYNC_STATUS_JS).await;
@@ -42,14 +42,14 @@ async fn lib() -> JsValue {
     out.into()
 }
 
-async fn run3(a: &JsValue, b: &JsValue, body: &str) -> JsValue {
+pub(super) async fn run3(a: &JsValue, b: &JsValue, body: &str) -> JsValue {
     let f = Function::new_with_args("a, b, t", &format!("return (async () => {{ {body} }})();"));
     let p: Promise = f.call3(&JsValue::NULL, a, b, &lib().await).unwrap().into();
     let v = await_js(p).await.unwrap_or_else(|e| panic!("{body}\n{:?}", get(&e, "message")));
     v
 }
 
-fn text(v: &JsValue) -> String {
+pub(super) fn text(v: &JsValue) -> String {
     js_sys::JSON::stringify(v).unwrap().as_string().unwrap()
 }
 

@@ -12,8 +12,10 @@ use tidesync::store::{Access, Key, OpState, PendingOp, Query, Schema, Store, Sto
 
 mod capture;
 mod query;
+mod query_patch;
 pub use capture::*;
 pub use query::*;
+pub use query_patch::*;
 
 /// What a store-specific harness provides.
 #[allow(async_fn_in_trait)]
@@ -369,7 +371,8 @@ macro_rules! suite_names {
             query_compound_prefixes_and_multi_entry,
             query_keyset_pages_return_every_row_once,
             query_unique_index_refuses_a_duplicate_and_changes_nothing,
-            query_indexes_follow_the_config_on_reopen
+            query_indexes_follow_the_config_on_reopen,
+            query_patch_agrees_with_running_the_query_again
         );
     };
 }

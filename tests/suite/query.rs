@@ -10,7 +10,7 @@ use tidesync::store::{Access, After, Key, KeyRange, Query, Schema, Store, StoreT
 
 use super::Harness;
 
-fn books() -> TableSchema {
+pub(super) fn books() -> TableSchema {
     TableSchema {
         name: "books".into(),
         primary_key: "id".into(),
@@ -24,14 +24,14 @@ fn books() -> TableSchema {
     }
 }
 
-fn library() -> Schema {
+pub(super) fn library() -> Schema {
     Schema::new(vec![books()])
 }
 
-const AUTHORS: [&str; 3] = ["ann", "bob", "cy"];
+pub(super) const AUTHORS: [&str; 3] = ["ann", "bob", "cy"];
 
 /// 12 books: b00..b11, author by i % 3, year 2000 + i, tags by parity.
-fn book(i: usize) -> Value {
+pub(super) fn book(i: usize) -> Value {
     let tags = if i % 2 == 0 { json!(["even", "all"]) } else { json!(["odd", "all"]) };
     json!({
         "id": format!("b{i:02}"), "author": AUTHORS[i % 3], "year": 2000 + i as u64,
@@ -39,7 +39,7 @@ fn book(i: usize) -> Value {
     })
 }
 
-async fn seeded<H: Harness>(h: &H) -> H::S {
+pub(super) async fn seeded<H: Harness>(h: &H) -> H::S {
     let store = h.open(library()).await;
     let tx = store.begin(Access::Write, Some("books")).await.unwrap();
     tx.put_records("books", (0..12).map(|i| h.rec(book(i))).collect()).await.unwrap();
