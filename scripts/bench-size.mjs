@@ -56,8 +56,10 @@ export function runSize(quick) {
 // BENCHMARKS.md is 100 KiB; until the entry gets there, this keeps it from
 // growing back. The read side (queries, read snapshots, record status, live
 // queries, typed tables) raised it from 285,000 to 320,000 (+25 KB of wasm,
-// +6 KB of JS).
-export const ENTRY_BUDGET_GZIP = 320_000;
+// +6 KB of JS). Minifying the shipped JS (scripts/minify.mjs) took about
+// 10.5 KB off; incremental live queries (the write sequence, patchAll) spent
+// 5.3 KB of wasm and 1 KB of JS: 316,000.
+export const ENTRY_BUDGET_GZIP = 316_000;
 
 // `node scripts/bench-size.mjs --check`: prints the entry's size and exits
 // non-zero when it is over the budget, or when the test doubles' module is
