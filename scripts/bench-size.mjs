@@ -58,8 +58,10 @@ export function runSize(quick) {
 // queries, typed tables) raised it from 285,000 to 320,000 (+25 KB of wasm,
 // +6 KB of JS). Minifying the shipped JS (scripts/minify.mjs) took about
 // 10.5 KB off; incremental live queries (the write sequence, patchAll) spent
-// 5.3 KB of wasm and 1 KB of JS: 316,000.
-export const ENTRY_BUDGET_GZIP = 316_000;
+// 5.3 KB of wasm and 1 KB of JS: 316,000. Leadership that survives frozen
+// and hung tabs (the Web Lock holder's heartbeat, stealing a silent lock)
+// spent 3.1 KB of wasm: 319,000.
+export const ENTRY_BUDGET_GZIP = 319_000;
 
 // `node scripts/bench-size.mjs --check`: prints the entry's size and exits
 // non-zero when it is over the budget, or when the test doubles' module is

@@ -1,10 +1,13 @@
-//! Leadership without Web Locks: a lease row in `sync_state`.
+//! The lease row in `sync_state`: leadership without Web Locks, and the
+//! heartbeat of the Web Lock's holder.
 //!
 //! Exactly one engine per database pushes (and pulls). Where the browser has
 //! `navigator.locks`, that is the engine holding the Web Lock
-//! `tidesync:<dbName>` (see [`super::sync`]). Insecure origins (plain `http:`
-//! other than localhost) and older Safari have no `navigator.locks`; there
-//! the engines agree through this lease instead:
+//! `tidesync:<dbName>`, which also renews this lease every [`RENEW_MS`] so
+//! that the others can tell a frozen holder from a live one
+//! ([`super::lock_leader`]). Insecure origins (plain `http:` other than
+//! localhost) and older Safari have no `navigator.locks`; there the engines
+//! agree through this lease alone:
 //!
 //! - The row [`LEASE_KEY`] of `sync_state` holds `{ holder, expiresAt }`,
 //!   `holder` being a random id of one engine instance (not the device id,
@@ -59,18 +62,28 @@ impl Row {
     }
 }
 
+/// How [`claim`] may take the lease.
+pub enum Claim<'a> {
+    /// Only if it is free: absent, this holder's own, expired, or held by
+    /// the given holder, which said it left.
+    IfFree(Option<&'a str>),
+    /// Whoever holds it (the Web Lock says this engine leads now).
+    TakeOver,
+}
+
 /// Takes or renews the lease for `holder`; `true` if `holder` holds it now.
-/// `released` is the id of a holder that said it left: its row counts as free.
-pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, released: Option<&str>) -> Result<bool> {
+pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, how: Claim<'_>) -> Result<bool> {
     if engine.is_closed() {
         return Ok(false);
     }
     let now = engine.platform().now_ms();
     let tx = engine.store().begin(Access::System, None).await?;
     let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
-    let free = match &row {
-        None => true,
-        Some(r) => r.holder == holder || r.expires_at <= now || released == Some(r.holder.as_str()),
+    let free = match (&row, how) {
+        (_, Claim::TakeOver) | (None, _) => true,
+        (Some(r), Claim::IfFree(released)) => {
+            r.holder == holder || r.expires_at <= now || released == Some(r.holder.as_str())
+        }
     };
     if free {
         let row = Row { holder: holder.to_string(), expires_at: now + TTL_MS };
@@ -78,6 +91,14 @@ pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, r
     }
     tx.commit().await?;
     Ok(free)
+}
+
+/// When the lease runs out (`None`: no engine has taken it yet).
+pub async fn expiry<S: Store, P: Platform>(engine: &Engine<S, P>) -> Result<Option<u64>> {
+    let tx = engine.store().begin(Access::System, None).await?;
+    let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
+    tx.commit().await?;
+    Ok(row.map(|r| r.expires_at))
 }
 
 /// One engine's lease: its holder id and the loop that keeps claiming.
@@ -103,7 +124,7 @@ impl Lease {
     /// Claims once and updates the driver's leadership.
     async fn tick(&self, driver: &WebDriver) {
         let released = self.released.borrow_mut().take();
-        let held = claim(driver.engine(), &self.holder, released.as_deref()).await.unwrap_or(false);
+        let held = claim(driver.engine(), &self.holder, Claim::IfFree(released.as_deref())).await.unwrap_or(false);
         let leading = driver.state().leader;
         if held && !leading {
             if driver.engine().recover_in_flight().await.is_err() || driver.engine().is_closed() {
@@ -136,7 +157,7 @@ impl Lease {
         let holder = self.holder.clone();
         Rc::new(move || {
             let (engine, holder) = (engine.clone(), holder.clone());
-            Box::pin(async move { claim(&engine, &holder, None).await.unwrap_or(false) })
+            Box::pin(async move { claim(&engine, &holder, Claim::IfFree(None)).await.unwrap_or(false) })
         })
     }
 }

@@ -12,6 +12,8 @@ mod engine;
 mod error;
 #[cfg(feature = "engine")]
 mod lease;
+#[cfg(feature = "engine")]
+mod lock_leader;
 #[cfg(feature = "testing")]
 mod memory_server;
 #[cfg(feature = "engine")]

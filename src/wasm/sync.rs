@@ -1,24 +1,26 @@
 //! Runs the push scheduler in the page: one loop per engine, pushing only
 //! while the engine leads its database, so exactly one engine (tab) pushes a
 //! database's outbox. The leader is the engine holding the Web Lock
-//! `tidesync:<dbName>`, or, where `navigator.locks` does not exist, the
-//! holder of the lease row of [`super::lease`]. The others (followers) keep
-//! capturing; every message from them on the BroadcastChannel (a change
-//! notice, a push request) wakes the leader's loop, and their `syncNow` runs
-//! through the leader ([`super::relay`]). When the leader closes, another
-//! engine takes over. Also wires the `online` and `visibilitychange` events
-//! to the scheduler.
+//! `tidesync:<dbName>` and renewing its heartbeat ([`super::lock_leader`]:
+//! a frozen or hung holder loses the lock after 5 s of silence), or, where
+//! `navigator.locks` does not exist, the holder of the lease row of
+//! [`super::lease`]. The others (followers) keep capturing; every message
+//! from them on the BroadcastChannel (a change notice, a push request) wakes
+//! the leader's loop, and their `syncNow` runs through the leader
+//! ([`super::relay`]). When the leader closes, another engine takes over.
+//! Also wires the `online`, `visibilitychange`, `freeze`, `resume`,
+//! `pagehide` and `pageshow` events.
 
 #[cfg(feature = "testing")]
 use std::cell::Cell;
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::lease::Lease;
+use super::lock_leader::LockLeader;
 use super::platform::WebPlatform;
 use super::provider::JsProvider;
 use super::relay::{Message, Relay};
@@ -52,10 +54,11 @@ fn web_locks_hidden() -> bool {
 
 /// The page-side handles of a running scheduler, released on close.
 pub struct Runner {
-    release_lock: Rc<RefCell<Option<Function>>>,
+    /// The Web Lock side of leadership (`None`: the lease alone decides).
+    leader: Option<Rc<LockLeader>>,
     listeners: Vec<Listener>,
     relay: Rc<Relay>,
-    lease: Option<Rc<Lease>>,
+    lease: Rc<Lease>,
     platform: WebPlatform,
 }
 
@@ -87,18 +90,17 @@ impl Runner {
                 listeners.push((document, "visibilitychange", c));
             }
         }
-        let release_lock = Rc::new(RefCell::new(None));
         let locks = Reflect::get(&global, &"navigator".into())
             .ok()
             .and_then(|n| Reflect::get(&n, &"locks".into()).ok())
             .filter(|l| !l.is_undefined() && !l.is_null() && !web_locks_hidden());
-        let lease = locks.is_none().then(|| Lease::new(&driver));
+        let lease = Lease::new(&driver);
         let relay = Relay::new(platform.clone());
 
         let (d, r, l) = (driver.clone(), relay.clone(), lease.clone());
         platform.set_on_message(Rc::new(move |data: &JsValue| {
             let msg = Message::decode(data);
-            if let (Some(Message::Leaving { lease: Some(holder) }), Some(l)) = (&msg, &l) {
+            if let Some(Message::Leaving { lease: Some(holder) }) = &msg {
                 l.released(holder.clone());
             }
             // Anything else (a change notice, a push request, a leader
@@ -111,23 +113,20 @@ impl Runner {
         let loop_driver = driver.clone();
         wasm_bindgen_futures::spawn_local(async move { loop_driver.run().await });
 
-        if let Some(lease) = &lease {
-            driver.set_push_guard(lease.guard(&driver));
-            lease.clone().run(driver);
-        } else if let Some(locks) = locks {
-            let slot = release_lock.clone();
-            let granted = Closure::once_into_js(move |_lock: JsValue| -> Promise {
-                // Held until the returned promise settles, i.e. until close().
-                Promise::new(&mut |resolve, _| {
-                    *slot.borrow_mut() = Some(resolve);
-                    lead(driver.clone());
-                })
-            });
-            if let Ok(request) = Reflect::get(&locks, &"request".into()).and_then(|f| f.dyn_into::<Function>()) {
-                let _ = request.call2(&locks, &JsValue::from_str(&lock_name), &granted);
+        let leader = match locks {
+            Some(locks) => {
+                let leader = LockLeader::start(locks, lock_name, driver.clone(), lease.clone());
+                driver.set_push_guard(leader.guard());
+                listeners.extend(lifecycle_listeners(&global, &leader));
+                Some(leader)
             }
-        }
-        Runner { release_lock, listeners, relay, lease, platform: platform.clone() }
+            None => {
+                driver.set_push_guard(lease.guard(&driver));
+                lease.clone().run(driver);
+                None
+            }
+        };
+        Runner { leader, listeners, relay, lease, platform: platform.clone() }
     }
 
     /// The engine's side of `syncNow` through the leader.
@@ -144,29 +143,51 @@ impl Runner {
                 let _ = remove.call2(&target, &JsValue::from_str(event), c.as_ref());
             }
         }
-        let held_lock = self.release_lock.borrow_mut().take();
-        let leading = held_lock.is_some() || self.lease.is_some();
-        if let Some(resolve) = held_lock {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
+        let leading = match &self.leader {
+            Some(leader) => {
+                let holding = leader.holding();
+                leader.stand_down(false);
+                holding
+            }
+            None => true,
+        };
         if leading {
-            // Followers waiting on a syncNow ask the next leader; with a
-            // lease, they may take it over without waiting for it to expire.
-            Message::Leaving { lease: self.lease.as_ref().map(|l| l.holder.clone()) }.post(&self.platform);
+            // Followers waiting on a syncNow ask the next leader; with the
+            // lease alone, they may take it over without waiting for it to
+            // expire.
+            let lease = self.leader.is_none().then(|| self.lease.holder.clone());
+            Message::Leaving { lease }.post(&self.platform);
         }
     }
 }
 
-/// Becomes the pusher: ops left in flight by a previous holder go back to
-/// pending first, then the loop is woken.
-fn lead(driver: Rc<WebDriver>) {
-    wasm_bindgen_futures::spawn_local(async move {
-        if driver.engine().is_closed() {
-            return;
-        }
-        let _ = driver.engine().recover_in_flight().await;
-        driver.set_leader(true);
-    });
+/// A leader whose page is frozen or goes to the back/forward cache lets the
+/// lock go at once (see [`LockLeader::park`]); it queues again when the page
+/// runs again.
+fn lifecycle_listeners(global: &JsValue, leader: &Rc<LockLeader>) -> Vec<Listener> {
+    let document = Reflect::get(global, &"document".into()).ok().filter(|d| !d.is_undefined());
+    let mut out = Vec::new();
+    let mut on = |target: &JsValue, event: &'static str, park: bool| {
+        let leader = Rc::downgrade(leader);
+        let c = Closure::<dyn FnMut()>::new(move || {
+            if let Some(leader) = leader.upgrade() {
+                if park {
+                    leader.park();
+                } else {
+                    leader.resume();
+                }
+            }
+        });
+        add_listener(target, event, &c);
+        out.push((target.clone(), event, c));
+    };
+    if let Some(document) = &document {
+        on(document, "freeze", true);
+        on(document, "resume", false);
+    }
+    on(global, "pagehide", true);
+    on(global, "pageshow", false);
+    out
 }
 
 fn add_listener(target: &JsValue, event: &str, c: &Closure<dyn FnMut()>) {

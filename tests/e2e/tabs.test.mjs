@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createToken, launchBrowser, post, startServer, tempDb, uniqueName, until } from './harness.mjs';
+import { openTab as openOn, serverPks as pksOn } from './tabs_support.mjs';
 
 let browser;
 let db;
@@ -21,35 +22,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** Opens an engine on `dbName` in `page`; counts its provider's push requests. */
-async function openTab(page, ws, token, dbName) {
-  page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${server.url}/healthz`);
-  await page.evaluate(async ({ ws, token, dbName }) => {
-    const { default: init, SyncEngine, HttpProvider } = await import('/pkg/index.js');
-    await init();
-    window.pushes = 0;
-    const countingFetch = (url, opts) => {
-      if (String(url).endsWith('/v1/push')) window.pushes += 1;
-      return fetch(url, opts);
-    };
-    const provider = new HttpProvider({ url: location.origin, getToken: () => token, fetch: countingFetch });
-    window.engine = await SyncEngine.open({ workspaceId: ws, dbName, tables: [{ name: 'notes' }], provider });
-  }, { ws, token, dbName });
-}
-
-/** The pks the server holds for the workspace (pulled from cursor 0, from node). */
-async function serverPks(ws, token) {
-  const pks = [];
-  let cursor = 0;
-  for (;;) {
-    const { status, body } = await post(server.url, '/v1/pull', token, { scope: { workspaceId: ws }, cursor, limit: 1000 });
-    assert.equal(status, 200);
-    pks.push(...body.changes.map((c) => c.pk));
-    cursor = body.nextCursor;
-    if (!body.hasMore) return pks;
-  }
-}
+const openTab = (page, ws, token, dbName) => openOn(page, server, ws, token, dbName);
+const serverPks = (ws, token) => pksOn(server, ws, token);
 
 test("a write in a follower tab is on the server within a second", async () => {
   const ws = uniqueName('tabs');

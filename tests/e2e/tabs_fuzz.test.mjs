@@ -1,0 +1,115 @@
+// A fuzz of three tabs (Playwright pages of one context) on one database
+// against a real tidesync-server (SQLite): for a fixed seed, 40 random steps
+// of writes, tab closes (and a new tab in its place), reloads, freezes, hangs
+// and thaws (tabs_support.mjs) and outages (every tab's requests fail for a
+// while). Afterwards every tab, the database and the
+// server hold the same records, every write is on the server, and the
+// server applied each op exactly once (its own count, from /metrics).
+//   node --experimental-websocket --test tests/e2e/tabs_fuzz.test.mjs
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createToken, launchBrowser, startServer, tempDb, uniqueName, until } from './harness.mjs';
+import { appliedOps, freeze, hang, openTab, serverPks, thaw } from './tabs_support.mjs';
+
+const STEPS = 40;
+const SEED = Number(process.env.TIDESYNC_FUZZ_SEED ?? 7);
+
+let browser;
+let server;
+let db;
+before(async () => {
+  browser = await launchBrowser();
+  db = tempDb();
+  server = await startServer(db);
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test(`three tabs through ${STEPS} random closes, reloads, freezes, hangs and outages lose and double nothing (seed ${SEED})`, async () => {
+  let x = SEED;
+  const rnd = (n) => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x % n;
+  };
+  const ws = uniqueName('fuzz');
+  const token = createToken(db, ws);
+  const dbName = `e2e-fuzz-${ws}`;
+  const context = await browser.newContext();
+  const applied = await appliedOps(server);
+  const open = async () => {
+    const page = await context.newPage();
+    await openTab(page, server, ws, token, dbName);
+    return { page, frozen: null };
+  };
+  const tabs = [await open(), await open(), await open()];
+  const written = [];
+  const log = [];
+  let offline = false;
+  const setOffline = async (on) => {
+    offline = on;
+    for (const t of tabs) if (!t.frozen) await t.page.evaluate((v) => { window.offline = v; }, on);
+  };
+  const active = () => tabs.filter((t) => !t.frozen);
+  for (let step = 0; step < STEPS; step++) {
+    const roll = rnd(100);
+    const t = tabs[rnd(tabs.length)];
+    if (roll < 50 || active().length === 0) {
+      const on = active()[rnd(active().length)] ?? t;
+      if (on.frozen) continue;
+      const ids = Array.from({ length: 1 + rnd(3) }, (_, i) => `s${step}-${i}`);
+      await on.page.evaluate((ids) => window.engine.bulkPut('notes', ids.map((id) => ({ id }))), ids);
+      written.push(...ids);
+      log.push(`write ${ids.length}`);
+    } else if (roll < 60 && !t.frozen) {
+      await t.page.close();
+      tabs[tabs.indexOf(t)] = await open();
+      if (offline) await setOffline(true);
+      log.push('close+open');
+    } else if (roll < 70 && !t.frozen) {
+      await t.page.reload();
+      await openTab(t.page, server, ws, token, dbName);
+      if (offline) await t.page.evaluate(() => { window.offline = true; });
+      log.push('reload');
+    } else if (roll < 85) {
+      if (t.frozen) {
+        await thaw(t.page, t.frozen);
+        t.frozen = null;
+        await t.page.evaluate((v) => { window.offline = v; }, offline);
+        log.push('thaw');
+      } else if (roll < 78) {
+        t.frozen = await freeze(context, t.page);
+        log.push('freeze');
+      } else {
+        // Stopped without a `freeze` event: the others take over after 5 s.
+        t.frozen = await hang(context, t.page);
+        log.push('hang');
+      }
+    } else {
+      await setOffline(!offline);
+      log.push(offline ? 'outage' : 'back online');
+    }
+    await new Promise((r) => setTimeout(r, rnd(400)));
+  }
+  for (const t of tabs) {
+    if (t.frozen) await thaw(t.page, t.frozen);
+    t.frozen = null;
+  }
+  await setOffline(false);
+  const want = [...written].sort();
+  await until(async () => (await serverPks(server, ws, token)).length >= want.length, 60000, 'every write on the server', 200);
+  for (const t of tabs) await t.page.evaluate(() => window.engine.syncNow());
+  const onServer = [...(await serverPks(server, ws, token))].sort();
+  assert.deepEqual(onServer, want, `the server holds every write once (steps: ${log.join(', ')})`);
+  assert.equal(await appliedOps(server) - applied, want.length, 'each op applied once');
+  const leaders = [];
+  for (const t of tabs) {
+    const ids = await t.page.evaluate(async () => (await window.engine.getAll('notes')).map((r) => r.id).sort());
+    assert.deepEqual(ids, want, 'every tab holds what the server holds');
+    leaders.push(await t.page.evaluate(async () => (await window.engine.status()).leader));
+  }
+  assert.equal(leaders.filter(Boolean).length, 1, `exactly one leader at the end: ${leaders}`);
+  console.log(`fuzz seed ${SEED}: ${want.length} writes, steps: ${log.join(', ')}`);
+  await context.close();
+});
