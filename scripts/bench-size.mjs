@@ -4,8 +4,8 @@
 // spends seconds on the wasm and ./scripts/test only needs the path to
 // work). Two totals: the engine (the wasm,
 // wasm-bindgen's glue tidesync.js and its inline snippets) and the package
-// entry (index.js, which also loads error.js, live_query.js, sync_status.js,
-// table.js and HttpProvider's http_provider.js).
+// entry (index.js, which also loads error.js, live_query.js, storage.js,
+// sync_status.js, table.js and HttpProvider's http_provider.js).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
@@ -44,7 +44,7 @@ function total(files) {
 export function runSize(quick) {
   const brotliQuality = quick ? 9 : constants.BROTLI_MAX_QUALITY;
   const engine = ['tidesync_bg.wasm', 'tidesync.js', ...snippets()].map((f) => measure(f, brotliQuality));
-  const entry = ['index.js', 'error.js', 'http_provider.js', 'live_query.js', 'sync_status.js', 'table.js'].map((f) => measure(f, brotliQuality));
+  const entry = ['index.js', 'error.js', 'http_provider.js', 'live_query.js', 'storage.js', 'sync_status.js', 'table.js'].map((f) => measure(f, brotliQuality));
   return {
     scenario: 'size', gzipLevel: 9, brotliQuality,
     perFile: [...engine, ...entry], engine: total(engine), entry: total([...engine, ...entry]),
@@ -60,8 +60,9 @@ export function runSize(quick) {
 // 10.5 KB off; incremental live queries (the write sequence, patchAll) spent
 // 5.3 KB of wasm and 1 KB of JS: 316,000. Leadership that survives frozen
 // and hung tabs (the Web Lock holder's heartbeat, stealing a silent lock)
-// spent 3.1 KB of wasm: 319,000.
-export const ENTRY_BUDGET_GZIP = 319_000;
+// spent 3.1 KB of wasm: 319,000. Storage durability (persist, estimate,
+// pressure, eviction markers: storage.js, a getter in the wasm) 1 KB: 320,000.
+export const ENTRY_BUDGET_GZIP = 320_000;
 
 // `node scripts/bench-size.mjs --check`: prints the entry's size and exits
 // non-zero when it is over the budget, or when the test doubles' module is

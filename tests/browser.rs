@@ -37,6 +37,8 @@ mod pull_hooks;
 mod push;
 #[path = "browser/queries.rs"]
 mod queries;
+#[path = "browser/storage.rs"]
+mod storage;
 #[path = "browser/tabs.rs"]
 mod tabs;
 #[path = "browser/tabs_lease.rs"]

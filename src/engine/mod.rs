@@ -95,6 +95,8 @@ pub struct Engine<S: Store, P: Platform> {
     revert_due: Cell<bool>,
     /// No write was ever captured in this database, as far as this engine knows.
     never_captured: Cell<bool>,
+    /// Whether this open created the database (it held no device id and no scope).
+    created: bool,
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -133,6 +135,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
             tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
         }
+        let created = stored_scope.is_none() && stored_device.is_none();
         if stored_scope.is_none() {
             tx.put_state(STATE_SCOPE, scope).await?;
         }
@@ -163,6 +166,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
             stranded: Cell::new(false),
             revert_due: Cell::new(false),
             never_captured: Cell::new(!captured),
+            created,
         })
     }
 
@@ -172,6 +176,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
 
     pub fn device_id(&self) -> &str {
         &self.device_id
+    }
+
+    /// Whether this open created the database (nothing of an earlier one was there).
+    pub fn created_database(&self) -> bool {
+        self.created
     }
 
     pub fn platform(&self) -> &P {

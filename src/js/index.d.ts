@@ -23,6 +23,40 @@ export {
 export { HttpProvider, type HttpProviderOptions, type HttpProviderError } from './http_provider.js';
 export { TidesyncError, type TidesyncErrorOptions } from './error.js';
 
+/** How the engine looks after its storage (the `storage` option of `SyncEngine.open`). */
+export interface StorageOptions {
+  /** Ask the browser to keep the origin's storage (`navigator.storage.persist()`) at open. Default false. */
+  persist?: boolean;
+  /** The share of the quota above which usage is pressure (`sync.storage:action:pressure`). Default 0.8. */
+  pressureRatio?: number;
+}
+
+/** `status().storage`; a field is absent where the browser lacks its API. */
+export interface StorageStatus {
+  /** Whether the browser keeps this origin's storage under pressure (persistent). */
+  persisted?: boolean;
+  /** Bytes used and the quota, for the whole origin (`navigator.storage.estimate()`). */
+  usage?: number;
+  quota?: number;
+  /** Whether usage was above `pressureRatio` of the quota at the last check. */
+  pressure: boolean;
+  /**
+   * Set when this open had to create the database although a device had used one of that
+   * name here before: it was evicted or deleted from outside, and what it held that had not
+   * reached the server is gone. `previousDeviceId` is that device's id.
+   */
+  evicted?: { previousDeviceId: string };
+}
+
+/** `sync.storage:action:pressure`: usage crossed `ratio` of the quota. */
+export interface StoragePressureEvent { usage: number; quota: number; ratio: number }
+
+/**
+ * Forgets that this device used database `dbName` (the eviction marker). Call it when the
+ * app deletes the database itself, or the next open reports it as evicted.
+ */
+export declare function forgetDevice(dbName: string): void;
+
 /** What `init` accepts: the wasm module's URL, a Response, its bytes or a compiled module. */
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 
@@ -93,8 +127,11 @@ export declare class Reader {
  */
 export declare class SyncEngine {
   private constructor();
-  /** Loads the wasm module if needed, then opens (creating or upgrading) the workspace's database. */
-  static open(config: SyncConfig): Promise<SyncEngine>;
+  /**
+   * Loads the wasm module if needed, then opens (creating or upgrading) the workspace's
+   * database. `storage` asks for persistent storage and sets the pressure threshold.
+   */
+  static open(config: SyncConfig & { storage?: StorageOptions }): Promise<SyncEngine>;
   /** This device's id (a UUID kept in the database, unless the config set one). */
   readonly deviceId: string;
   /** The IndexedDB database name. */
@@ -144,7 +181,7 @@ export declare class SyncEngine {
   /** Closes the engine and its database and calls the provider's dispose(). Later calls reject with CLOSED. */
   close(): Promise<void>;
 
-  status(): Promise<SyncStatus>;
+  status(): Promise<SyncStatus & { storage: StorageStatus }>;
   /** The outbox in FIFO order (pending, in-flight and failed ops). */
   pendingOps(options?: LimitOptions): Promise<PendingOp[]>;
   /** The dead letters: ops rejected permanently or past maxAttempts. */
@@ -162,4 +199,5 @@ export declare class SyncEngine {
 
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends SyncEventName>(event: K, handler: (payload: SyncEventMap[K]) => void): () => void;
+  on(event: 'sync.storage:action:pressure', handler: (payload: StoragePressureEvent) => void): () => void;
 }

@@ -8,10 +8,11 @@ import wasmInit, { initSync as wasmInitSync, SyncEngine as WasmEngine, version }
 import { TidesyncError, asTidesyncError } from './error.js';
 import { liveQuery } from './live_query.js';
 import { observeStatus, synced } from './sync_status.js';
+import { checkEviction, estimate, forgetDevice, isPersisted, requestPersist, watchPressure } from './storage.js';
 import { ReadTable, Table } from './table.js';
 
 export { HttpProvider } from './http_provider.js';
-export { TidesyncError, version, liveQuery, synced, observeStatus };
+export { TidesyncError, version, liveQuery, synced, observeStatus, forgetDevice };
 export { Table, ReadTable, Collection, WhereClause } from './table.js';
 
 let loading = null;
@@ -62,6 +63,23 @@ function call(engine, method, args) {
 }
 
 const token = Symbol('SyncEngine');
+const PRESSURE = 'sync.storage:action:pressure';
+
+/** The `storage` option of `SyncEngine.open`, checked: `{ persist, pressureRatio }`. */
+function storageOptions(v) {
+  const bad = (path, rule) => new TidesyncError('INVALID', `${path}: ${rule}`, { retryable: false, path });
+  if (v === undefined) return { persist: false, pressureRatio: 0.8 };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('storage', 'must be an object');
+  for (const k of Object.keys(v)) {
+    if (k !== 'persist' && k !== 'pressureRatio') throw bad(`storage.${k}`, 'is not an option (persist, pressureRatio)');
+  }
+  const { persist = false, pressureRatio = 0.8 } = v;
+  if (typeof persist !== 'boolean') throw bad('storage.persist', 'must be a boolean');
+  if (typeof pressureRatio !== 'number' || !(pressureRatio > 0 && pressureRatio <= 1)) {
+    throw bad('storage.pressureRatio', 'must be a number above 0 and at most 1');
+  }
+  return { persist, pressureRatio };
+}
 
 /** The reads of one `read(fn)` call, all in one read-only transaction. */
 class Reader {
@@ -89,6 +107,9 @@ class Reader {
 /** A local-first database with sync, for one workspace (docs/PROTOCOL.md section 4). */
 export class SyncEngine {
   #e;
+  #storage = {};
+  #pressure = new Set();
+  #watch = null;
 
   /** Use `await SyncEngine.open(config)`. */
   constructor(key, engine) {
@@ -96,11 +117,41 @@ export class SyncEngine {
     this.#e = engine;
   }
 
-  /** Loads the wasm module if needed, then opens (creating or upgrading) the database. */
-  static open(config) {
-    return init()
-      .then(() => WasmEngine.open(config))
-      .then((engine) => new SyncEngine(token, engine), fail);
+  /**
+   * Loads the wasm module if needed, then opens (creating or upgrading) the
+   * database; `config.storage` asks for persistent storage and sets when
+   * usage counts as pressure (see storage.js).
+   */
+  static async open(config) {
+    let options;
+    let rest = config;
+    if (isInitObject(config)) {
+      ({ storage: options, ...rest } = config);
+    }
+    const storage = storageOptions(options);
+    await init();
+    const engine = new SyncEngine(token, await WasmEngine.open(rest).catch(fail));
+    await engine.#watchStorage(storage);
+    return engine;
+  }
+
+  async #watchStorage({ persist, pressureRatio }) {
+    const e = this.#e;
+    this.#storage = {
+      persisted: await isPersisted(),
+      evicted: checkEviction(e.dbName, e.createdDatabase, e.deviceId),
+    };
+    // Not awaited: Firefox asks the user, and the answer may take forever.
+    if (persist) {
+      requestPersist().then((granted) => {
+        if (granted !== undefined) this.#storage.persisted = granted;
+      });
+    }
+    const report = (event) => {
+      for (const handler of this.#pressure) handler(event);
+    };
+    this.#watch = watchPressure(e, pressureRatio, report);
+    await this.#watch.first;
   }
 
   /** This device's id (kept in the database). */
@@ -148,7 +199,13 @@ export class SyncEngine {
   conflicts(options) { return call(this.#e, 'conflicts', [options]); }
   syncRuns(options) { return call(this.#e, 'syncRuns', [options]); }
   collectGarbage() { return call(this.#e, 'collectGarbage', []); }
-  status() { return call(this.#e, 'status', []); }
+  /** The sync status, with `storage`: `{ persisted, usage, quota, pressure, evicted }`. */
+  status() {
+    return call(this.#e, 'status', []).then(async (s) => ({
+      ...s,
+      storage: { ...this.#storage, ...(await estimate()), pressure: this.#watch?.over() ?? false },
+    }));
+  }
   syncNow() { return call(this.#e, 'syncNow', []); }
   /** Starts (or resumes, after an AUTH pause) syncing; rejects with INVALID without a provider. */
   start() { return call(this.#e, 'start', []).then(() => undefined); }
@@ -163,6 +220,10 @@ export class SyncEngine {
     if (typeof handler !== 'function') {
       throw new TidesyncError('INVALID', 'handler: must be a function', { retryable: false, path: 'handler' });
     }
+    if (event === PRESSURE) {
+      this.#pressure.add(handler);
+      return () => this.#pressure.delete(handler);
+    }
     try {
       return this.#e.on(event, handler);
     } catch (e) {
@@ -175,5 +236,8 @@ export class SyncEngine {
    * calls reject with CLOSED. The engine's memory is released when it is
    * garbage-collected; there is nothing else to call.
    */
-  close() { return call(this.#e, 'close', []).then(() => undefined); }
+  close() {
+    this.#watch?.stop();
+    return call(this.#e, 'close', []).then(() => undefined);
+  }
 }

@@ -202,6 +202,13 @@ impl SyncEngine {
         self.engine.device_id().to_string()
     }
 
+    /// Whether opening created the database: nothing of an earlier one of
+    /// this name was there (a first run, or the database was deleted or evicted).
+    #[wasm_bindgen(getter, js_name = createdDatabase)]
+    pub fn created_database(&self) -> bool {
+        self.engine.created_database()
+    }
+
     /// The IndexedDB database name.
     #[wasm_bindgen(getter, js_name = dbName)]
     pub fn db_name(&self) -> String {

@@ -12,19 +12,9 @@ use wasm_bindgen_test::*;
 
 use super::util::*;
 
-/// The package's JS modules, loaded from their source as blob modules (the
-/// test runner's file server can stall when a page loads several snippet
-/// files at once).
+/// The package's JS modules, loaded from their source (see `util::module`).
 const LIVE_QUERY_JS: &str = include_str!("../../src/js/live_query.js");
 const SYNC_STATUS_JS: &str = include_str!("../../src/js/sync_status.js");
-
-async fn module(source: &str) -> JsValue {
-    let load = Function::new_with_args(
-        "src",
-        "return import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));",
-    );
-    await_js(load.call1(&JsValue::NULL, &source.into()).unwrap().into()).await.unwrap()
-}
 
 /// `{ liveQuery, synced, observeStatus, until }` for the JS bodies below.
 pub(super) async fn lib() -> JsValue {

@@ -84,3 +84,14 @@ where
         sleep(20).await;
     }
 }
+
+/// A package JS module loaded from its source as a blob module (the test
+/// runner's file server can stall when a page loads several snippet files
+/// at once).
+pub async fn module(source: &str) -> JsValue {
+    let load = Function::new_with_args(
+        "src",
+        "return import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));",
+    );
+    await_js(load.call1(&JsValue::NULL, &source.into()).unwrap().into()).await.unwrap()
+}
