@@ -19,6 +19,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "browser/convergence.rs"]
 mod convergence;
+#[path = "browser/devtools.rs"]
+mod devtools;
 #[path = "browser/faults.rs"]
 mod faults;
 #[path = "browser/input_checks.rs"]

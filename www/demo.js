@@ -45,6 +45,17 @@ const el = (tag, { dataset, ...props } = {}, ...kids) => {
 };
 const time = (ms) => (ms ? new Date(ms).toLocaleTimeString() : '-');
 
+// The dev overlay (tidesync/devtools) is its own entry: loaded on the first
+// use of a device's "dev overlay" switch, never with the page.
+let devtools = null;
+const loadDevtools = () => {
+  devtools ??= import('/pkg/devtools.js').catch((e) => {
+    devtools = null;
+    throw e;
+  });
+  return devtools;
+};
+
 async function device(name) {
   const root = document.getElementById('device-template').content.firstElementChild.cloneNode(true);
   root.dataset.device = name;
@@ -150,6 +161,17 @@ async function device(name) {
     for (const report of provider.state.status) report?.(provider.state.online ? 'connected' : 'disconnected');
     if (provider.state.online) await engine.syncNow().catch(() => {});
     renderStatus();
+  };
+
+  let overlay = null;
+  $('.devtools-toggle').onchange = async (e) => {
+    if (!e.target.checked) {
+      overlay?.remove();
+      overlay = null;
+      return;
+    }
+    const { attachDevtools } = await loadDevtools();
+    if (e.target.checked && !overlay) overlay = attachDevtools(engine, $('.devtools'));
   };
 
   engine.on('change', renderStatus);

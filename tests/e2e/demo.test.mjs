@@ -119,6 +119,8 @@ test('offline edits on both devices converge after reconnecting', async () => {
   await setOnline(page, 'phone', false);
   await say(page, 'laptop', 'written offline on the laptop');
   await say(page, 'phone', 'written offline on the phone');
+  // The list is a live query: wait for it to show the laptop's own write.
+  await until(async () => (await texts(page, 'laptop')).length > 0, 10000, 'the laptop\'s own message');
   assert.deepEqual(await texts(page, 'laptop'), ['written offline on the laptop'], 'the phone\'s write is not here yet');
   await setOnline(page, 'laptop', true);
   await setOnline(page, 'phone', true);
