@@ -209,10 +209,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let reads = tables.iter().map(|(t, pks)| async move {
             crate::try_join!(tx.get_records(t, pks), tx.get_tombstones(t, pks), tx.ops_for(t, pks))
         });
-        let (per_table, stored_cursors, stored_hlc, mut lost_ops) = crate::try_join!(
+        let (per_table, stored_cursors, (stored_hlc, seq), mut lost_ops) = crate::try_join!(
             crate::core::join::try_join_all(reads),
             tx.get_state(STATE_CURSORS),
-            super::load_hlc(tx),
+            super::load_hlc_and_seq(tx),
             lost::load(tx),
         )?;
         let lost_before = lost_ops.len();
@@ -383,8 +383,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
             crate::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
         });
         let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
-        let rows_changed = !out.changed.is_empty();
-        let (_, _, _, _, _, _, _, seq) = crate::try_join!(
+        // The write sequence advances only if rows change; the `hlcRemote`
+        // row carries it either way.
+        let seq = seq + u64::from(!out.changed.is_empty());
+        crate::try_join!(
             crate::core::join::try_join_all(row_writes),
             crate::core::join::try_join_all(tomb_removals),
             tx.put_tombstones(tomb_puts),
@@ -402,9 +404,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 }
                 Ok(())
             },
-            super::write_seq::put_read(tx, STATE_HLC_REMOTE, Value::String(clock.state().encode()), rows_changed),
+            super::write_seq::put(tx, STATE_HLC_REMOTE, Value::String(clock.state().encode()), seq),
         )?;
-        if rows_changed {
+        if !out.changed.is_empty() {
             out.seqs.push(seq);
         }
         Ok(Some((out, clock, cursors)))

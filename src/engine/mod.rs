@@ -343,6 +343,15 @@ pub(crate) async fn load_hlc<T: StoreTx>(tx: &T) -> Result<(HlcState, bool)> {
     hlc_from_rows(rows.next().flatten(), rows.next().flatten())
 }
 
+/// The persisted HLC ([`load_hlc`]) and the write sequence ([`write_seq`]),
+/// in one read: what a transaction needs that applies or restamps rows.
+pub(crate) async fn load_hlc_and_seq<T: StoreTx>(tx: &T) -> Result<((HlcState, bool), u64)> {
+    let keys = [STATE_HLC, STATE_HLC_REMOTE, write_seq::STATE_WRITE_SEQ];
+    let (rows, seq) = crate::store::journal::states_and_seq(tx, &keys).await?;
+    let mut rows = rows.into_iter();
+    Ok((hlc_from_rows(rows.next().flatten(), rows.next().flatten())?, seq))
+}
+
 /// What every local write needs from `sync_state`, in one read.
 pub(crate) struct WriteState {
     /// The persisted HLC ([`load_hlc`]).

@@ -270,7 +270,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let table = op.table_name.clone();
         let order_key = self.table(&table)?.order_key;
         let now = self.platform.now_ms();
-        let (stored_hlc, _) = super::load_hlc(tx).await?;
+        let ((stored_hlc, _), seq) = super::load_hlc_and_seq(tx).await?;
         let hlc = {
             let mut clock = self.hlc.borrow_mut();
             clock.observe_state(stored_hlc);
@@ -304,7 +304,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let hlc_row = serde_json::Value::String(self.hlc.borrow().state().encode());
         // No `change` event reports a restamp, so no reader hears its
         // number: live queries read in full on their next run.
-        super::write_seq::put_read(tx, super::STATE_HLC, hlc_row, row_changed).await?;
+        super::write_seq::put(tx, super::STATE_HLC, hlc_row, seq + u64::from(row_changed)).await?;
         op.stamp = stamp;
         op.state = OpState::Pending;
         op.last_error = None;

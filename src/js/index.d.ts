@@ -35,7 +35,7 @@ export interface StorageOptions {
 export interface StorageStatus {
   /** Whether the browser keeps this origin's storage under pressure (persistent). */
   persisted?: boolean;
-  /** Bytes used and the quota, for the whole origin (`navigator.storage.estimate()`). */
+  /** Bytes used and the quota, for the whole origin (`navigator.storage.estimate()`), as of the last check. */
   usage?: number;
   quota?: number;
   /** Whether usage was above `pressureRatio` of the quota at the last check. */

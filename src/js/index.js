@@ -8,7 +8,7 @@ import wasmInit, { initSync as wasmInitSync, SyncEngine as WasmEngine, version }
 import { TidesyncError, asTidesyncError } from './error.js';
 import { liveQuery } from './live_query.js';
 import { observeStatus, synced } from './sync_status.js';
-import { checkEviction, estimate, forgetDevice, isPersisted, requestPersist, watchPressure } from './storage.js';
+import { checkEviction, forgetDevice, isPersisted, requestPersist, watchPressure } from './storage.js';
 import { ReadTable, Table } from './table.js';
 
 export { HttpProvider } from './http_provider.js';
@@ -199,11 +199,15 @@ export class SyncEngine {
   conflicts(options) { return call(this.#e, 'conflicts', [options]); }
   syncRuns(options) { return call(this.#e, 'syncRuns', [options]); }
   collectGarbage() { return call(this.#e, 'collectGarbage', []); }
-  /** The sync status, with `storage`: `{ persisted, usage, quota, pressure, evicted }`. */
+  /**
+   * The sync status, with `storage`: `{ persisted, usage, quota, pressure,
+   * evicted }`, usage and quota as of the pressure watch's last check (no
+   * `estimate()` per call: observeStatus calls this after every write).
+   */
   status() {
-    return call(this.#e, 'status', []).then(async (s) => ({
+    return call(this.#e, 'status', []).then((s) => ({
       ...s,
-      storage: { ...this.#storage, ...(await estimate()), pressure: this.#watch?.over() ?? false },
+      storage: { ...this.#storage, ...this.#watch?.last(), pressure: this.#watch?.over() ?? false },
     }));
   }
   syncNow() { return call(this.#e, 'syncNow', []); }

@@ -122,18 +122,21 @@ export function checkEviction(dbName, created, deviceId) {
  * Watches usage against `ratio` of the quota: checked now, then on the
  * engine's writes and sync runs, at most once per `everyMs`. `report` gets
  * `{ usage, quota, ratio }` each time usage crosses above the ratio (once,
- * until it falls below again). Returns `{ stop, over }`: `over()` is whether
- * the last check found usage above the ratio.
+ * until it falls below again). Returns `{ first, last, over, stop }`:
+ * `first` settles after the first check, `last()` is its latest
+ * `{ usage, quota }` and `over()` whether that was above the ratio.
  */
 export function watchPressure(engine, ratio, report, everyMs = 30000) {
   let last = -Infinity;
   let over = false;
+  let latest = {};
   let checking = false;
   const check = async () => {
     if (checking || Date.now() - last < everyMs) return;
     checking = true;
     last = Date.now();
-    const { usage, quota } = await estimate();
+    latest = await estimate();
+    const { usage, quota } = latest;
     checking = false;
     if (!quota) return;
     const now = usage / quota >= ratio;
@@ -144,6 +147,7 @@ export function watchPressure(engine, ratio, report, everyMs = 30000) {
   const first = check();
   return {
     first,
+    last: () => latest,
     over: () => over,
     stop: () => offs.forEach((off) => off()),
   };
