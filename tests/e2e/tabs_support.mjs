@@ -64,7 +64,9 @@ export async function appliedOps(server) {
  */
 export async function freeze(context, page) {
   const cdp = await context.newCDPSession(page);
+  await quiet(page);
   await page.evaluate(() => document.dispatchEvent(new Event('freeze')));
+  await new Promise((r) => setTimeout(r, 300));
   await cdp.send('Debugger.enable');
   await cdp.send('Debugger.pause');
   return cdp;
@@ -79,6 +81,7 @@ export async function thaw(page, cdp) {
 /** Stops `page`'s scripts without warning, as in a hung tab (no `freeze` event). */
 export async function hang(context, page) {
   const cdp = await context.newCDPSession(page);
+  await quiet(page);
   await cdp.send('Debugger.enable');
   await cdp.send('Debugger.pause');
   return cdp;
@@ -90,4 +93,20 @@ export async function unhang(cdp) {
   // disabling the debugger drops the request.
   await cdp.send('Debugger.resume').catch(() => {});
   await cdp.send('Debugger.disable');
+}
+
+/**
+ * Waits (up to 5 s) until the tab's engine is not pushing or pulling, and
+ * 300 ms more. A page stopped in the middle of an IndexedDB transaction
+ * keeps it open, and Chromium lets it block every other tab's transactions
+ * for 60 s before it aborts it: the tests stop pages between transactions,
+ * as a browser freezes them, not in the middle of one.
+ */
+async function quiet(page) {
+  const busy = ['pushing', 'pulling', 'bootstrapping', 'rescanning'];
+  const end = Date.now() + 5000;
+  while (Date.now() < end && busy.includes(await page.evaluate(async () => (await window.engine.status()).phase))) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300));
 }
