@@ -542,6 +542,9 @@ fn main() {
             "directOverServer": round2(p.server_s / p.direct_s),
             "firstTenthPageMs": round2(first), "lastTenthPageMs": round2(last),
             "clientParseShare": round2(p.parse_s / p.server_s),
+            // The client's parse alone against the direct read: the pull's
+            // ratio cannot go below 1 plus this, however fast the server.
+            "clientParseOverDirect": round2(p.parse_s / p.direct_s),
             "directPushRowsPerSec": (rows / push_direct_s).round(), "serverPushOpsPerSec": (rows / push_server_s).round(),
             "directOverServerPush": round2(push_server_s / push_direct_s),
             "directRowInsertsPerSec": (rows / push_rows_s).round(),

@@ -19,11 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use tidesync::core::wire::PullResponse;
 use tidesync::core::SyncError;
 use tokio::sync::OnceCell;
 
-use crate::db::row::Raw;
+use crate::db::page::EncodedPage;
 
 /// How long a finished read stays in the map once it holds many.
 const KEEP: Duration = Duration::from_secs(5);
@@ -86,12 +85,11 @@ pub struct Page {
 }
 
 impl Page {
-    /// Encodes a pull's answer from cursor `from`.
-    pub fn new(from: u64, response: &PullResponse<Raw>) -> Result<Page, SyncError> {
-        let changes_json = serde_json::to_string(&response.changes).map_err(|e| SyncError::Storage(e.to_string()))?;
-        let next_cursor = response.next_cursor;
+    /// The message of a pull's page from cursor `from`.
+    pub fn new(from: u64, page: EncodedPage) -> Page {
+        let EncodedPage { changes_json, len, next_cursor, has_more, .. } = page;
         let message = Page::text(&changes_json, from, next_cursor).into();
-        Ok(Page { from, next_cursor, has_more: response.has_more, len: response.changes.len(), changes_json, message })
+        Page { from, next_cursor, has_more, len, changes_json, message }
     }
 
     fn text(changes_json: &str, from: u64, next: u64) -> String {
@@ -129,10 +127,14 @@ mod tests {
     fn a_page_message_is_shared_at_its_start_and_rebuilt_elsewhere() {
         let change: Value = serde_json::json!({ "tableName": "t", "pk": "a", "op": "put", "payload": { "x": 1 },
             "serverVersion": 8, "stamp": { "clock": 1, "hlc": "h", "deviceId": "d", "opId": "o" } });
-        let response: PullResponse<Raw> = serde_json::from_value(serde_json::json!({
-            "changes": [change], "nextCursor": 8, "hasMore": false }))
-        .unwrap();
-        let page = Page::new(7, &response).unwrap();
+        let encoded = EncodedPage {
+            changes_json: serde_json::to_string(&[&change]).unwrap(),
+            len: 1,
+            next_cursor: 8,
+            has_more: false,
+            remaining: 0,
+        };
+        let page = Page::new(7, encoded);
         let shared = page.message(7);
         assert_eq!(shared.as_str().as_ptr(), page.message.as_str().as_ptr(), "the same bytes, not a copy");
         let m: Value = serde_json::from_str(shared.as_str()).unwrap();

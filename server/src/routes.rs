@@ -20,18 +20,16 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 use tidesync::core::decode::{self, required, Path};
-use tidesync::core::wire::{
-    decode_pull_request, decode_push_batch, decode_scope, PullResponse, PushResult, MAX_NAME_LEN,
-};
+use tidesync::core::wire::{decode_pull_request, decode_push_batch, decode_scope, PushResult, MAX_NAME_LEN};
 use tidesync::core::SyncError;
 
 use crate::app::{now_ms, App};
 use crate::auth;
-use crate::db::row::Raw;
 use crate::error::ApiError;
 
 /// Steps 1 to 3: the token and the JSON body.
@@ -69,11 +67,8 @@ pub async fn push(
     Ok(Json(outcome.result))
 }
 
-pub async fn pull(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<PullResponse<Raw>>, ApiError> {
+/// The page comes encoded from the database ([`crate::db::page`]).
+pub async fn pull(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
     let req = decode_pull_request(&value).map_err(SyncError::from)?;
@@ -86,8 +81,8 @@ pub async fn pull(
             db.pull(&req)
         })
         .await?;
-    app.metrics.pull_changes_served.inc_by(page.changes.len() as u64);
-    Ok(Json(page))
+    app.metrics.pull_changes_served.inc_by(page.len as u64);
+    Ok(([(header::CONTENT_TYPE, "application/json")], page.response_json()).into_response())
 }
 
 /// `{ scope, deviceId, version }`: the device has pulled up to `version`.

@@ -209,7 +209,7 @@ struct Position {
 async fn read_page(app: &App, req: PullRequest) -> Result<Arc<Page>, SyncError> {
     let from = req.cursor;
     let response = app.blocking(move |db| db.pull(&req)).await?;
-    Ok(Arc::new(Page::new(from, &response)?))
+    Ok(Arc::new(Page::new(from, response)))
 }
 
 /// Sends every matching change above the scanned position, page by page,

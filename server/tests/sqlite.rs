@@ -1,5 +1,6 @@
 //! SQLite only: pulls, version reads and token checks run on reader
-//! connections, so they answer while a push waits for the write lock.
+//! connections, so they answer while a push waits for the write lock; a
+//! pull refuses rows that something other than the server wrote.
 
 mod support;
 
@@ -36,7 +37,7 @@ fn a_pull_answers_while_a_push_waits_for_the_write_lock() {
     let started = Instant::now();
     let scope = SyncScope { workspace_id: ws.clone(), project_id: None };
     let page = db.pull(&PullRequest { scope, cursor: 0, limit: 10, tables: None, rescan: false }).unwrap();
-    assert_eq!((page.changes.len(), page.next_cursor), (1, 1), "the snapshot before the waiting push");
+    assert_eq!((page.len, page.next_cursor), (1, 1), "the snapshot before the waiting push");
     assert_eq!(db.version(&ws).unwrap(), 1);
     assert!(db.grant(&tidesync_server::auth::hash(&token)).unwrap().is_some());
     assert!(started.elapsed() < Duration::from_secs(2), "reads did not wait: {:?}", started.elapsed());
@@ -46,4 +47,27 @@ fn a_pull_answers_while_a_push_waits_for_the_write_lock() {
     let out = pusher.join().unwrap().unwrap();
     assert_eq!(out.result.server_version, Some(2));
     assert_eq!(db.version(&ws).unwrap(), 2);
+}
+
+/// Pages splice the stored key and payload into their text: a row whose
+/// payload is not a JSON object (written around the server) is a storage
+/// error, never a broken page.
+#[test]
+fn a_pull_refuses_a_payload_the_server_did_not_write() {
+    let Database::Sqlite(path) = Backend::Sqlite.database() else { unreachable!() };
+    let db = tidesync_server::open_db(&Database::Sqlite(path.clone()), 1).unwrap();
+    let ws = unique("foreign");
+    let one: PushBatch<Value> =
+        serde_json::from_value(batch(&ws, "d", vec![put("t", json!("a"), 1, 1, "d", "o1", json!({ "x": 1 }))]))
+            .unwrap();
+    db.push(&one, now_ms()).unwrap();
+    let scope = SyncScope { workspace_id: ws.clone(), project_id: None };
+    let req = PullRequest { scope, cursor: 0, limit: 10, tables: None, rescan: false };
+    let page: Value = serde_json::from_str(&db.pull(&req).unwrap().response_json()).unwrap();
+    assert_eq!(page["changes"][0]["payload"], json!({ "x": 1 }));
+
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute("UPDATE records SET payload = 'not json' WHERE workspace = ?1", [&ws]).unwrap();
+    let err = db.pull(&req).unwrap_err();
+    assert!(matches!(err, tidesync::core::SyncError::Storage(ref m) if m.contains("not a JSON object")), "{err:?}");
 }

@@ -20,6 +20,7 @@
 //! `tokio::task::spawn_blocking`.
 
 pub mod batch;
+pub mod page;
 pub mod pool;
 pub mod postgres;
 pub mod row;
@@ -29,7 +30,7 @@ pub mod sqlite;
 
 use serde_json::Value;
 use tidesync::core::server::PushOutcome;
-use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
+use tidesync::core::wire::{PullRequest, PushBatch};
 use tidesync::core::SyncError;
 
 /// A token's owner and the workspaces it may use.
@@ -51,9 +52,9 @@ pub trait Db: Send + Sync + 'static {
 
     /// Applies a batch (already decoded and authorized) at server time `now_ms`.
     fn push(&self, batch: &PushBatch<Value>, now_ms: u64) -> Result<PushOutcome<Value>, SyncError>;
-    /// A page of changes above the request's cursor, each payload as its
-    /// stored JSON text.
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<row::Raw>, SyncError>;
+    /// A page of changes above the request's cursor, encoded as the
+    /// server sends it ([`page`]).
+    fn pull(&self, req: &PullRequest) -> Result<page::EncodedPage, SyncError>;
     /// Records that `device_id` has pulled up to `version`.
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError>;
     /// The workspace's current serverVersion.

@@ -24,17 +24,17 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement, Transaction};
 use serde_json::Value;
 use tidesync::core::server::{apply, PushOutcome};
-use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
+use tidesync::core::wire::{PullRequest, PushBatch};
 use tidesync::core::SyncError;
 
 use r2d2::{ManageConnection, Pool};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::batch;
+use super::page::{self, EncodedPage};
 use super::pool;
-use super::row::Raw;
 use super::schema;
-use super::sql::{self, Arg, Cell, Dialect, Snapshot, Store, Tx};
+use super::sql::{self, Arg, Cell, CellRef, Dialect, Store, Tx, MAX_COLUMNS};
 use super::{storage, Db, Grant};
 
 /// The channel every process LISTENs on; the payload is a workspace id.
@@ -251,18 +251,18 @@ fn params<'a>(args: &'a [Arg<'a>]) -> Vec<Box<dyn ToSql + Sync + 'a>> {
         .collect()
 }
 
-fn cell(row: &postgres::Row, i: usize) -> Result<Cell, SyncError> {
+fn cell(row: &postgres::Row, i: usize) -> Result<CellRef<'_>, SyncError> {
     let ty = row.columns()[i].type_();
     let got = if *ty == Type::INT8 {
-        row.try_get::<_, Option<i64>>(i).map(|v| v.map(Cell::Int))
+        row.try_get::<_, Option<i64>>(i).map(|v| v.map(CellRef::Int))
     } else if *ty == Type::INT4 {
-        row.try_get::<_, Option<i32>>(i).map(|v| v.map(|n| Cell::Int(n.into())))
+        row.try_get::<_, Option<i32>>(i).map(|v| v.map(|n| CellRef::Int(n.into())))
     } else if *ty == Type::BOOL {
-        row.try_get::<_, Option<bool>>(i).map(|v| v.map(|b| Cell::Int(b.into())))
+        row.try_get::<_, Option<bool>>(i).map(|v| v.map(|b| CellRef::Int(b.into())))
     } else {
-        row.try_get::<_, Option<String>>(i).map(|v| v.map(Cell::Text))
+        row.try_get::<_, Option<&str>>(i).map(|v| v.map(CellRef::Text))
     };
-    Ok(got.map_err(storage)?.unwrap_or(Cell::Null))
+    Ok(got.map_err(storage)?.unwrap_or(CellRef::Null))
 }
 
 impl<C: GenericClient> Tx for PgTx<'_, C> {
@@ -275,12 +275,29 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         self.tx.execute(&st, &refs).map_err(storage)
     }
 
-    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
+    fn each_row(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
+    ) -> Result<(), SyncError> {
         let st = self.stmt(sql)?;
         let boxed = params(args);
         let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-        let rows = self.tx.query(&st, &refs).map_err(storage)?;
-        rows.iter().map(|r| (0..r.len()).map(|i| cell(r, i)).collect()).collect()
+        for r in self.tx.query(&st, &refs).map_err(storage)? {
+            let n = r.len();
+            if n > MAX_COLUMNS {
+                return Err(SyncError::Storage(format!("a statement reads {n} columns, at most {MAX_COLUMNS}")));
+            }
+            let mut cells = [CellRef::Null; MAX_COLUMNS];
+            for (i, c) in cells.iter_mut().enumerate().take(n) {
+                *c = cell(&r, i)?;
+            }
+            if !each(&cells[..n])? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), SyncError> {
@@ -307,9 +324,9 @@ impl Db for PgDb {
         self.write(ws, now_ms, |store, version| batch::push(store, batch, now_ms, Some(version)), |_| false)
     }
 
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Raw>, SyncError> {
+    fn pull(&self, req: &PullRequest) -> Result<EncodedPage, SyncError> {
         let ws = &req.scope.workspace_id;
-        self.read(|tx| apply::pull(&mut Snapshot::new(Store { tx, ws, now_ms: 0 }), req))
+        self.read(|tx| page::pull(&mut Store { tx, ws, now_ms: 0 }, req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {

@@ -7,7 +7,6 @@
 //! - the stamp is four columns; `version` is the serverVersion and, while
 //!   `in_log` is true, the record's entry in the compacted change log.
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 use tidesync::core::server::Scan;
 use tidesync::core::wire::{OpKind, SyncChange};
@@ -31,10 +30,6 @@ pub struct ChangeRow {
     pub op_id: String,
 }
 
-/// A payload as pulls carry it: the stored JSON text, spliced into the
-/// answer as it is (never decoded and encoded again).
-pub type Raw = Box<RawValue>;
-
 /// What a payload is read back as, from its stored JSON text.
 pub trait Payload: Sized {
     fn from_stored(text: String) -> Result<Self, SyncError>;
@@ -44,13 +39,6 @@ pub trait Payload: Sized {
 impl Payload for Value {
     fn from_stored(text: String) -> Result<Self, SyncError> {
         serde_json::from_str(&text).map_err(storage)
-    }
-}
-
-/// The text itself (pulls and watches), checked to be JSON.
-impl Payload for Raw {
-    fn from_stored(text: String) -> Result<Self, SyncError> {
-        RawValue::from_string(text).map_err(storage)
     }
 }
 

@@ -92,13 +92,69 @@ impl Dialect {
     }
 }
 
+/// A column value borrowed from the row being read ([`Tx::each_row`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellRef<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+}
+
+impl<'a> CellRef<'a> {
+    pub fn to_owned(self) -> Cell {
+        match self {
+            CellRef::Null => Cell::Null,
+            CellRef::Int(n) => Cell::Int(n),
+            CellRef::Text(t) => Cell::Text(t.to_string()),
+        }
+    }
+
+    pub fn int(self) -> Result<i64, SyncError> {
+        match self {
+            CellRef::Int(n) => Ok(n),
+            other => Err(SyncError::Storage(format!("expected a number in the database, found {other:?}"))),
+        }
+    }
+
+    pub fn text(self) -> Result<&'a str, SyncError> {
+        self.opt_text()?.ok_or_else(|| SyncError::Storage("unexpected NULL in the database".into()))
+    }
+
+    pub fn opt_text(self) -> Result<Option<&'a str>, SyncError> {
+        match self {
+            CellRef::Null => Ok(None),
+            CellRef::Text(t) => Ok(Some(t)),
+            CellRef::Int(n) => Err(SyncError::Storage(format!("expected text in the database, found {n}"))),
+        }
+    }
+}
+
+/// The most columns a statement of this store reads.
+pub const MAX_COLUMNS: usize = 16;
+
 /// One open transaction: runs statements, prepared once per connection.
 pub trait Tx {
     const DIALECT: Dialect;
     /// Runs a statement; returns how many rows it changed.
     fn execute(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, SyncError>;
+    /// Runs a query and hands `each` its rows one by one, the cells
+    /// borrowed from the driver (at most [`MAX_COLUMNS`]); stops when
+    /// `each` returns `false`.
+    fn each_row(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
+    ) -> Result<(), SyncError>;
     /// Runs a query; returns its rows.
-    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError>;
+    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
+        let mut rows = Vec::new();
+        self.each_row(sql, args, &mut |cells| {
+            rows.push(cells.iter().map(|&c| c.to_owned()).collect());
+            Ok(true)
+        })?;
+        Ok(rows)
+    }
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), SyncError>;
 }
@@ -110,8 +166,13 @@ impl<T: Tx> Tx for &mut T {
         (**self).execute(sql, args)
     }
 
-    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
-        (**self).query(sql, args)
+    fn each_row(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
+    ) -> Result<(), SyncError> {
+        (**self).each_row(sql, args, each)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), SyncError> {
@@ -140,7 +201,7 @@ const HEAD: &str =
     "SELECT op, clock, hlc, device_id, op_id FROM records WHERE workspace = $1 AND table_name = $2 AND pk = $3";
 const VERSION: &str = "SELECT version FROM workspaces WHERE id = $1";
 const WATERMARK: &str = "SELECT watermark FROM workspaces WHERE id = $1";
-const HEAD_OF_LOG: &str = "SELECT version, watermark FROM workspaces WHERE id = $1";
+pub(super) const HEAD_OF_LOG: &str = "SELECT version, watermark FROM workspaces WHERE id = $1";
 const ENSURE_WORKSPACE: &str = "INSERT INTO workspaces (id) VALUES ($1) ON CONFLICT DO NOTHING";
 const SEEN_OP: &str = "SELECT version FROM ops WHERE workspace = $1 AND op_id = $2";
 pub(super) const REMEMBER_OP: &str = "INSERT INTO ops (workspace, op_id, version, seen_at_ms) VALUES ($1, $2, $3, $4)";
@@ -178,6 +239,20 @@ const REVOKE_TOKEN: &str = "DELETE FROM tokens WHERE hash = $1";
 const REVOKE_USER: &str = "DELETE FROM tokens WHERE user_id = $1";
 const REMOVE_MEMBER: &str = "DELETE FROM memberships WHERE user_id = $1 AND workspace = $2";
 
+/// The arguments of [`Dialect::scan_sql`]: up to `limit + 1` rows above
+/// `after`, since one row past the page says whether more follow without
+/// counting them.
+pub fn scan_args<'a>(ws: &'a str, after: u64, limit: usize, filter: ScanFilter<'a>) -> Result<[Arg<'a>; 5], SyncError> {
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    Ok([
+        Arg::Text(ws),
+        Arg::Int(row::to_i64(after)?),
+        Arg::Tables(filter.tables),
+        Arg::OptText(filter.project),
+        Arg::Int(fetch),
+    ])
+}
+
 /// One workspace inside one transaction.
 pub struct Store<'a, T: Tx> {
     pub tx: T,
@@ -213,33 +288,6 @@ impl<T: Tx> Store<'_, T> {
         row::to_u64(n.map(|c| c.opt_int()).transpose()?.flatten().unwrap_or(0))
     }
 
-    /// A page of the log above `after` (see `LogRead::scan`); `version`,
-    /// if the caller knows it, gives `remaining` without reading it again.
-    fn scan_page<P: Payload>(
-        &mut self,
-        after: u64,
-        limit: usize,
-        filter: ScanFilter<'_>,
-        version: Option<u64>,
-    ) -> Result<Scan<P>, SyncError> {
-        // One row past the page says whether more follow, without counting them.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let args = [
-            Arg::Text(self.ws),
-            Arg::Int(row::to_i64(after)?),
-            Arg::Tables(filter.tables),
-            Arg::OptText(filter.project),
-            Arg::Int(fetch),
-        ];
-        let rows = self.tx.query(T::DIALECT.scan_sql(), &args)?;
-        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>, _>>()?;
-        let version = match version {
-            Some(v) => v,
-            None => self.number(VERSION)?,
-        };
-        Ok(row::page(changes, limit, version))
-    }
-
     /// Creates the workspace's row if it has none (before a write).
     pub fn ensure(&mut self) -> Result<(), SyncError> {
         self.tx.execute(ENSURE_WORKSPACE, &[Arg::Text(self.ws)]).map(drop)
@@ -253,8 +301,8 @@ impl<T: Tx> Store<'_, T> {
     }
 }
 
-/// Pulls read payloads as [`row::Raw`] (spliced into the answer), the push
-/// path as `Value`.
+/// The log as typed changes (the push path and GC read payloads as
+/// `Value`); pulls read it encoded ([`super::page`]).
 impl<T: Tx, P: Payload> LogRead<P> for Store<'_, T> {
     fn version(&mut self) -> Result<u64, SyncError> {
         self.number(VERSION)
@@ -265,53 +313,11 @@ impl<T: Tx, P: Payload> LogRead<P> for Store<'_, T> {
     }
 
     fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
-        self.scan_page(after, limit, filter, None)
-    }
-}
-
-/// A pull's store: one read transaction (one snapshot), in which the
-/// workspace's version and watermark cannot change, so both are read once,
-/// with one statement, for `apply::pull`'s two questions and the scan's
-/// `remaining` (on PostgreSQL two round trips fewer a page).
-pub struct Snapshot<'a, T: Tx> {
-    pub store: Store<'a, T>,
-    head: Option<(u64, u64)>,
-}
-
-impl<'a, T: Tx> Snapshot<'a, T> {
-    pub fn new(store: Store<'a, T>) -> Self {
-        Snapshot { store, head: None }
-    }
-
-    fn head(&mut self) -> Result<(u64, u64), SyncError> {
-        if let Some(h) = self.head {
-            return Ok(h);
-        }
-        let rows = self.store.tx.query(HEAD_OF_LOG, &[Arg::Text(self.store.ws)])?;
-        let h = match rows.into_iter().next() {
-            None => (0, 0),
-            Some(r) => {
-                let [v, w]: [Cell; 2] = r.try_into().map_err(|_| storage("a workspace row has 2 columns"))?;
-                (row::to_u64(v.int()?)?, row::to_u64(w.int()?)?)
-            }
-        };
-        self.head = Some(h);
-        Ok(h)
-    }
-}
-
-impl<T: Tx, P: Payload> LogRead<P> for Snapshot<'_, T> {
-    fn version(&mut self) -> Result<u64, SyncError> {
-        Ok(self.head()?.0)
-    }
-
-    fn watermark(&mut self) -> Result<u64, SyncError> {
-        Ok(self.head()?.1)
-    }
-
-    fn scan(&mut self, after: u64, limit: usize, filter: ScanFilter<'_>) -> Result<Scan<P>, SyncError> {
-        let version = self.head()?.0;
-        self.store.scan_page(after, limit, filter, Some(version))
+        let args = scan_args(self.ws, after, limit, filter)?;
+        let rows = self.tx.query(T::DIALECT.scan_sql(), &args)?;
+        let changes = rows.into_iter().map(change).collect::<Result<Vec<_>, _>>()?;
+        let version = self.number(VERSION)?;
+        Ok(row::page(changes, limit, version))
     }
 }
 

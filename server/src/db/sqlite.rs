@@ -19,17 +19,17 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ToSql, TransactionBehavior};
 use serde_json::Value;
 use tidesync::core::server::{apply, PushOutcome};
-use tidesync::core::wire::{PullRequest, PullResponse, PushBatch};
+use tidesync::core::wire::{PullRequest, PushBatch};
 use tidesync::core::SyncError;
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::batch;
+use super::page::{self, EncodedPage};
 use super::pool;
-use super::row::Raw;
 use super::schema;
-use super::sql::{self, Arg, Cell, Dialect, Snapshot, Store, Tx};
+use super::sql::{self, Arg, CellRef, Dialect, Store, Tx, MAX_COLUMNS};
 use super::{storage, Db, Grant};
 
 /// How many reader connections a process opens at most.
@@ -72,11 +72,11 @@ fn json_text(v: &(impl serde::Serialize + ?Sized)) -> rusqlite::Result<ToSqlOutp
     Ok(ToSqlOutput::Owned(SqlValue::Text(text)))
 }
 
-fn cell(v: ValueRef<'_>) -> Result<Cell, SyncError> {
+fn cell(v: ValueRef<'_>) -> Result<CellRef<'_>, SyncError> {
     match v {
-        ValueRef::Null => Ok(Cell::Null),
-        ValueRef::Integer(n) => Ok(Cell::Int(n)),
-        ValueRef::Text(t) => Ok(Cell::Text(String::from_utf8(t.to_vec()).map_err(storage)?)),
+        ValueRef::Null => Ok(CellRef::Null),
+        ValueRef::Integer(n) => Ok(CellRef::Int(n)),
+        ValueRef::Text(t) => Ok(CellRef::Text(std::str::from_utf8(t).map_err(storage)?)),
         other => Err(SyncError::Storage(format!("unexpected column type {:?}", other.data_type()))),
     }
 }
@@ -89,15 +89,28 @@ impl Tx for Lite<'_> {
         Ok(stmt.execute(rusqlite::params_from_iter(args)).map_err(storage)? as u64)
     }
 
-    fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
+    fn each_row(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
+    ) -> Result<(), SyncError> {
         let mut stmt = self.0.prepare_cached(sql).map_err(storage)?;
         let n = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(storage)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(storage)? {
-            out.push((0..n).map(|i| cell(r.get_ref(i).map_err(storage)?)).collect::<Result<_, _>>()?);
+        if n > MAX_COLUMNS {
+            return Err(SyncError::Storage(format!("a statement reads {n} columns, at most {MAX_COLUMNS}")));
         }
-        Ok(out)
+        let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let mut cells = [CellRef::Null; MAX_COLUMNS];
+            for (i, c) in cells.iter_mut().enumerate().take(n) {
+                *c = cell(r.get_ref(i).map_err(storage)?)?;
+            }
+            if !each(&cells[..n])? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), SyncError> {
@@ -207,9 +220,9 @@ impl Db for SqliteDb {
         self.write(&batch.scope.workspace_id, now_ms, |ws| batch::push(ws, batch, now_ms, None))
     }
 
-    fn pull(&self, req: &PullRequest) -> Result<PullResponse<Raw>, SyncError> {
+    fn pull(&self, req: &PullRequest) -> Result<EncodedPage, SyncError> {
         let ws = &req.scope.workspace_id;
-        self.read(|tx| apply::pull(&mut Snapshot::new(Store { tx: Lite(tx.0), ws, now_ms: 0 }), req))
+        self.read(|tx| page::pull(&mut Store { tx: Lite(tx.0), ws, now_ms: 0 }, req))
     }
 
     fn update_cursor(&self, workspace: &str, device_id: &str, version: u64, now_ms: u64) -> Result<(), SyncError> {

@@ -94,8 +94,22 @@ fn apply_op<P: Clone, S: WorkspaceStore<P> + ?Sized>(
 
 /// A page of changes above `req.cursor` (see `ServerState::pull`).
 pub fn pull<P, S: LogRead<P> + ?Sized>(store: &mut S, req: &PullRequest) -> Result<PullResponse<P>, SyncError> {
-    let cursor = req.cursor;
     let version = store.version()?;
+    let watermark = store.watermark()?;
+    let limit = pull_limit(req, version, watermark)?;
+    let filter = ScanFilter { tables: req.tables.as_deref(), project: req.scope.project_id.as_deref() };
+    let scan = store.scan(req.cursor, limit, filter)?;
+    let has_more = scan.remaining > 0;
+    let next_cursor = next_cursor(scan.changes.last().map(|c| c.server_version), has_more, version);
+    Ok(PullResponse { changes: scan.changes, next_cursor, has_more, remaining: Some(scan.remaining) })
+}
+
+/// The first half of [`pull`], for a store that reads and encodes its page
+/// in one pass: whether the request's cursor may be served at `version`
+/// (the workspace's serverVersion) and `watermark` (the purge watermark),
+/// and the page's size.
+pub fn pull_limit(req: &PullRequest, version: u64, watermark: u64) -> Result<usize, SyncError> {
+    let cursor = req.cursor;
     if cursor > version {
         // The server lost history the device has (restored from a backup):
         // the device must rebuild from what the server has now.
@@ -103,7 +117,6 @@ pub fn pull<P, S: LogRead<P> + ?Sized>(store: &mut S, req: &PullRequest) -> Resu
             "cursor {cursor} is above the server's version {version}; rescan from 0"
         )));
     }
-    let watermark = store.watermark()?;
     if cursor > 0 && cursor < watermark && !req.rescan {
         return Err(SyncError::CursorExpired(format!(
             "history below version {watermark} was purged; cursor {cursor} must rescan from 0"
@@ -112,15 +125,17 @@ pub fn pull<P, S: LogRead<P> + ?Sized>(store: &mut S, req: &PullRequest) -> Resu
     if req.limit == 0 {
         return Err(SyncError::invalid("limit", "must be at least 1"));
     }
-    let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
-    let filter = ScanFilter { tables: req.tables.as_deref(), project: req.scope.project_id.as_deref() };
-    let scan = store.scan(cursor, limit, filter)?;
-    let has_more = scan.remaining > 0;
-    let next_cursor = match scan.changes.last() {
-        Some(last) if has_more => last.server_version,
+    Ok(usize::try_from(req.limit).unwrap_or(usize::MAX))
+}
+
+/// The second half of [`pull`]: where the next pull starts. After the
+/// page's `last` change while more follow; otherwise at `version`, past
+/// every change the filters skipped.
+pub fn next_cursor(last: Option<u64>, has_more: bool, version: u64) -> u64 {
+    match last {
+        Some(last) if has_more => last,
         _ => version,
-    };
-    Ok(PullResponse { changes: scan.changes, next_cursor, has_more, remaining: Some(scan.remaining) })
+    }
 }
 
 /// Records how far a device has pulled (see `ServerState::update_cursor`).
