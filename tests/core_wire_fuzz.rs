@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use tidesync::core::wire::{
     decode_change, decode_changes, decode_pull_request, decode_pull_response, decode_push_batch, decode_push_op,
-    decode_push_result, decode_scope, decode_stamp,
+    decode_push_result, decode_scope, decode_stamp, PushBatch,
 };
 use wire_support::*;
 
@@ -129,7 +129,15 @@ fn decode_everything(v: &Value, cursor: u64, max_ops: usize) {
     let _ = decode_changes(v, &ROOT, cursor, None);
     let _ = decode_changes(v, &ROOT, cursor, Some(&known));
     let _ = decode_change(v, &ROOT);
-    let _ = decode_push_batch(v, max_ops);
+    // The borrowed decode (the server's) agrees with the owned one, errors included.
+    let owned = decode_push_batch(v, max_ops);
+    let borrowed = decode_push_batch(&v, max_ops).map(|b| PushBatch {
+        scope: b.scope,
+        device_id: b.device_id,
+        ops: b.ops.into_iter().map(|op| op.map_payload(Value::clone)).collect(),
+    });
+    assert_eq!(owned, borrowed);
+    assert_eq!(decode_pull_request(v), decode_pull_request(&v));
     let _ = decode_push_op(v, &ROOT);
     let _ = decode_push_result(v, &["op-1", "op-2"]);
     let _ = decode_push_result(v, &[]);

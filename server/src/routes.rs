@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 use tidesync::core::decode::{self, required, Path};
-use tidesync::core::wire::{decode_pull_request, decode_push_batch, decode_scope, PushResult, MAX_NAME_LEN};
+use tidesync::core::wire::{
+    decode_pull_request, decode_push_batch, decode_scope, PushBatch, PushOp, PushResult, MAX_NAME_LEN,
+};
 use tidesync::core::SyncError;
 
 use crate::app::{now_ms, App};
@@ -42,6 +44,18 @@ async fn admit(app: &App, headers: &HeaderMap, body: Body) -> Result<(String, Va
     Ok((token, value))
 }
 
+/// Decodes a push body without copying its payloads: the decode borrows
+/// the request's tree, then each put's payload is moved out of it.
+fn decode_batch(mut value: Value, max_ops: usize) -> Result<PushBatch<Value>, SyncError> {
+    let shape = decode_push_batch(&&value, max_ops).map_err(SyncError::from)?;
+    let PushBatch { scope, device_id, ops } = shape;
+    let ops: Vec<PushOp<()>> = ops.into_iter().map(|op| op.map_payload(|_| ())).collect();
+    // Decoding checked that `ops` is an array with one element per op.
+    let sent = value.get_mut("ops").and_then(Value::as_array_mut).map(std::mem::take).unwrap_or_default();
+    let ops = ops.into_iter().zip(sent).map(|(op, mut sent)| op.map_payload(|()| sent["payload"].take())).collect();
+    Ok(PushBatch { scope, device_id, ops })
+}
+
 pub async fn push(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -49,7 +63,7 @@ pub async fn push(
 ) -> Result<Json<PushResult<Value>>, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
-    let batch = decode_push_batch(&value, app.limits.max_batch_ops).map_err(SyncError::from)?;
+    let batch = decode_batch(value, app.limits.max_batch_ops)?;
     if let Some(rules) = &app.limits.tables {
         rules.check_push(&batch)?;
     }
@@ -71,7 +85,7 @@ pub async fn push(
 pub async fn pull(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let (token, value) = admit(&app, &headers, body).await?;
     let jwt = app.jwt.clone();
-    let req = decode_pull_request(&value).map_err(SyncError::from)?;
+    let req = decode_pull_request(&&value).map_err(SyncError::from)?;
     if let Some(rules) = &app.limits.tables {
         rules.check_tables(req.tables.as_deref())?;
     }

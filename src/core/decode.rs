@@ -174,3 +174,27 @@ impl WireValue for serde_json::Value {
         self.as_array().cloned()
     }
 }
+
+/// Borrowed: fields and elements are references into the value, so a
+/// decode copies only the strings it keeps (the server decodes each
+/// request this way; the owned impl above copies every subtree it visits).
+impl WireValue for &serde_json::Value {
+    fn shape(&self) -> Shape {
+        (*self).shape()
+    }
+    fn as_f64(&self) -> Option<f64> {
+        serde_json::Value::as_f64(self)
+    }
+    fn as_bool(&self) -> Option<bool> {
+        serde_json::Value::as_bool(self)
+    }
+    fn as_string(&self) -> Option<String> {
+        self.as_str().map(str::to_string)
+    }
+    fn field(&self, name: &str) -> Option<Self> {
+        self.as_object().and_then(|o| o.get(name))
+    }
+    fn elements(&self) -> Option<Vec<Self>> {
+        self.as_array().map(|a| a.iter().collect())
+    }
+}

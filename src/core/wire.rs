@@ -165,6 +165,20 @@ impl<P> OpResult<P> {
     }
 }
 
+impl<P> PushOp<P> {
+    /// The same op with another payload type.
+    pub fn map_payload<Q>(self, f: impl FnOnce(P) -> Q) -> PushOp<Q> {
+        PushOp {
+            op_id: self.op_id,
+            table_name: self.table_name,
+            op: self.op,
+            pk: self.pk,
+            payload: self.payload.map(f),
+            stamp: self.stamp,
+        }
+    }
+}
+
 impl<P> SyncChange<P> {
     /// The same change with another payload type.
     pub fn map_payload<Q>(self, f: impl FnMut(P) -> Q) -> SyncChange<Q> {
