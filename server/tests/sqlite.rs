@@ -1,6 +1,7 @@
 //! SQLite only: pulls, version reads and token checks run on reader
 //! connections, so they answer while a push waits for the write lock; a
-//! pull refuses rows that something other than the server wrote.
+//! pull refuses rows that something other than the server wrote; pushes
+//! at once each apply exactly once.
 
 mod support;
 
@@ -70,4 +71,46 @@ fn a_pull_refuses_a_payload_the_server_did_not_write() {
     other.execute("UPDATE records SET payload = 'not json' WHERE workspace = ?1", [&ws]).unwrap();
     let err = db.pull(&req).unwrap_err();
     assert!(matches!(err, tidesync::core::SyncError::Storage(ref m) if m.contains("not a JSON object")), "{err:?}");
+}
+
+/// Eight threads push at once to one workspace, so pushes queue for the
+/// writer: every op applies once, the versions are 1 to n with none twice,
+/// and each push's answer holds its own versions.
+#[test]
+fn pushes_at_once_apply_once_with_versions_in_order() {
+    let db = tidesync_server::open_db(&Backend::Sqlite.database(), 1).unwrap();
+    let ws = unique("group");
+    let (threads, batches, ops) = (8, 25, 4);
+    let versions: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (db, ws) = (db.clone(), ws.clone());
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    for b in 0..batches {
+                        let dev = format!("d{t}");
+                        let puts = (0..ops)
+                            .map(|i| {
+                                let op_id = format!("o-{t}-{b}-{i}");
+                                put("t", json!(op_id.clone()), 1, 1, &dev, &op_id, json!({ "t": t }))
+                            })
+                            .collect();
+                        let one: PushBatch<Value> = serde_json::from_value(batch(&ws, &dev, puts)).unwrap();
+                        let out = db.push(&one, now_ms()).unwrap();
+                        got.extend(out.result.results.iter().map(|r| r.server_version.unwrap()));
+                    }
+                    got
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let n = (threads * batches * ops) as u64;
+    let mut sorted = versions.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=n).collect::<Vec<_>>(), "every version once");
+    assert_eq!(db.version(&ws).unwrap(), n);
+    let scope = SyncScope { workspace_id: ws.clone(), project_id: None };
+    let page = db.pull(&PullRequest { scope, cursor: 0, limit: 10_000, tables: None, rescan: false }).unwrap();
+    assert_eq!(page.len as u64, n);
 }
