@@ -132,9 +132,14 @@ fn write_change(out: &mut Vec<u8>, cells: &[CellRef<'_>]) -> Result<u64, SyncErr
     let w = |out: &mut Vec<u8>| -> std::io::Result<()> {
         out.write_all(br#"{"tableName":"#)?;
         serde_json::to_writer(&mut *out, table)?;
-        write!(out, r#","pk":{pk},"op":{op}"#)?;
+        // The stored texts are spliced in as bytes, not through `fmt`.
+        out.write_all(br#","pk":"#)?;
+        out.write_all(pk.as_bytes())?;
+        out.write_all(br#","op":"#)?;
+        out.write_all(op.as_bytes())?;
         if let Some(p) = payload {
-            write!(out, r#","payload":{p}"#)?;
+            out.write_all(br#","payload":"#)?;
+            out.write_all(p.as_bytes())?;
         }
         write!(out, r#","serverVersion":{version},"stamp":{{"clock":{clock},"hlc":"#)?;
         serde_json::to_writer(&mut *out, hlc)?;

@@ -34,7 +34,7 @@ use super::batch;
 use super::page::{self, EncodedPage};
 use super::pool;
 use super::schema;
-use super::sql::{self, Arg, Cell, CellRef, Dialect, Store, Tx, MAX_COLUMNS};
+use super::sql::{self, Arg, Cell, CellRef, Dialect, EachRow, Store, Tx};
 use super::{storage, Db, Grant};
 
 /// The channel every process LISTENs on; the payload is a workspace id.
@@ -275,25 +275,12 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         self.tx.execute(&st, &refs).map_err(storage)
     }
 
-    fn each_row(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
-    ) -> Result<(), SyncError> {
+    fn each_row(&mut self, sql: &'static str, args: &[Arg<'_>], each: &mut EachRow<'_>) -> Result<(), SyncError> {
         let st = self.stmt(sql)?;
         let boxed = params(args);
         let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
         for r in self.tx.query(&st, &refs).map_err(storage)? {
-            let n = r.len();
-            if n > MAX_COLUMNS {
-                return Err(SyncError::Storage(format!("a statement reads {n} columns, at most {MAX_COLUMNS}")));
-            }
-            let mut cells = [CellRef::Null; MAX_COLUMNS];
-            for (i, c) in cells.iter_mut().enumerate().take(n) {
-                *c = cell(&r, i)?;
-            }
-            if !each(&cells[..n])? {
+            if !sql::hand_row(r.len(), |i| cell(&r, i), each)? {
                 break;
             }
         }

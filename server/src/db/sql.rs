@@ -101,7 +101,7 @@ pub enum CellRef<'a> {
 }
 
 impl<'a> CellRef<'a> {
-    pub fn to_owned(self) -> Cell {
+    pub fn into_cell(self) -> Cell {
         match self {
             CellRef::Null => Cell::Null,
             CellRef::Int(n) => Cell::Int(n),
@@ -132,6 +132,26 @@ impl<'a> CellRef<'a> {
 /// The most columns a statement of this store reads.
 pub const MAX_COLUMNS: usize = 16;
 
+/// What [`Tx::each_row`] hands each row to; `false` stops the query.
+pub type EachRow<'f> = dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError> + 'f;
+
+/// For a backend's `each_row`: the `n` cells of one row, read by
+/// `cell(i)` into an array on the stack, handed to `each`.
+pub fn hand_row<'r>(
+    n: usize,
+    mut cell: impl FnMut(usize) -> Result<CellRef<'r>, SyncError>,
+    each: &mut EachRow<'_>,
+) -> Result<bool, SyncError> {
+    if n > MAX_COLUMNS {
+        return Err(SyncError::Storage(format!("a statement reads {n} columns, at most {MAX_COLUMNS}")));
+    }
+    let mut cells = [CellRef::Null; MAX_COLUMNS];
+    for (i, c) in cells.iter_mut().enumerate().take(n) {
+        *c = cell(i)?;
+    }
+    each(&cells[..n])
+}
+
 /// One open transaction: runs statements, prepared once per connection.
 pub trait Tx {
     const DIALECT: Dialect;
@@ -140,17 +160,12 @@ pub trait Tx {
     /// Runs a query and hands `each` its rows one by one, the cells
     /// borrowed from the driver (at most [`MAX_COLUMNS`]); stops when
     /// `each` returns `false`.
-    fn each_row(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
-    ) -> Result<(), SyncError>;
+    fn each_row(&mut self, sql: &'static str, args: &[Arg<'_>], each: &mut EachRow<'_>) -> Result<(), SyncError>;
     /// Runs a query; returns its rows.
     fn query(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, SyncError> {
         let mut rows = Vec::new();
         self.each_row(sql, args, &mut |cells| {
-            rows.push(cells.iter().map(|&c| c.to_owned()).collect());
+            rows.push(cells.iter().map(|&c| c.into_cell()).collect());
             Ok(true)
         })?;
         Ok(rows)
@@ -166,12 +181,7 @@ impl<T: Tx> Tx for &mut T {
         (**self).execute(sql, args)
     }
 
-    fn each_row(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
-    ) -> Result<(), SyncError> {
+    fn each_row(&mut self, sql: &'static str, args: &[Arg<'_>], each: &mut EachRow<'_>) -> Result<(), SyncError> {
         (**self).each_row(sql, args, each)
     }
 

@@ -29,7 +29,7 @@ use super::batch;
 use super::page::{self, EncodedPage};
 use super::pool;
 use super::schema;
-use super::sql::{self, Arg, CellRef, Dialect, Store, Tx, MAX_COLUMNS};
+use super::sql::{self, Arg, CellRef, Dialect, EachRow, Store, Tx};
 use super::{storage, Db, Grant};
 
 /// How many reader connections a process opens at most.
@@ -89,24 +89,12 @@ impl Tx for Lite<'_> {
         Ok(stmt.execute(rusqlite::params_from_iter(args)).map_err(storage)? as u64)
     }
 
-    fn each_row(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&[CellRef<'_>]) -> Result<bool, SyncError>,
-    ) -> Result<(), SyncError> {
+    fn each_row(&mut self, sql: &'static str, args: &[Arg<'_>], each: &mut EachRow<'_>) -> Result<(), SyncError> {
         let mut stmt = self.0.prepare_cached(sql).map_err(storage)?;
         let n = stmt.column_count();
-        if n > MAX_COLUMNS {
-            return Err(SyncError::Storage(format!("a statement reads {n} columns, at most {MAX_COLUMNS}")));
-        }
         let mut rows = stmt.query(rusqlite::params_from_iter(args)).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
-            let mut cells = [CellRef::Null; MAX_COLUMNS];
-            for (i, c) in cells.iter_mut().enumerate().take(n) {
-                *c = cell(r.get_ref(i).map_err(storage)?)?;
-            }
-            if !each(&cells[..n])? {
+            if !sql::hand_row(n, |i| cell(r.get_ref(i).map_err(storage)?), each)? {
                 break;
             }
         }
