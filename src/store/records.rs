@@ -11,8 +11,9 @@ pub async fn get<T: StoreTx + ?Sized>(tx: &T, table: &str, pks: &[Pk]) -> Result
     let key_path = tx.schema().key_path(table)?;
     let pk_of = |r: &T::Rec| Record::pk(r, &key_path).ok();
     let src = Source { store: table, index: None, key: &|pk: &Pk| Key::from(pk), pk_of: &pk_of };
-    let mut found = read_many(tx, pks, src).await?;
-    Ok(pks.iter().map(|pk| found.remove(pk).and_then(|mut v| v.pop())).collect())
+    let found = read_many(tx, pks, src).await?;
+    // By position, so a key asked for twice gets its record twice.
+    Ok(pks.iter().map(|pk| found.get(pk).and_then(|v| v.last().cloned())).collect())
 }
 
 /// Every primary key of a table, in key order.

@@ -87,6 +87,14 @@ pub async fn store_records_roundtrip<H: Harness>(h: H) {
     assert_eq!(h.json(rows[1].as_ref().unwrap())["v"], 2);
     assert!(rows[2].is_none());
     assert_eq!(tx.count("notes").await.unwrap(), 2);
+    // A key asked for twice gets its record at both places, in a small batch
+    // (one get per key) and in a large one (one range read).
+    let rows = tx.get_records("notes", &[s("b"), s("a"), s("b")]).await.unwrap();
+    let vs: Vec<_> = rows.iter().map(|r| h.json(r.as_ref().expect("each place has its record"))["v"].clone()).collect();
+    assert_eq!(vs, [json!(2), json!(1), json!(2)]);
+    let many: Vec<Pk> = (0..200).map(|i| if i % 2 == 0 { s("a") } else { s("b") }).collect();
+    let rows = tx.get_records("notes", &many).await.unwrap();
+    assert!(rows.iter().enumerate().all(|(i, r)| h.json(r.as_ref().unwrap())["v"] == json!(1 + i % 2)));
     tx.commit().await.unwrap();
 
     let tx = store.begin(Access::Write, Some("notes")).await.unwrap();
