@@ -5,6 +5,10 @@
 //   NAME: capture singles push bootstrap latency size scale range paging live
 //   --quick: tiny sizes, one run, results in target/bench-quick.json
 //   --runs N: runs per figure after the warm-up (default 5)
+//   --profile: record a CPU profile of each in-page scenario (baseline and
+//     tidesync together) to target/bench-profile-NAME.cpuprofile, which
+//     Chrome DevTools opens, and print where its time went. Wasm functions
+//     have their names when the package is built with TIDESYNC_KEEP_NAMES=1.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { serve } from './serve.mjs';
@@ -26,6 +30,7 @@ function option(name) {
 const quick = process.argv.includes('--quick');
 const only = option('--only');
 if (only && !NAMES.includes(only)) throw new Error(`bench: unknown scenario ${only} (${NAMES.join(', ')})`);
+const profile = process.argv.includes('--profile');
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
 const size = quick
@@ -85,10 +90,43 @@ async function scale() {
 // Its baseline runs in the same page, interleaved with it.
 const inPage = (fn, n) => async () => {
   const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
+  const profiler = profile ? await startProfile(page) : null;
   const r = await page.evaluate(([fn, n, runs]) => window.bench[fn](n, runs), [fn, n, runs]);
+  if (profiler) await stopProfile(profiler, fn);
   await page.context().close();
   return r;
 };
+
+/** Starts Chromium's sampling profiler (CDP) on `page`. */
+async function startProfile(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+  await cdp.send('Profiler.start');
+  return cdp;
+}
+
+/** Writes the profile and prints the functions with the most self time. */
+async function stopProfile(cdp, fn) {
+  const { profile: p } = await cdp.send('Profiler.stop');
+  const file = new URL(`../target/bench-profile-${fn}.cpuprofile`, import.meta.url);
+  mkdirSync(new URL('.', file), { recursive: true });
+  writeFileSync(file, JSON.stringify(p));
+  const self = new Map();
+  const byId = new Map(p.nodes.map((node) => [node.id, node]));
+  const deltas = p.timeDeltas;
+  p.samples.forEach((id, i) => {
+    const { callFrame: f } = byId.get(id);
+    const where = f.url ? `${f.url.split('/').pop()}:${f.lineNumber + 1}` : '';
+    const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
+    self.set(key, (self.get(key) ?? 0) + (deltas[i + 1] ?? 0));
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  console.error(`bench: profile of ${fn} in ${file.pathname} (${(total / 1000).toFixed(0)} ms sampled); most self time:`);
+  for (const [key, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.error(`  ${(us / 1000).toFixed(1).padStart(9)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${key}`);
+  }
+}
 const scenarios = {
   capture: inPage('runCapture', size.capture),
   singles: inPage('runSingles', size.singles),

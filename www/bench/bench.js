@@ -25,6 +25,28 @@ function rawCapture(n, run) {
   });
 }
 
+// Baseline for a stamped write (a stamp needs the record's current clock,
+// so a read comes first): one readwrite transaction that `get`s every record,
+// then, once all reads are back, `put`s each record and `add`s its outbox row.
+function rawReadCapture(n, run) {
+  const recs = records(n, 'r');
+  return timedOnRaw(`bench-rawread-${run}`, (db) => {
+    const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
+    const notes = tx.objectStore('notes');
+    const ops = tx.objectStore('pending_ops');
+    let left = recs.length;
+    const writeAll = () => {
+      const now = Date.now();
+      for (const r of recs) {
+        notes.put(r);
+        ops.add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: now });
+      }
+    };
+    for (const r of recs) notes.get(r.id).onsuccess = () => { if (--left === 0) writeAll(); };
+    return txDone(tx);
+  });
+}
+
 async function engineCapture(n, run) {
   const dbName = `bench-engine-${run}`;
   await deleteDb(dbName);
@@ -68,8 +90,8 @@ async function dexieCapture(n, run) {
 export async function runCapture(n = 10000, runs = 5) {
   const w = Math.min(n, 1000);
   return compare('capture bulkPut', n, runs,
-    { raw: (i) => rawCapture(n, i), dexie: (i) => dexieCapture(n, i), engine: (i) => engineCapture(n, i) },
-    { raw: (i) => rawCapture(w, i), dexie: (i) => dexieCapture(w, i), engine: (i) => engineCapture(w, i) });
+    { raw: (i) => rawCapture(n, i), readWrite: (i) => rawReadCapture(n, i), dexie: (i) => dexieCapture(n, i), engine: (i) => engineCapture(n, i) },
+    { raw: (i) => rawCapture(w, i), readWrite: (i) => rawReadCapture(w, i), dexie: (i) => dexieCapture(w, i), engine: (i) => engineCapture(w, i) });
 }
 
 // 1,000 sequential awaited single puts, one transaction each, on all three.
@@ -80,6 +102,23 @@ function rawSingles(n, run) {
       const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
       tx.objectStore('notes').put(r);
       tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
+      await txDone(tx);
+    }
+  });
+}
+
+// The single write's floor: `get` the record, then `put` it and `add` its
+// outbox row, one transaction per write.
+function rawReadSingles(n, run) {
+  const recs = records(n, 's');
+  return timedOnRaw(`bench-rawreadsingle-${run}`, async (db) => {
+    for (const r of recs) {
+      const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
+      const notes = tx.objectStore('notes');
+      notes.get(r.id).onsuccess = () => {
+        notes.put(r);
+        tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
+      };
       await txDone(tx);
     }
   });
@@ -113,8 +152,8 @@ async function engineSingles(n, run) {
 export async function runSingles(n = 1000, runs = 5) {
   const w = Math.min(n, 100);
   return compare('single writes', n, runs,
-    { raw: (i) => rawSingles(n, i), dexie: (i) => dexieSingles(n, i), engine: (i) => engineSingles(n, i) },
-    { raw: (i) => rawSingles(w, i), dexie: (i) => dexieSingles(w, i), engine: (i) => engineSingles(w, i) });
+    { raw: (i) => rawSingles(n, i), readWrite: (i) => rawReadSingles(n, i), dexie: (i) => dexieSingles(n, i), engine: (i) => engineSingles(n, i) },
+    { raw: (i) => rawSingles(w, i), readWrite: (i) => rawReadSingles(w, i), dexie: (i) => dexieSingles(w, i), engine: (i) => engineSingles(w, i) });
 }
 
 // Baseline: read the outbox rows and delete them, batchSize at a time, one

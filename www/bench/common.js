@@ -89,6 +89,8 @@ export async function compare(scenario, n, runs, sides, warm, extra = {}) {
   const out = { scenario, n, runs, ...extra, rawMs: median(all.raw), engineMs: median(all.engine), rawAll: all.raw, engineAll: all.engine };
   out.ratio = out.engineMs / out.rawMs;
   if (all.dexie) Object.assign(out, { dexieMs: median(all.dexie), dexieAll: all.dexie, dexieRatio: out.engineMs / median(all.dexie) });
+  // The raw read-then-write floor of a stamped write, where a scenario has it.
+  if (all.readWrite) out.readWriteRatio = out.engineMs / median(all.readWrite);
   // Any further side (another way the engine does it) as `${side}Ms`.
   for (const k of Object.keys(all).filter((k) => !['raw', 'engine', 'dexie'].includes(k))) {
     Object.assign(out, { [`${k}Ms`]: median(all[k]), [`${k}All`]: all[k] });
