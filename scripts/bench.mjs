@@ -5,8 +5,9 @@
 //   NAME: capture singles push bootstrap latency size scale range paging live
 //   --quick: tiny sizes, one run, results in target/bench-quick.json
 //   --runs N: runs per figure after the warm-up (default 5)
-//   --profile: record a CPU profile of each in-page scenario (baseline and
-//     tidesync together) to target/bench-profile-NAME.cpuprofile, which
+//   --profile: record a CPU profile of each scenario that runs beside its
+//     baseline in one page (capture, singles, push, bootstrap, range, paging;
+//     baseline and tidesync together) to target/bench-profile-NAME.cpuprofile, which
 //     Chrome DevTools opens, and print where its time went. Wasm functions
 //     have their names when the package is built with TIDESYNC_KEEP_NAMES=1.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -3,46 +3,34 @@
 import init, { SyncEngine } from '/pkg/tidesync.js';
 import initTesting, { MemoryServer } from '/pkg/testing/index.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
-import { compare, deleteDb, leader, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
+import { compare, deleteDb, leader, outboxRow, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
 import { runLatency } from './latency.js';
 import { runScale } from './scale.js';
 import { runLive, runPaging, runRange } from './reads.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
-// copies it, in one readwrite transaction.
-function rawCapture(n, run) {
+// copies it, in one readwrite transaction. With `readFirst`, the floor of a
+// stamped write (a stamp needs the record's current clock): every record is
+// `get` first, and the writes start once all reads are back.
+function rawCapture(n, run, readFirst = false) {
   const recs = records(n, 'r');
-  return timedOnRaw(`bench-raw-${run}`, (db) => {
+  return timedOnRaw(`bench-raw${readFirst ? 'read' : ''}-${run}`, (db) => {
     const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
     const notes = tx.objectStore('notes');
     const ops = tx.objectStore('pending_ops');
-    const now = Date.now();
-    for (const r of recs) {
-      notes.put(r);
-      ops.add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: now });
-    }
-    return txDone(tx);
-  });
-}
-
-// Baseline for a stamped write (a stamp needs the record's current clock,
-// so a read comes first): one readwrite transaction that `get`s every record,
-// then, once all reads are back, `put`s each record and `add`s its outbox row.
-function rawReadCapture(n, run) {
-  const recs = records(n, 'r');
-  return timedOnRaw(`bench-rawread-${run}`, (db) => {
-    const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
-    const notes = tx.objectStore('notes');
-    const ops = tx.objectStore('pending_ops');
-    let left = recs.length;
     const writeAll = () => {
       const now = Date.now();
       for (const r of recs) {
         notes.put(r);
-        ops.add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: now });
+        ops.add(outboxRow(r.id, 'put', r, now));
       }
     };
-    for (const r of recs) notes.get(r.id).onsuccess = () => { if (--left === 0) writeAll(); };
+    if (readFirst) {
+      let left = recs.length;
+      for (const r of recs) notes.get(r.id).onsuccess = () => { if (--left === 0) writeAll(); };
+    } else {
+      writeAll();
+    }
     return txDone(tx);
   });
 }
@@ -67,7 +55,7 @@ async function openDexie(name) {
   const db = new Dexie(name);
   db.version(1).stores({ notes: 'id, thread_id', pending_ops: '++seq' });
   const queue = (op) => (primKey, obj, tx) => {
-    tx.table('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: primKey ?? obj.id, op, payload: obj, createdAt: Date.now() });
+    tx.table('pending_ops').add(outboxRow(primKey ?? obj.id, op, obj));
   };
   db.notes.hook('creating', queue('put'));
   db.notes.hook('updating', (mods, primKey, obj, tx) => queue('put')(primKey, { ...obj, ...mods }, tx));
@@ -90,35 +78,25 @@ async function dexieCapture(n, run) {
 export async function runCapture(n = 10000, runs = 5) {
   const w = Math.min(n, 1000);
   return compare('capture bulkPut', n, runs,
-    { raw: (i) => rawCapture(n, i), readWrite: (i) => rawReadCapture(n, i), dexie: (i) => dexieCapture(n, i), engine: (i) => engineCapture(n, i) },
-    { raw: (i) => rawCapture(w, i), readWrite: (i) => rawReadCapture(w, i), dexie: (i) => dexieCapture(w, i), engine: (i) => engineCapture(w, i) });
+    { raw: (i) => rawCapture(n, i), readWrite: (i) => rawCapture(n, i, true), dexie: (i) => dexieCapture(n, i), engine: (i) => engineCapture(n, i) },
+    { raw: (i) => rawCapture(w, i), readWrite: (i) => rawCapture(w, i, true), dexie: (i) => dexieCapture(w, i), engine: (i) => engineCapture(w, i) });
 }
 
 // 1,000 sequential awaited single puts, one transaction each, on all three.
-function rawSingles(n, run) {
+// With `readFirst`, the single write's floor: `get` the record, then `put` it
+// and `add` its outbox row.
+function rawSingles(n, run, readFirst = false) {
   const recs = records(n, 's');
-  return timedOnRaw(`bench-rawsingle-${run}`, async (db) => {
-    for (const r of recs) {
-      const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
-      tx.objectStore('notes').put(r);
-      tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
-      await txDone(tx);
-    }
-  });
-}
-
-// The single write's floor: `get` the record, then `put` it and `add` its
-// outbox row, one transaction per write.
-function rawReadSingles(n, run) {
-  const recs = records(n, 's');
-  return timedOnRaw(`bench-rawreadsingle-${run}`, async (db) => {
+  return timedOnRaw(`bench-raw${readFirst ? 'read' : ''}single-${run}`, async (db) => {
     for (const r of recs) {
       const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
       const notes = tx.objectStore('notes');
-      notes.get(r.id).onsuccess = () => {
+      const write = () => {
         notes.put(r);
-        tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r, createdAt: Date.now() });
+        tx.objectStore('pending_ops').add(outboxRow(r.id, 'put', r));
       };
+      if (readFirst) notes.get(r.id).onsuccess = write;
+      else write();
       await txDone(tx);
     }
   });
@@ -152,8 +130,8 @@ async function engineSingles(n, run) {
 export async function runSingles(n = 1000, runs = 5) {
   const w = Math.min(n, 100);
   return compare('single writes', n, runs,
-    { raw: (i) => rawSingles(n, i), readWrite: (i) => rawReadSingles(n, i), dexie: (i) => dexieSingles(n, i), engine: (i) => engineSingles(n, i) },
-    { raw: (i) => rawSingles(w, i), readWrite: (i) => rawReadSingles(w, i), dexie: (i) => dexieSingles(w, i), engine: (i) => engineSingles(w, i) });
+    { raw: (i) => rawSingles(n, i), readWrite: (i) => rawSingles(n, i, true), dexie: (i) => dexieSingles(n, i), engine: (i) => engineSingles(n, i) },
+    { raw: (i) => rawSingles(w, i), readWrite: (i) => rawSingles(w, i, true), dexie: (i) => dexieSingles(w, i), engine: (i) => engineSingles(w, i) });
 }
 
 // Baseline: read the outbox rows and delete them, batchSize at a time, one
@@ -163,7 +141,7 @@ function rawPush(n, batchSize, run) {
     const tx = db.transaction(['notes', 'pending_ops'], 'readwrite');
     for (const r of records(n, 'p')) {
       tx.objectStore('notes').put(r);
-      tx.objectStore('pending_ops').add({ opId: crypto.randomUUID(), tableName: 'notes', pk: r.id, op: 'put', payload: r });
+      tx.objectStore('pending_ops').add(outboxRow(r.id, 'put', r));
     }
     return txDone(tx);
   };

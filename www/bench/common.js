@@ -16,6 +16,11 @@ export function records(n, tag) {
   return out;
 }
 
+/** The outbox entry a baseline writes beside a record: a copy of it. */
+export function outboxRow(pk, op, payload, createdAt = Date.now()) {
+  return { opId: crypto.randomUUID(), tableName: 'notes', pk, op, payload, createdAt };
+}
+
 export function openRaw(name) {
   return new Promise((ok, fail) => {
     const req = indexedDB.open(name, 1);
