@@ -110,6 +110,7 @@ impl Store for IdbStore {
                 (n, TransactionMode::ReadWrite)
             }
             Access::System => (SYSTEM_STORES.to_vec(), TransactionMode::ReadWrite),
+            Access::State => (vec![SYNC_STATE], TransactionMode::ReadOnly),
             Access::All | Access::Snapshot => {
                 let mut n: Vec<&str> = self.schema.tables.iter().map(|t| t.name.as_str()).collect();
                 if access == Access::Snapshot {

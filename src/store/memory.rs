@@ -197,6 +197,10 @@ impl MemoryStore {
             Access::Read => return Ok((scope, false)),
             Access::Write => system(&[PENDING_OPS, TOMBSTONES, SYNC_STATE], &mut scope),
             Access::System => system(&SYSTEM_STORES, &mut scope),
+            Access::State => {
+                system(&[SYNC_STATE], &mut scope);
+                return Ok((scope, false));
+            }
             Access::All => {
                 scope = db.schema.tables.iter().map(|t| t.name.clone()).collect();
                 system(&SYSTEM_STORES, &mut scope);

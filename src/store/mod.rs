@@ -51,6 +51,11 @@ pub enum Access {
     Write,
     /// Read or write the engine's own stores only.
     System,
+    /// Read the engine's state rows only (`sync_state`, read-only): a
+    /// follower's look at the leader's lease every second, which takes one
+    /// store instead of five, has no commit to wait for and runs beside
+    /// other readers.
+    State,
     /// Every store (inspection that joins ops with their rows).
     All,
     /// Read every app table and the outbox: one consistent view for a read

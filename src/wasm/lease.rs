@@ -95,7 +95,7 @@ pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, h
 
 /// When the lease runs out (`None`: no engine has taken it yet).
 pub async fn expiry<S: Store, P: Platform>(engine: &Engine<S, P>) -> Result<Option<u64>> {
-    let tx = engine.store().begin(Access::System, None).await?;
+    let tx = engine.store().begin(Access::State, None).await?;
     let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
     tx.commit().await?;
     Ok(row.map(|r| r.expires_at))

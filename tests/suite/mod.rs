@@ -248,6 +248,12 @@ pub async fn store_state_roundtrip<H: Harness>(h: H) {
     assert_eq!(tx.get_state("nested").await.unwrap(), Some(json!({"a": [1, "x", null]})));
     assert_eq!(tx.get_state("missing").await.unwrap(), None);
     tx.commit().await.unwrap();
+    // State reads are read-only: two run at once, each seeing what committed.
+    let first = store.begin(Access::State, None).await.unwrap();
+    let second = store.begin(Access::State, None).await.unwrap();
+    let (x, y) = futures::future::join(first.get_state("cursor"), second.get_state("deviceId")).await;
+    assert_eq!((x.unwrap(), y.unwrap()), (Some(json!(42)), Some(json!("d-1"))));
+    drop((first, second));
 }
 
 pub async fn store_upgrade_keeps_rows<H: Harness>(h: H) {
