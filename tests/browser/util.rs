@@ -16,8 +16,24 @@ pub fn js(v: &Value) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap()
 }
 
+/// Every test names its database through here, so this is where the page
+/// learns to print what no test awaits: an uncaught error or an unhandled
+/// rejection from a background task, which the runner would not show.
 pub fn unique(name: &str) -> String {
+    report_uncaught();
     format!("tidesync-test-{name}-{}-{}", js_sys::Date::now(), (js_sys::Math::random() * 1e9) as u64)
+}
+
+fn report_uncaught() {
+    thread_local!(static INSTALLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if INSTALLED.with(|i| i.replace(true)) {
+        return;
+    }
+    let install = Function::new_no_args(
+        "addEventListener('error', e => console.error('uncaught error:', e.message, e.error && e.error.stack));
+         addEventListener('unhandledrejection', e => console.error('unhandled rejection:', e.reason && (e.reason.stack || e.reason)));",
+    );
+    install.call0(&JsValue::NULL).unwrap();
 }
 
 pub async fn sleep(ms: u32) {
