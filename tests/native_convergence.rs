@@ -20,7 +20,7 @@ use tidesync::core::{Pk, Result, SyncError};
 use tidesync::engine::driver::Driver;
 use tidesync::engine::provider::Provider;
 use tidesync::engine::push::Step;
-use tidesync::engine::{Engine, EngineConfig, Event, TestPlatform};
+use tidesync::engine::{ChangeSource, Engine, EngineConfig, Event, TestPlatform};
 use tidesync::store::memory::MemoryStore;
 use tidesync::store::{Query, Schema, TableSchema};
 
@@ -135,7 +135,18 @@ fn a_key_recreated_after_the_servers_gc_purged_its_tombstone_exists_on_every_dev
     assert!(row(&c, "notes", "fav").is_none());
     let stamp = block_on(c.engine.put("notes", json!({ "id": "fav", "v": "again" }))).unwrap();
     assert_eq!(stamp.clock, 1);
+    c.platform.events.borrow_mut().clear();
     sync(&c);
+    // The first push restamps the row above the server's version: readers hear it.
+    let restamp = c.platform.events.borrow().iter().find_map(|e| match e {
+        Event::Change(ch) if ch.source == ChangeSource::Local => Some(ch.clone()),
+        _ => None,
+    });
+    let restamp = restamp.expect("a change event for the restamped row");
+    assert_eq!((restamp.table.as_str(), restamp.pks.clone()), ("notes", vec![Pk::Str("fav".into())]));
+    assert_eq!(restamp.seqs.len(), 1);
+    let clock = row(&c, "notes", "fav").unwrap()["clock"].as_u64().unwrap();
+    assert!(clock > 1, "the row carries the new stamp (clock {clock})");
     sync(&c);
     assert_eq!(server_live(&server, "fav").expect("the recreated key is on the server")["v"], "again");
     assert_eq!(row(&c, "notes", "fav").unwrap()["v"], "again");

@@ -13,6 +13,7 @@
 //!   recreated after the server purged its tombstone) is restamped above
 //!   it and queued again: the record's newest op gets a clock above the
 //!   server's, a new HLC and opId, and the row (or tombstone) carries them;
+//!   a restamped row is announced with `change` (it is a local write);
 //! - rejections are dead-lettered; op-level retryable answers count an
 //!   attempt; transport failures count none.
 
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 
 use super::apply::{Advance, Applied};
 use super::conflicts::Version;
-use super::events::{ErrorEvent, Event, PushEvent};
+use super::events::{ChangeEvent, ChangeSource, ErrorEvent, Event, PushEvent};
 use super::lost::{self, LostOp};
 use super::push::{Step, StepReport};
 use super::{new_uuid, outbox, Engine, Platform};
@@ -121,7 +122,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
 
         let tx = self.store.begin(Access::All, None).await?;
-        let mut written = self.write_settle(&tx, ops, fates, &currents, lost_ops, remembered, &mut report).await;
+        let mut restamped = Vec::new();
+        let mut written =
+            self.write_settle(&tx, ops, fates, &currents, lost_ops, remembered, &mut report, &mut restamped).await;
         if written.is_ok() && self.fault.get() == Some(super::Fault::FailSettle) {
             self.fault.set(None);
             written = Err(SyncError::Quota("injected fault: the settle could not be written".into()));
@@ -135,6 +138,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         tx.commit().await?;
 
+        self.announce_restamps(restamped);
         if let Some((applied, clock, cursors)) = applied {
             let applied = self.applied(applied, clock, cursors);
             let received = currents.len() as u64;
@@ -175,6 +179,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         lost_ops: Vec<LostOp>,
         remembered: Vec<LostOp>,
         report: &mut StepReport,
+        restamped_rows: &mut Vec<(String, Pk, u64)>,
     ) -> Result<Option<(Applied<S::Rec>, crate::core::HlcClock, super::cursors::Cursors)>> {
         // The stored ops of every record in the batch, oldest first.
         let mut keys: HashMap<String, Vec<Pk>> = HashMap::new();
@@ -237,7 +242,11 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
             // Two ops of one record in the batch: its newest is restamped once.
             if !restamped.contains(&key) {
-                puts.push(self.restamp(tx, newest, &winner).await?);
+                let (op, row_seq) = self.restamp(tx, newest, &winner).await?;
+                if let Some(seq) = row_seq {
+                    restamped_rows.push((key.0.clone(), key.1.clone(), seq));
+                }
+                puts.push(op);
                 restamped.push(key);
             }
         }
@@ -260,13 +269,14 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     /// `op` (the record's newest) with a stamp above `winner`'s, and the
-    /// row or tombstone it is about carrying that stamp.
+    /// row or tombstone it is about carrying that stamp; with the write
+    /// sequence number taken when the row itself was rewritten.
     async fn restamp(
         &self,
         tx: &S::Tx,
         mut op: PendingOp<S::Rec>,
         winner: &SyncChange<S::Rec>,
-    ) -> Result<PendingOp<S::Rec>> {
+    ) -> Result<(PendingOp<S::Rec>, Option<u64>)> {
         let table = op.table_name.clone();
         let order_key = self.table(&table)?.order_key;
         let now = self.platform.now_ms();
@@ -302,13 +312,38 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         let hlc_row = serde_json::Value::String(self.hlc.borrow().state().encode());
-        // No `change` event reports a restamp, so no reader hears its
-        // number: live queries read in full on their next run.
-        super::write_seq::put(tx, super::STATE_HLC, hlc_row, seq + u64::from(row_changed)).await?;
+        let row_seq = row_changed.then_some(seq + 1);
+        super::write_seq::put(tx, super::STATE_HLC, hlc_row, row_seq.unwrap_or(seq)).await?;
         op.stamp = stamp;
         op.state = OpState::Pending;
         op.last_error = None;
-        Ok(op)
+        Ok((op, row_seq))
+    }
+
+    /// `change` (here and to other tabs) for the rows a settle restamped,
+    /// one event per table with the sequence numbers they took.
+    fn announce_restamps(&self, rows: Vec<(String, Pk, u64)>) {
+        let mut by_table: Vec<ChangeEvent> = Vec::new();
+        for (table, pk, seq) in rows {
+            let at = match by_table.iter().position(|c| c.table == table) {
+                Some(at) => at,
+                None => {
+                    by_table.push(ChangeEvent {
+                        table,
+                        pks: Vec::new(),
+                        source: ChangeSource::Local,
+                        seqs: Vec::new(),
+                    });
+                    by_table.len() - 1
+                }
+            };
+            by_table[at].pks.push(pk);
+            by_table[at].seqs.push(seq);
+        }
+        for change in &by_table {
+            self.platform.broadcast(change);
+        }
+        self.emit_all(by_table.into_iter().map(Event::Change).collect());
     }
 }
 
