@@ -147,7 +147,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 c
             }
         };
-        tx.put_state(STATE_SCHEMA, schema_json(&config.tables)).await?;
+        let schema = schema_json(&config.tables);
+        if old_schema.as_ref() != Some(&schema) {
+            tx.put_state(STATE_SCHEMA, schema).await?;
+        }
         tx.commit().await?;
         let hlc = HlcClock::new(device_id.clone(), hlc_state, config.max_clock_drift_ms);
         let names: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();

@@ -51,7 +51,6 @@ use super::js_json::value_from_js;
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name` for `schema`.
     pub async fn open(name: &str, schema: Schema) -> Result<IdbStore> {
-        super::idb_schema::prepare(name, &schema).await?;
         let store = IdbStore {
             db: Rc::default(),
             name: name.to_string(),
@@ -67,7 +66,18 @@ impl IdbStore {
                 hook(why);
             }
         });
-        let connection = Connection::open(name, lost).await?;
+        let mut connection = Connection::open(name, lost.clone()).await?;
+        let inspected = super::idb_schema::needs_upgrade(&connection.database(), &store.schema).await;
+        if inspected.as_ref().map_or(true, |upgrade| *upgrade) {
+            let db = connection.database();
+            let (version, existing) = (db.version(), db.store_names());
+            // Closed before the upgrade, which would wait for it otherwise.
+            connection.close();
+            inspected?;
+            let version = version.map_err(|e| storage("version", e))?;
+            super::idb_schema::upgrade(name, &store.schema, version, &existing).await?;
+            connection = Connection::open(name, lost).await?;
+        }
         *store.db.borrow_mut() = Some(connection.database());
         *store.connection.borrow_mut() = Some(connection);
         Ok(store)

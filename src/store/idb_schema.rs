@@ -1,53 +1,26 @@
 //! Bringing the IndexedDB database to the declared schema, with rexie.
 //!
-//! Opening compares the database with the schema and upgrades it to the
-//! next version only when a store or an index is missing or surplus. Stores
-//! that the config no longer declares are kept, with their rows: another tab
-//! may still run an app version that uses them. rexie's connection is closed
-//! when the schema is in place; the store then works on its own connection
-//! (`idb_connection.rs`).
+//! Opening compares the database with the schema on the store's own
+//! connection (`idb_connection.rs`), so a start without a schema change
+//! opens the database once. Only when a store or an index is missing or
+//! surplus does the store close that connection and upgrade the database
+//! to the next version through rexie, then open it again. Stores that the
+//! config no longer declares are kept, with their rows: another tab may
+//! still run an app version that uses them.
 
-use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+use idb::{Database, KeyPath as IdbKeyPath, TransactionMode};
+use rexie::{Index, ObjectStore, Rexie};
 
 use super::idb_error::storage;
 use super::schema::{KeyPath, Schema, StoreSpec};
 use crate::core::{Result, SyncError};
 
-/// Creates or upgrades the database `name` so it holds `schema`'s stores
-/// and indexes; a table whose primary key changed is refused.
-pub async fn prepare(name: &str, schema: &Schema) -> Result<()> {
-    let db = Rexie::builder(name).build().await.map_err(|e| storage("open", e))?;
+/// Whether `db` lacks a store or an index `schema` declares, or holds an
+/// index it does not (an index's name is its key path, so a new key path
+/// is a new name); a table whose primary key changed is refused.
+pub async fn needs_upgrade(db: &Database, schema: &Schema) -> Result<bool> {
     let wanted = schema.stores();
     let existing = db.store_names();
-    let upgrade = match needs_upgrade(&db, &wanted, &existing).await {
-        Ok(upgrade) => upgrade,
-        Err(e) => {
-            db.close();
-            return Err(e);
-        }
-    };
-    if !upgrade {
-        db.close();
-        return Ok(());
-    }
-    let version = db.version().map_err(|e| storage("version", e))? + 1;
-    db.close();
-    let mut builder = Rexie::builder(name).version(version);
-    for spec in &wanted {
-        builder = builder.add_object_store(object_store(spec));
-    }
-    for other in existing.iter().filter(|n| !wanted.iter().any(|s| &s.name == *n)) {
-        // Kept with its rows; its indexes belong to whichever version declares it.
-        builder = builder.add_object_store(ObjectStore::new(other));
-    }
-    builder.build().await.map_err(|e| storage("upgrade", e))?.close();
-    Ok(())
-}
-
-/// Whether a declared store is missing, or an index was added, removed or
-/// changed its flags (an index's name is its key path, so a new key path
-/// is a new name).
-async fn needs_upgrade(db: &Rexie, wanted: &[StoreSpec], existing: &[String]) -> Result<bool> {
     let mut upgrade = wanted.iter().any(|s| !existing.contains(&s.name));
     let present: Vec<&StoreSpec> = wanted.iter().filter(|s| existing.contains(&s.name)).collect();
     if present.is_empty() {
@@ -56,8 +29,8 @@ async fn needs_upgrade(db: &Rexie, wanted: &[StoreSpec], existing: &[String]) ->
     let names: Vec<&str> = present.iter().map(|s| s.name.as_str()).collect();
     let tx = db.transaction(&names, TransactionMode::ReadOnly).map_err(|e| storage("inspect", e))?;
     for spec in &present {
-        let store = tx.store(&spec.name).map_err(|e| storage("inspect", e))?;
-        if let (KeyPath::Field(want), Ok(Some(rexie::KeyPath::Single(have)))) = (&spec.key_path, store.key_path()) {
+        let store = tx.object_store(&spec.name).map_err(|e| storage("inspect", e))?;
+        if let (KeyPath::Field(want), Ok(Some(IdbKeyPath::Single(have)))) = (&spec.key_path, store.key_path()) {
             if want != &have {
                 return Err(SyncError::invalid(
                     format!("tables.{}.primaryKey", spec.name),
@@ -76,8 +49,25 @@ async fn needs_upgrade(db: &Rexie, wanted: &[StoreSpec], existing: &[String]) ->
         want.sort_unstable();
         upgrade |= have != want;
     }
-    let _ = tx.done().await;
+    let _ = tx.await;
     Ok(upgrade)
+}
+
+/// Upgrades the database `name`, which holds the stores `existing` at
+/// `version` and has no other open connection of this store, to
+/// `version + 1` with `schema`'s stores and indexes.
+pub async fn upgrade(name: &str, schema: &Schema, version: u32, existing: &[String]) -> Result<()> {
+    let wanted = schema.stores();
+    let mut builder = Rexie::builder(name).version(version + 1);
+    for spec in &wanted {
+        builder = builder.add_object_store(object_store(spec));
+    }
+    for other in existing.iter().filter(|n| !wanted.iter().any(|s| &s.name == *n)) {
+        // Kept with its rows; its indexes belong to whichever version declares it.
+        builder = builder.add_object_store(ObjectStore::new(other));
+    }
+    builder.build().await.map_err(|e| storage("upgrade", e))?.close();
+    Ok(())
 }
 
 fn object_store(spec: &StoreSpec) -> ObjectStore {
