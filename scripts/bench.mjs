@@ -20,7 +20,7 @@ import { checkGoals, printTable } from './bench-report.mjs';
 const require = createRequire(new URL('../tests/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale', 'range', 'paging', 'live'];
+const NAMES = ['capture', 'singles', 'push', 'bootstrap', 'latency', 'size', 'scale', 'range', 'paging', 'live', 'open'];
 function option(name) {
   const at = process.argv.indexOf(name);
   if (at < 0) return undefined;
@@ -35,8 +35,8 @@ const profile = process.argv.includes('--profile');
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
 const size = quick
-  ? { capture: 200, singles: 50, push: 200, bootstrap: 500, latency: 30, latencyWarm: 5, scale: 2000, range: 2000, paging: 2000, live: 100, liveWrites: 20 }
-  : { capture: 10000, singles: 1000, push: 10000, bootstrap: 100000, latency: 500, latencyWarm: 20, scale: 1000000, range: 100000, paging: 100000, live: 1000, liveWrites: 200 };
+  ? { capture: 200, singles: 50, push: 200, bootstrap: 500, latency: 30, latencyWarm: 5, scale: 2000, range: 2000, paging: 2000, live: 100, liveWrites: 20, open: 5 }
+  : { capture: 10000, singles: 1000, push: 10000, bootstrap: 100000, latency: 500, latencyWarm: 20, scale: 1000000, range: 100000, paging: 100000, live: 1000, liveWrites: 200, open: 50 };
 
 // The latency scenario's server, built (when stale) before anything is timed.
 const serverBin = !only || only === 'latency' ? serverBinary(!quick) : null;
@@ -138,6 +138,7 @@ const scenarios = {
   scale,
   range: inPage('runRange', size.range),
   paging: inPage('runPaging', size.paging),
+  open: inPage('runOpen', size.open),
   live: async () => {
     const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
     const r = await page.evaluate(([n, w]) => window.bench.runLive(n, w), [size.live, size.liveWrites]);

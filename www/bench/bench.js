@@ -7,6 +7,7 @@ import { compare, deleteDb, leader, outboxRow, rawPagedWrite, records, timedOnRa
 import { runLatency } from './latency.js';
 import { runScale } from './scale.js';
 import { runLive, runPaging, runRange } from './reads.js';
+import { runOpen } from './open.js';
 
 // Baseline: a hand-written loop writing each record and an outbox entry that
 // copies it, in one readwrite transaction. With `readFirst`, the floor of a
@@ -244,5 +245,5 @@ export async function runBootstrap(n = 100000, runs = 5, pullLimit = 500) {
   return { ...out, recordsPerSecond: Math.round(n / (out.engineMs / 1000)) };
 }
 
-window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale, runRange, runPaging, runLive };
+window.bench = { runCapture, runSingles, runPush, runBootstrap, runLatency, runScale, runRange, runPaging, runLive, runOpen };
 window.benchReady = true;
