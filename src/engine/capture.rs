@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::events::{CapturedEvent, ChangeEvent, ChangeSource, Event, QueueFullEvent};
+use super::events::{CapturedEvent, ChangeSource, Event, QueueFullEvent};
 use super::{new_uuids, Engine, Fault, Platform, STATE_HLC};
 use crate::core::capture::{self, Context, Current, Plan, Write};
 use crate::core::{ChangeStamp, Pk, Result, SyncError};
@@ -110,11 +110,10 @@ impl<S: Store, P: Platform> Engine<S, P> {
         loop {
             match self.attempt(table, &writes, strict).await? {
                 Attempt::Done(stamps, captured, seq) => {
-                    let pks: Vec<Pk> = unique_pks(&writes);
-                    let change =
-                        ChangeEvent { table: table.to_string(), pks, source: ChangeSource::Local, seqs: vec![seq] };
-                    self.platform.broadcast(&change);
-                    self.emit_all(vec![Event::Change(change), Event::OpCaptured(captured)]);
+                    let changed = vec![(table.to_string(), unique_pks(&writes))];
+                    let mut events = self.announce(changed, ChangeSource::Local, &[seq]);
+                    events.push(Event::OpCaptured(captured));
+                    self.emit_all(events);
                     return Ok(stamps);
                 }
                 Attempt::NeedRoom(full) => {

@@ -331,6 +331,17 @@ impl<S: Store, P: Platform> Engine<S, P> {
         Ok(ops)
     }
 
+    /// `change` for each table's rows, also told to other tabs: the rows one
+    /// transaction wrote, with the write sequence numbers it took.
+    pub(crate) fn announce(&self, changed: Vec<(String, Vec<Pk>)>, source: ChangeSource, seqs: &[u64]) -> Vec<Event> {
+        let announce = |(table, pks)| {
+            let change = events::ChangeEvent { table, pks, source, seqs: seqs.to_vec() };
+            self.platform.broadcast(&change);
+            Event::Change(change)
+        };
+        changed.into_iter().map(announce).collect()
+    }
+
     /// Delivers events with no borrow held (handlers may call back in).
     pub(crate) fn emit_all(&self, events: Vec<Event>) {
         for e in events {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::apply::Applied;
 use super::cursors::{Cursors, STATE_CURSORS};
-use super::events::{ChangeEvent, ChangeSource, Event, ProgressEvent, PullEvent};
+use super::events::{ChangeSource, Event, ProgressEvent, PullEvent};
 use super::provider::Provider;
 use super::{Engine, Platform, STATE_BOOTSTRAPPED};
 use crate::core::decode::Path;
@@ -273,17 +273,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// `sync.pull:action:received`, conflicts, a clock-drift warning; then
     /// runs the `resolve` hooks, whose merged records are new local writes.
     pub(crate) async fn after_apply(&self, applied: Applied<S::Rec>, received: u64, cursor: u64, source: &'static str) {
-        let mut events = Vec::new();
-        for (table, pks) in &applied.changed {
-            let change = ChangeEvent {
-                table: table.clone(),
-                pks: pks.clone(),
-                source: ChangeSource::Remote,
-                seqs: applied.seqs.clone(),
-            };
-            self.platform.broadcast(&change);
-            events.push(Event::Change(change));
-        }
+        let mut events = self.announce(applied.changed, ChangeSource::Remote, &applied.seqs);
         events.push(Event::Pull(PullEvent { changes: received, applied: applied.applied, cursor, source }));
         events.extend(applied.conflicts.into_iter().map(|c| Event::Conflict(Box::new(c))));
         if let Some(ahead) = applied.drift_ms {

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::apply::remote_row;
-use super::events::{ChangeEvent, ChangeSource, Event};
+use super::events::ChangeSource;
 use super::provider::Provider;
 use super::pull::check_page;
 use super::{Engine, Platform};
@@ -140,14 +140,8 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         };
         tx.commit().await?;
-        let mut n = 0;
-        let mut events = Vec::new();
-        for (table, pks) in changed {
-            n += pks.len() as u64;
-            let change = ChangeEvent { table, pks, source: ChangeSource::Remote, seqs: seqs.clone() };
-            self.platform.broadcast(&change);
-            events.push(Event::Change(change));
-        }
+        let n = changed.iter().map(|(_, pks)| pks.len() as u64).sum();
+        let events = self.announce(changed, ChangeSource::Remote, &seqs);
         self.emit_all(events);
         Ok(n)
     }

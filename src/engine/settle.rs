@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use super::apply::{Advance, Applied};
 use super::conflicts::Version;
-use super::events::{ChangeEvent, ChangeSource, ErrorEvent, Event, PushEvent};
+use super::events::{ChangeSource, ErrorEvent, Event, PushEvent};
 use super::lost::{self, LostOp};
 use super::push::{Step, StepReport};
 use super::{new_uuid, outbox, Engine, Platform};
@@ -321,29 +321,19 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     /// `change` (here and to other tabs) for the rows a settle restamped,
-    /// one event per table with the sequence numbers they took.
+    /// with the sequence numbers its transaction took for them.
     fn announce_restamps(&self, rows: Vec<(String, Pk, u64)>) {
-        let mut by_table: Vec<ChangeEvent> = Vec::new();
+        let mut by_table: Vec<(String, Vec<Pk>)> = Vec::new();
+        let mut seqs = Vec::new();
         for (table, pk, seq) in rows {
-            let at = match by_table.iter().position(|c| c.table == table) {
-                Some(at) => at,
-                None => {
-                    by_table.push(ChangeEvent {
-                        table,
-                        pks: Vec::new(),
-                        source: ChangeSource::Local,
-                        seqs: Vec::new(),
-                    });
-                    by_table.len() - 1
-                }
-            };
-            by_table[at].pks.push(pk);
-            by_table[at].seqs.push(seq);
+            match by_table.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, pks)) => pks.push(pk),
+                None => by_table.push((table, vec![pk])),
+            }
+            seqs.push(seq);
         }
-        for change in &by_table {
-            self.platform.broadcast(change);
-        }
-        self.emit_all(by_table.into_iter().map(Event::Change).collect());
+        let events = self.announce(by_table, ChangeSource::Local, &seqs);
+        self.emit_all(events);
     }
 }
 
