@@ -110,14 +110,22 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// rows and skipping one's history under the other's cursor.
     pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
         let tx = store.begin(Access::System, None).await?;
-        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) = crate::try_join!(
-            tx.get_state(STATE_DEVICE_ID),
-            tx.get_state(STATE_SCOPE),
-            tx.get_state(cursors::STATE_CURSORS),
-            tx.get_state(cursors::STATE_LEGACY_CURSOR),
-            tx.get_state(STATE_SCHEMA),
-            tx.get_state(STATE_BOOTSTRAPPED),
-        )?;
+        // Every state row the open needs, in one request.
+        let keys = [
+            STATE_DEVICE_ID,
+            STATE_SCOPE,
+            cursors::STATE_CURSORS,
+            cursors::STATE_LEGACY_CURSOR,
+            STATE_SCHEMA,
+            STATE_BOOTSTRAPPED,
+            STATE_HLC,
+            STATE_HLC_REMOTE,
+        ];
+        let mut rows = tx.get_states(&keys).await?.into_iter();
+        let mut next = || rows.next().flatten();
+        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) =
+            (next(), next(), next(), next(), next(), next());
+        let (hlc, hlc_remote) = (next(), next());
         let bootstrapped = boot.as_ref().and_then(Value::as_bool) == Some(true);
         let scope = serde_json::json!({ "workspaceId": config.workspace_id, "projectId": config.project_id });
         if let Some(held) = &stored_scope {
@@ -126,7 +134,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
                 return Err(e);
             }
         }
-        let (hlc_state, captured) = load_hlc(&tx).await?;
+        let (hlc_state, captured) = hlc_from_rows(hlc, hlc_remote)?;
         let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => d.to_string(),
