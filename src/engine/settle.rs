@@ -13,7 +13,8 @@
 //!   recreated after the server purged its tombstone) is restamped above
 //!   it and queued again: the record's newest op gets a clock above the
 //!   server's, a new HLC and opId, and the row (or tombstone) carries them;
-//!   a restamped row is announced with `change` (it is a local write);
+//!   the restamped rows take one write sequence number and are announced
+//!   with `change` (they are local writes);
 //! - rejections are dead-lettered; op-level retryable answers count an
 //!   attempt; transport failures count none.
 
@@ -122,7 +123,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         }
 
         let tx = self.store.begin(Access::All, None).await?;
-        let mut restamped = Vec::new();
+        let mut restamped = Restamped::default();
         let mut written =
             self.write_settle(&tx, ops, fates, &currents, lost_ops, remembered, &mut report, &mut restamped).await;
         if written.is_ok() && self.fault.get() == Some(super::Fault::FailSettle) {
@@ -179,7 +180,7 @@ impl<S: Store, P: Platform> Engine<S, P> {
         lost_ops: Vec<LostOp>,
         remembered: Vec<LostOp>,
         report: &mut StepReport,
-        restamped_rows: &mut Vec<(String, Pk, u64)>,
+        restamped_rows: &mut Restamped,
     ) -> Result<Option<(Applied<S::Rec>, crate::core::HlcClock, super::cursors::Cursors)>> {
         // The stored ops of every record in the batch, oldest first.
         let mut keys: HashMap<String, Vec<Pk>> = HashMap::new();
@@ -242,9 +243,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
             // Two ops of one record in the batch: its newest is restamped once.
             if !restamped.contains(&key) {
-                let (op, row_seq) = self.restamp(tx, newest, &winner).await?;
-                if let Some(seq) = row_seq {
-                    restamped_rows.push((key.0.clone(), key.1.clone(), seq));
+                let (op, row_changed) = self.restamp(tx, newest, &winner, &mut restamped_rows.seq).await?;
+                if row_changed {
+                    restamped_rows.add(&key.0, &key.1);
                 }
                 puts.push(op);
                 restamped.push(key);
@@ -269,14 +270,16 @@ impl<S: Store, P: Platform> Engine<S, P> {
     }
 
     /// `op` (the record's newest) with a stamp above `winner`'s, and the
-    /// row or tombstone it is about carrying that stamp; with the write
-    /// sequence number taken when the row itself was rewritten.
+    /// row or tombstone it is about carrying that stamp; with whether the
+    /// row itself was rewritten. The first rewritten row of the transaction
+    /// takes its write sequence number (`taken`); later ones share it.
     async fn restamp(
         &self,
         tx: &S::Tx,
         mut op: PendingOp<S::Rec>,
         winner: &SyncChange<S::Rec>,
-    ) -> Result<(PendingOp<S::Rec>, Option<u64>)> {
+        taken: &mut Option<u64>,
+    ) -> Result<(PendingOp<S::Rec>, bool)> {
         let table = op.table_name.clone();
         let order_key = self.table(&table)?.order_key;
         let now = self.platform.now_ms();
@@ -312,28 +315,35 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         let hlc_row = serde_json::Value::String(self.hlc.borrow().state().encode());
-        let row_seq = row_changed.then_some(seq + 1);
-        super::write_seq::put(tx, super::STATE_HLC, hlc_row, row_seq.unwrap_or(seq)).await?;
+        let at = if row_changed { *taken.get_or_insert(seq + 1) } else { seq };
+        super::write_seq::put(tx, super::STATE_HLC, hlc_row, at).await?;
         op.stamp = stamp;
         op.state = OpState::Pending;
         op.last_error = None;
-        Ok((op, row_seq))
+        Ok((op, row_changed))
     }
 
-    /// `change` (here and to other tabs) for the rows a settle restamped,
-    /// with the sequence numbers its transaction took for them.
-    fn announce_restamps(&self, rows: Vec<(String, Pk, u64)>) {
-        let mut by_table: Vec<(String, Vec<Pk>)> = Vec::new();
-        let mut seqs = Vec::new();
-        for (table, pk, seq) in rows {
-            match by_table.iter_mut().find(|(t, _)| *t == table) {
-                Some((_, pks)) => pks.push(pk),
-                None => by_table.push((table, vec![pk])),
-            }
-            seqs.push(seq);
-        }
-        let events = self.announce(by_table, ChangeSource::Local, &seqs);
+    /// `change` (here and to other tabs) for the rows a settle restamped.
+    fn announce_restamps(&self, restamped: Restamped) {
+        let events = self.announce(restamped.rows, ChangeSource::Local, restamped.seq.as_slice());
         self.emit_all(events);
+    }
+}
+
+/// The rows a settle rewrote with a new stamp, by table, and the write
+/// sequence number they took.
+#[derive(Default)]
+struct Restamped {
+    rows: Vec<(String, Vec<Pk>)>,
+    seq: Option<u64>,
+}
+
+impl Restamped {
+    fn add(&mut self, table: &str, pk: &Pk) {
+        match self.rows.iter_mut().find(|(t, _)| t == table) {
+            Some((_, pks)) => pks.push(pk.clone()),
+            None => self.rows.push((table.to_string(), vec![pk.clone()])),
+        }
     }
 }
 

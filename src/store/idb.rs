@@ -67,16 +67,18 @@ impl IdbStore {
             }
         });
         let mut connection = Connection::open(name, lost.clone()).await?;
-        let inspected = super::idb_schema::needs_upgrade(&connection.database(), &store.schema).await;
-        if inspected.as_ref().map_or(true, |upgrade| *upgrade) {
-            let db = connection.database();
-            let (version, existing) = (db.version(), db.store_names());
-            // Closed before the upgrade, which would wait for it otherwise.
-            connection.close();
-            inspected?;
-            let version = version.map_err(|e| storage("version", e))?;
-            super::idb_schema::upgrade(name, &store.schema, version, &existing).await?;
-            connection = Connection::open(name, lost).await?;
+        let db = connection.database();
+        match super::idb_schema::needs_upgrade(&db, &store.schema).await {
+            Ok(false) => {}
+            inspected => {
+                let (version, existing) = (db.version(), db.store_names());
+                // Closed first: the upgrade (or the caller) would wait for it.
+                connection.close();
+                inspected?;
+                let version = version.map_err(|e| storage("version", e))?;
+                super::idb_schema::upgrade(name, &store.schema, version, &existing).await?;
+                connection = Connection::open(name, lost).await?;
+            }
         }
         *store.db.borrow_mut() = Some(connection.database());
         *store.connection.borrow_mut() = Some(connection);

@@ -88,8 +88,18 @@ test('a key recreated after the server GC purged its tombstone exists on all thr
     assert.equal(await get(c, 'notes', 'fav'), undefined);
     const stamp = await c.evaluate(() => window.engine.put('notes', { id: 'fav', v: 'again' }));
     assert.equal(stamp.clock, 1, 'written below the purged delete');
+    await c.evaluate(() => {
+      window.changes = [];
+      window.engine.on('change', (change) => window.changes.push(change));
+    });
     await sync(c);
     await until(async () => (await serverRows(server, ws, token)).get('fav')?.v === 'again', 10000, 'fav on the server');
+    // The push's answer restamped the row above the purged delete: readers hear it.
+    const restamps = await c.evaluate(() => window.changes.filter((ch) => ch.source === 'local'));
+    assert.equal(restamps.length, 1, JSON.stringify(restamps));
+    assert.deepEqual(restamps[0].pks, ['fav']);
+    assert.equal(restamps[0].seqs.length, 1);
+    assert.ok((await get(c, 'notes', 'fav')).clock > 1, 'the row carries the new stamp');
     await sync(a);
     assert.equal((await get(a, 'notes', 'fav'))?.v, 'again', 'on the device that deleted it');
     const b = await device(server, { ws, token, name: 'b' });

@@ -8,14 +8,6 @@ import { compare, deleteDb, openRaw } from './common.js';
 
 const config = (dbName) => ({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
 
-function openOnce(name) {
-  return new Promise((ok, fail) => {
-    const req = indexedDB.open(name);
-    req.onsuccess = () => ok(req.result);
-    req.onerror = () => fail(req.error);
-  });
-}
-
 async function timedOpens(n, create, open) {
   await create();
   const t0 = performance.now();
@@ -25,7 +17,7 @@ async function timedOpens(n, create, open) {
 
 const rawOpen = (n, run) => {
   const name = `bench-rawopen-${run}`;
-  return timedOpens(n, async () => { await deleteDb(name); (await openRaw(name)).close(); }, async () => (await openOnce(name)).close());
+  return timedOpens(n, async () => { await deleteDb(name); (await openRaw(name)).close(); }, async () => (await openRaw(name)).close());
 };
 
 const dexieOpen = (n, run) => {
