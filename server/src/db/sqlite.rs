@@ -133,6 +133,27 @@ fn migrate(conn: &mut Connection) -> Result<(), SyncError> {
     }
 }
 
+/// Switches the file to WAL. The switch takes the file's exclusive lock,
+/// and SQLite answers `SQLITE_BUSY` at once, without its busy handler,
+/// while another process opening the same fresh file holds it; so the
+/// switch is retried until [`BUSY`] has passed.
+fn switch_to_wal(conn: &Connection) -> Result<(), SyncError> {
+    let deadline = std::time::Instant::now() + BUSY;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(SyncError::Storage(format!("the database stays in journal mode {mode}, not WAL"))),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(storage(e)),
+        }
+    }
+}
+
 impl SqliteDb {
     /// Opens (creating if needed) the file at `path`, switches it to WAL and
     /// runs the migrations.
@@ -142,7 +163,7 @@ impl SqliteDb {
         }
         let mut conn = Connection::open(path).map_err(storage)?;
         conn.busy_timeout(BUSY).map_err(storage)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
+        switch_to_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(storage)?;
         // refinery's transactions take the write lock up front (waiting
