@@ -231,3 +231,24 @@ fn no_push_while_offline() {
     assert_eq!(block_on(driver.sync_now()).unwrap_err().code(), "UNAVAILABLE");
     assert_eq!(*server.pushes.borrow(), 0);
 }
+
+#[test]
+fn a_batch_is_taken_only_while_its_engine_holds_the_lease() {
+    use tidesync::engine::lease::{self, Claim, TTL_MS};
+    let (store, p, e, server) = setup(10);
+    put(&e, "a", 1);
+    // Another engine on the same database took the lease.
+    let other = open(&store, &p, 10);
+    assert!(block_on(lease::claim(&other, "other", Claim::TakeOver)).unwrap());
+    assert_eq!(block_on(e.push_step_as(&server, Some("mine"))).unwrap(), Step::LeadLost);
+    let counts = block_on(e.outbox_counts()).unwrap();
+    assert_eq!((counts.pending, counts.in_flight), (1, 0), "nothing was marked in flight");
+    assert_eq!(server.state.borrow().seen_ops("w1"), 0, "nothing was sent");
+
+    // Its holder went silent: the batch's own transaction takes the lease.
+    p.now.set(p.now.get() + TTL_MS);
+    assert!(matches!(block_on(e.push_step_as(&server, Some("mine"))).unwrap(), Step::Sent(_)));
+    assert_eq!(server.state.borrow().applied_ops("w1"), 1);
+    assert!(!block_on(lease::claim(&other, "other", Claim::IfFree(None))).unwrap(), "renewed by the batch");
+    assert_eq!(block_on(lease::expiry(&e)).unwrap(), Some(p.now.get() + TTL_MS));
+}

@@ -10,8 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -55,9 +53,19 @@ pub struct DriverState {
     pub not_before: Option<u64>,
 }
 
-/// Asked right before each push batch whether this engine still leads
-/// (see `set_push_guard`); `false` makes it stop pushing and follow.
-pub type PushGuard = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = bool>>>>;
+/// How each push batch checks that this engine still leads (see
+/// `set_push_guard`): first `leading`, then a claim of the lease `holder` in
+/// the transaction that marks the batch in flight. When either fails the
+/// engine sends nothing, calls `lost` and follows.
+#[derive(Clone)]
+pub struct PushGuard {
+    /// The lease holder id this engine claims as ([`super::lease`]).
+    pub holder: String,
+    /// Asked first, without a transaction (the Web Lock is still held).
+    pub leading: Rc<dyn Fn() -> bool>,
+    /// Another engine leads now: stand down.
+    pub lost: Rc<dyn Fn()>,
+}
 
 /// Runs an engine's outbox through a provider.
 pub struct Driver<S: Store, P: Platform, V: Provider<Rec = S::Rec>> {
@@ -136,10 +144,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         self.feed_now(Input::Leader(leader));
     }
 
-    /// Makes every push batch ask `guard` first; when it answers `false`
-    /// the engine stops leading (another engine pushes this database now).
-    /// Used where leadership is a lease rather than a Web Lock, so that an
-    /// engine that lost its lease while asleep never pushes after waking.
+    /// Makes every push batch check `guard`; when it fails the engine stops
+    /// leading (another engine pushes this database now), so that an engine
+    /// that lost its lease while asleep never pushes after waking.
     pub fn set_push_guard(&self, guard: PushGuard) {
         *self.push_guard.borrow_mut() = Some(guard);
     }
@@ -308,16 +315,17 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         Ok((log.report, RunEnd::Drained))
     }
 
-    /// Asks the push guard, then sends one batch.
+    /// Sends one batch, its lease claimed in the transaction that takes it.
     async fn push_batch(&self, log: &mut RunLog) -> Vec<Action> {
         let guard = self.push_guard.borrow().clone();
-        if let Some(guard) = guard {
-            if !guard().await {
+        if let Some(guard) = &guard {
+            if !(guard.leading)() {
+                (guard.lost)();
                 return self.feed(Input::Pushed(Batch::LeadLost));
             }
         }
         let run = &mut log.push;
-        let batch = match self.engine.push_step(&self.provider).await {
+        let batch = match self.engine.push_step_as(&self.provider, guard.as_ref().map(|g| g.holder.as_str())).await {
             Err(e) => {
                 run.error = Some(e.to_string());
                 self.emit_error(&e);
@@ -325,6 +333,12 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
                 Batch::Failed(e)
             }
             Ok(Step::Idle) => Batch::Idle,
+            Ok(Step::LeadLost) => {
+                if let Some(guard) = &guard {
+                    (guard.lost)();
+                }
+                Batch::LeadLost
+            }
             Ok(Step::Sent(r)) => {
                 run.batches += 1;
                 run.pushed += r.pushed;

@@ -13,6 +13,7 @@ pub mod cursors;
 pub mod driver;
 pub mod events;
 pub mod gc;
+pub mod lease;
 pub mod lost;
 pub mod outbox;
 pub mod platform;

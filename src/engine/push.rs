@@ -47,19 +47,33 @@ pub enum Step {
     Retry { report: StepReport, attempt: u32, error: SyncError, op_ids: Vec<String> },
     /// The provider refused the credentials: stop until the app calls start().
     Paused(SyncError),
+    /// Another engine holds the lease: nothing was taken or sent.
+    LeadLost,
+}
+
+/// What [`Engine::take_batch`] found.
+enum Taken<R> {
+    LeadLost,
+    Nothing,
+    Batch(Vec<(PendingOp<R>, Option<R>)>),
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
     /// Sends one batch of pending ops through `provider` and settles it.
     pub async fn push_step<V: Provider<Rec = S::Rec>>(&self, provider: &V) -> Result<Step> {
+        self.push_step_as(provider, None).await
+    }
+
+    /// [`Self::push_step`] as the lease holder `lease`, claimed in the
+    /// transaction that takes the batch ([`super::lease`]): when another
+    /// engine holds the lease, nothing is taken or sent.
+    pub async fn push_step_as<V: Provider<Rec = S::Rec>>(&self, provider: &V, lease: Option<&str>) -> Result<Step> {
         self.check_open()?;
-        if self.stranded.get() {
-            // The last settle did not commit: its batch is still marked in
-            // flight. This engine pushes alone, so nothing else is out.
-            self.recover_in_flight().await?;
-            self.stranded.set(false);
-        }
-        let taken = self.take_batch().await?;
+        let taken = match self.take_batch(lease).await? {
+            Taken::LeadLost => return Ok(Step::LeadLost),
+            Taken::Nothing => None,
+            Taken::Batch(batch) => Some(batch),
+        };
         if self.revert_due.get() {
             // Records of discarded ops get the server's version back. A
             // failure here is reported and tried again on the next step; it
@@ -138,11 +152,38 @@ impl<S: Store, P: Platform> Engine<S, P> {
 
     /// The first `batchSize` pending ops, marked in flight in one transaction,
     /// each with the payload to send: its own snapshot, or its record's row.
-    async fn take_batch(&self) -> Result<Option<Vec<(PendingOp<S::Rec>, Option<S::Rec>)>>> {
+    /// With `lease`, the same transaction claims the lease first.
+    ///
+    /// After a settle that did not commit (`stranded`), that batch is still
+    /// marked in flight; this engine pushes alone, so the transaction puts
+    /// it back among the pending ops before it takes the next batch.
+    async fn take_batch(&self, lease: Option<&str>) -> Result<Taken<S::Rec>> {
         let want = self.config.batch_size as usize;
+        let now = self.platform.now_ms();
         let tx = self.store.begin(Access::All, None).await?;
-        let (failed, mut in_flight, revert) =
-            crate::try_join!(tx.count_failed(), outbox::in_flight(&tx), tx.get_state(super::revert::STATE_REVERT))?;
+        let lease_row = async {
+            match lease {
+                Some(_) => tx.get_state(super::lease::LEASE_KEY).await,
+                None => Ok(None),
+            }
+        };
+        let (failed, mut in_flight, revert, lease_row) = crate::try_join!(
+            tx.count_failed(),
+            outbox::in_flight(&tx),
+            tx.get_state(super::revert::STATE_REVERT),
+            lease_row
+        )?;
+        if let Some(holder) = lease {
+            let how = super::lease::Claim::IfFree(None);
+            if !super::lease::claim_in(&tx, lease_row.as_ref(), holder, how, now).await? {
+                tx.commit().await?;
+                return Ok(Taken::LeadLost);
+            }
+        }
+        let recovering = self.stranded.get();
+        if recovering {
+            in_flight.clear();
+        }
         // Any engine may have discarded ops (see engine::revert).
         if revert.as_ref().and_then(serde_json::Value::as_array).is_some_and(|a| !a.is_empty()) {
             self.revert_due.set(true);
@@ -165,8 +206,12 @@ impl<S: Store, P: Platform> Engine<S, P> {
             }
         }
         if ops.is_empty() {
+            if recovering {
+                outbox::set_in_flight(&tx, &in_flight).await?;
+            }
             tx.commit().await?;
-            return Ok(None);
+            self.stranded.set(false);
+            return Ok(Taken::Nothing);
         }
         let mut sends: Vec<Option<S::Rec>> = ops.iter().map(|o| o.payload.clone()).collect();
         // Put ops without a snapshot push their record's row: one read per table.
@@ -185,8 +230,9 @@ impl<S: Store, P: Platform> Engine<S, P> {
         in_flight.extend(ops.iter().filter_map(|o| o.seq));
         outbox::set_in_flight(&tx, &in_flight).await?;
         tx.commit().await?;
+        self.stranded.set(false);
         outbox::mark_in_flight(&mut ops, &in_flight);
-        Ok(Some(ops.into_iter().zip(sends).collect()))
+        Ok(Taken::Batch(ops.into_iter().zip(sends).collect()))
     }
 }
 

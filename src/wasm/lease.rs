@@ -9,7 +9,7 @@
 //! localhost) and older Safari have no `navigator.locks`; there the engines
 //! agree through this lease alone:
 //!
-//! - The row [`LEASE_KEY`] of `sync_state` holds `{ holder, expiresAt }`,
+//! - The lease row of `sync_state` ([`crate::engine::lease`]) holds `{ holder, expiresAt }`,
 //!   `holder` being a random id of one engine instance (not the device id,
 //!   which all engines on a database share).
 //! - Every engine tries to [`claim`] it every [`RENEW_MS`], each time in one
@@ -20,8 +20,9 @@
 //!   holder renews its lease every second, and another engine takes over
 //!   only after the holder has been silent for [`TTL_MS`] (a tab that was
 //!   killed, or frozen in the background).
-//! - Right before each push batch the holder claims once more (the driver's
-//!   push guard); if that fails it stops leading before sending anything.
+//! - Each push batch claims once more, in the transaction that marks the
+//!   batch in flight (the driver's push guard); if that fails it stops
+//!   leading before sending anything.
 //!   An engine whose timers were throttled past its lease therefore never
 //!   pushes next to the new holder.
 //! - A holder that closes posts `Leaving` with its lease id on the
@@ -34,72 +35,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use serde::Serialize;
-
 use super::sync::WebDriver;
-use crate::core::Result;
-use crate::engine::{Engine, Platform};
-use crate::store::{Access, Store, StoreTx};
+pub use crate::engine::lease::{claim, expiry, Claim, TTL_MS};
+use crate::engine::Platform;
 
-/// The `sync_state` key of the lease.
-pub const LEASE_KEY: &str = "leaderLease";
-/// How long a claim holds without renewal.
-pub const TTL_MS: u64 = 5_000;
 /// How often every engine claims (the holder: renews).
 pub const RENEW_MS: u64 = 1_000;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Row {
-    holder: String,
-    expires_at: u64,
-}
-
-impl Row {
-    /// The row as `Serialize` wrote it; `None` (a free lease) if damaged.
-    fn read(v: &serde_json::Value) -> Option<Row> {
-        Some(Row { holder: v.get("holder")?.as_str()?.to_string(), expires_at: v.get("expiresAt")?.as_u64()? })
-    }
-}
-
-/// How [`claim`] may take the lease.
-pub enum Claim<'a> {
-    /// Only if it is free: absent, this holder's own, expired, or held by
-    /// the given holder, which said it left.
-    IfFree(Option<&'a str>),
-    /// Whoever holds it (the Web Lock says this engine leads now).
-    TakeOver,
-}
-
-/// Takes or renews the lease for `holder`; `true` if `holder` holds it now.
-pub async fn claim<S: Store, P: Platform>(engine: &Engine<S, P>, holder: &str, how: Claim<'_>) -> Result<bool> {
-    if engine.is_closed() {
-        return Ok(false);
-    }
-    let now = engine.platform().now_ms();
-    let tx = engine.store().begin(Access::System, None).await?;
-    let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
-    let free = match (&row, how) {
-        (_, Claim::TakeOver) | (None, _) => true,
-        (Some(r), Claim::IfFree(released)) => {
-            r.holder == holder || r.expires_at <= now || released == Some(r.holder.as_str())
-        }
-    };
-    if free {
-        let row = Row { holder: holder.to_string(), expires_at: now + TTL_MS };
-        tx.put_state(LEASE_KEY, serde_json::to_value(&row).unwrap_or_default()).await?;
-    }
-    tx.commit().await?;
-    Ok(free)
-}
-
-/// When the lease runs out (`None`: no engine has taken it yet).
-pub async fn expiry<S: Store, P: Platform>(engine: &Engine<S, P>) -> Result<Option<u64>> {
-    let tx = engine.store().begin(Access::State, None).await?;
-    let row = tx.get_state(LEASE_KEY).await?.and_then(|v| Row::read(&v));
-    tx.commit().await?;
-    Ok(row.map(|r| r.expires_at))
-}
 
 /// One engine's lease: its holder id and the loop that keeps claiming.
 pub struct Lease {
@@ -151,13 +92,13 @@ impl Lease {
         });
     }
 
-    /// The driver's push guard: renews the lease right before a batch.
-    pub fn guard(self: &Rc<Self>, driver: &Rc<WebDriver>) -> crate::engine::driver::PushGuard {
-        let engine = driver.engine().clone();
-        let holder = self.holder.clone();
-        Rc::new(move || {
-            let (engine, holder) = (engine.clone(), holder.clone());
-            Box::pin(async move { claim(&engine, &holder, Claim::IfFree(None)).await.unwrap_or(false) })
-        })
+    /// The driver's push guard: each batch renews the lease in its own
+    /// transaction; a lost claim just stops pushing (the next tick follows).
+    pub fn guard(&self) -> crate::engine::driver::PushGuard {
+        crate::engine::driver::PushGuard {
+            holder: self.holder.clone(),
+            leading: Rc::new(|| true),
+            lost: Rc::new(|| {}),
+        }
     }
 }

@@ -223,24 +223,19 @@ impl LockLeader {
         });
     }
 
-    /// The driver's push guard: the lease is still this engine's right
-    /// before a batch; if not, it stands down first.
+    /// The driver's push guard: the lock is still held and the lease still
+    /// this engine's (claimed in the batch's transaction); if not, it stands
+    /// down first.
     pub fn guard(self: &Rc<Self>) -> crate::engine::driver::PushGuard {
-        let me = Rc::downgrade(self);
-        Rc::new(move || {
-            let me = me.clone();
-            Box::pin(async move {
-                let Some(me) = me.upgrade() else { return false };
-                let held = me.holding()
-                    && matches!(
-                        lease::claim(me.driver.engine(), &me.lease.holder, lease::Claim::IfFree(None)).await,
-                        Ok(true)
-                    );
-                if !held {
+        let (me, gone) = (Rc::downgrade(self), Rc::downgrade(self));
+        crate::engine::driver::PushGuard {
+            holder: self.lease.holder.clone(),
+            leading: Rc::new(move || me.upgrade().is_some_and(|me| me.holding())),
+            lost: Rc::new(move || {
+                if let Some(me) = gone.upgrade() {
                     me.stand_down(true);
                 }
-                held
-            })
-        })
+            }),
+        }
     }
 }

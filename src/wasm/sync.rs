@@ -121,7 +121,7 @@ impl Runner {
                 Some(leader)
             }
             None => {
-                driver.set_push_guard(lease.guard(&driver));
+                driver.set_push_guard(lease.guard());
                 lease.clone().run(driver);
                 None
             }
