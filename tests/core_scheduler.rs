@@ -67,7 +67,7 @@ fn steady() -> Scheduler {
     );
     // The new subscription makes one more run, which pulls what was
     // committed before it started.
-    assert_eq!(s.on(Input::RunFinished(RunEnd::Drained), 1), [Action::Sleep { until: 2 }]);
+    assert_eq!(s.on(Input::RunFinished(RunEnd::Drained), 1), [Action::Sleep { until: 1 + COALESCE_MS }]);
     assert_eq!(s.on(Input::TimerFired, 2), [Action::Run]);
     assert_eq!(
         clean_run(&mut s, 2, false),
@@ -96,7 +96,7 @@ fn start_run(s: &mut Scheduler, now: u64) {
 fn writes_inside_the_coalesce_window_join_one_run() {
     let mut s = steady();
     assert_eq!(s.on(Input::Wake, 100), []);
-    assert_eq!(s.on(Input::Woken, 100), [Action::Sleep { until: 101 }]);
+    assert_eq!(s.on(Input::Woken, 100), [Action::Sleep { until: 100 + COALESCE_MS }]);
     // More writes while the window is open: nothing new is scheduled.
     assert_eq!(s.on(Input::Wake, 100), []);
     assert_eq!(s.on(Input::Wake, 101), []);
@@ -120,7 +120,7 @@ fn a_write_during_a_run_makes_another_run() {
         [Action::Finish(RunEnd::Drained)]
     );
     assert_eq!(s.last_sync_at(), Some(103));
-    assert_eq!(s.on(Input::RunFinished(RunEnd::Drained), 104), [Action::Sleep { until: 105 }]);
+    assert_eq!(s.on(Input::RunFinished(RunEnd::Drained), 104), [Action::Sleep { until: 104 + COALESCE_MS }]);
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn retry_after_is_waited_in_full_and_holds_back_sync_now() {
 fn a_periodic_pull_fires_after_quiet() {
     let mut s = steady();
     let due = 2 + PERIODIC_MS;
-    assert_eq!(s.on(Input::TimerFired, due), [Action::Sleep { until: due + 1 }]);
+    assert_eq!(s.on(Input::TimerFired, due), [Action::Sleep { until: due + COALESCE_MS }]);
     assert_eq!(s.on(Input::TimerFired, due + 1), [Action::Run]);
     // The timer made a pull due, although the subscription is live.
     assert_eq!(
@@ -206,7 +206,7 @@ fn a_dropped_subscription_is_retried_at_its_retry_time() {
     assert_eq!(s.on(Input::InboxHandled { cursor: CURSOR, bootstrapped: true }, 101), [Action::Pull { from: CURSOR }]);
     assert_eq!(s.on(Input::Pulled(Pulled::CaughtUp), 101), [Action::Finish(RunEnd::Drained)]);
     assert_eq!(s.on(Input::RunFinished(RunEnd::Drained), 101), [Action::Wait { until: 351 }]);
-    assert_eq!(s.on(Input::TimerFired, 351), [Action::Sleep { until: 352 }]);
+    assert_eq!(s.on(Input::TimerFired, 351), [Action::Sleep { until: 351 + COALESCE_MS }]);
     assert_eq!(s.on(Input::TimerFired, 352), [Action::Run]);
     assert_eq!(s.on(Input::RunStarted { force_pull: false }, 352), [Action::Push]);
     assert_eq!(s.on(Input::Pushed(Batch::Idle), 352), [Action::HandleInbox]);
@@ -239,7 +239,7 @@ fn auth_pauses_until_start() {
     assert_eq!(s.on(Input::SyncNow, 300), [Action::Reject(auth)]);
     assert_eq!(s.on(Input::Started, 400), []);
     assert_eq!(s.paused(), None);
-    assert_eq!(s.on(Input::Woken, 400), [Action::Sleep { until: 401 }]);
+    assert_eq!(s.on(Input::Woken, 400), [Action::Sleep { until: 400 + COALESCE_MS }]);
     assert_eq!(s.on(Input::SyncNow, 400), []);
 }
 
@@ -316,7 +316,7 @@ fn losing_the_lead_stops_pushing() {
     assert_eq!(s.on(Input::Woken, 200), [Action::Wait { until: 200 + PERIODIC_MS }]);
     // Leading again starts a run.
     assert_eq!(s.on(Input::Leader(true), 300), []);
-    assert_eq!(s.on(Input::Woken, 300), [Action::Sleep { until: 301 }]);
+    assert_eq!(s.on(Input::Woken, 300), [Action::Sleep { until: 300 + COALESCE_MS }]);
 }
 
 #[test]
@@ -390,7 +390,7 @@ fn offline_stops_between_batches_waits_and_refuses_sync_now() {
     s.on(Input::Online(true), 200);
     s.on(Input::PullDue, 200);
     s.on(Input::Wake, 200);
-    assert_eq!(s.on(Input::Woken, 200), [Action::Sleep { until: 201 }]);
+    assert_eq!(s.on(Input::Woken, 200), [Action::Sleep { until: 200 + COALESCE_MS }]);
 }
 
 #[test]

@@ -30,11 +30,13 @@ use super::error::SyncError;
 
 /// How often the loop runs without a trigger.
 pub const PERIODIC_MS: u64 = 30_000;
-/// How long a trigger waits for more writes to join the same run: one turn
-/// of the event loop, so the writes of one task go out together. Longer
-/// waits add straight to the end-to-end latency of every write (a write's
-/// push and, on the other device, the apply of its subscription batch).
-pub const COALESCE_MS: u64 = 1;
+/// How long a trigger waits for more writes to join the same run: a timer of
+/// 0 ms, which still yields one turn of the event loop, so the writes of one
+/// task go out together. Any longer wait adds straight to the end-to-end
+/// latency of every write (a write's push and, on the other device, the
+/// apply of its subscription batch): 1 ms here measured about 1 ms more at
+/// the median than 0.
+pub const COALESCE_MS: u64 = 0;
 /// The cursor is reported to the provider at most this often.
 pub const CURSOR_REPORT_MS: u64 = 5_000;
 
