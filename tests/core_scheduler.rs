@@ -425,3 +425,58 @@ fn phases_keep_the_names_js_sees() {
         ["idle", "offline", "paused", "pushing", "pulling", "bootstrapping", "rescanning", "backoff", "closed"]
     );
 }
+
+#[test]
+fn a_run_that_starts_with_a_delivery_handles_the_inbox_before_it_pushes() {
+    let mut s = steady();
+    s.on(Input::Delivered, 100);
+    assert_eq!(s.on(Input::Woken, 100), [Action::Sleep { until: 100 + COALESCE_MS }]);
+    assert_eq!(s.on(Input::TimerFired, 100), [Action::Run]);
+    assert_eq!(clean_run(&mut s, 100, false), [Action::HandleInbox, Action::Push, Action::Finish(RunEnd::Drained)]);
+    // The next run, without a delivery, pushes first again.
+    s.on(Input::RunFinished(RunEnd::Drained), 100);
+    assert_eq!(s.on(Input::Woken, 200), [Action::Sleep { until: 200 + COALESCE_MS }]);
+    assert_eq!(s.on(Input::TimerFired, 200), [Action::Run]);
+    assert_eq!(clean_run(&mut s, 200, false), [Action::Push, Action::HandleInbox, Action::Finish(RunEnd::Drained)]);
+}
+
+#[test]
+fn a_delivery_first_run_still_pulls_when_one_is_due_and_pushes_every_batch() {
+    let mut s = steady();
+    s.on(Input::Delivered, 100);
+    let mut seen = Vec::new();
+    let mut queue: VecDeque<Action> = s.on(Input::RunStarted { force_pull: true }, 100).into();
+    let mut batches = 0;
+    while let Some(action) = queue.pop_front() {
+        seen.push(action.clone());
+        let answer = match action {
+            Action::HandleInbox => s.on(Input::InboxHandled { cursor: CURSOR, bootstrapped: true }, 100),
+            Action::Push if batches < 2 => {
+                batches += 1;
+                s.on(Input::Pushed(Batch::Sent { failed: 0 }), 100)
+            }
+            Action::Push => s.on(Input::Pushed(Batch::Idle), 100),
+            Action::Pull { .. } => s.on(Input::Pulled(Pulled::CaughtUp), 100),
+            Action::Finish(_) => break,
+            _ => Vec::new(),
+        };
+        for a in answer.into_iter().rev() {
+            queue.push_front(a);
+        }
+    }
+    let inbox = seen.iter().filter(|a| **a == Action::HandleInbox).count();
+    assert_eq!(inbox, 1, "{seen:?}");
+    assert_eq!(seen[0], Action::HandleInbox, "{seen:?}");
+    assert_eq!(seen.iter().filter(|a| **a == Action::Push).count(), 3, "{seen:?}");
+    let pull = seen.iter().position(|a| *a == Action::Pull { from: CURSOR }).expect("syncNow pulls");
+    assert!(pull > 3, "the pull comes after the push part: {seen:?}");
+}
+
+#[test]
+fn a_delivery_while_offline_does_not_reorder_the_run() {
+    let mut s = steady();
+    s.on(Input::Delivered, 100);
+    s.on(Input::Online(false), 100);
+    let first = s.on(Input::RunStarted { force_pull: false }, 100);
+    assert!(!first.contains(&Action::HandleInbox), "{first:?}");
+}

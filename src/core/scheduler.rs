@@ -16,7 +16,8 @@
 //!   than a server's `retryAfterMs`) in full; `retryAfterMs` also holds
 //!   back `syncNow`. `AUTH`/`FORBIDDEN` pause until `start()`.
 //! - A run pushes batch by batch while online (a push guard that answers
-//!   "no longer leading" stops it), handles the subscription's inbox, pulls
+//!   "no longer leading" stops it), handles the subscription's inbox (first,
+//!   before the push, when it holds a delivery at the run's start), pulls
 //!   when a pull is due, the bootstrap is not done or no subscription is
 //!   live, then (re)subscribes, reports the cursor at most every
 //!   [`CURSOR_REPORT_MS`] and collects garbage at most every GC interval.
@@ -68,6 +69,10 @@ enum Waiting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct RunTally {
     force_pull: bool,
+    /// The run began with the inbox; what handling it found (the cursor and
+    /// whether bootstrap is done) once it has.
+    inbox_first: bool,
+    inbox_seen: Option<(u64, bool)>,
     batches: u32,
     failed: u64,
     error: bool,
@@ -89,6 +94,8 @@ pub struct Scheduler {
     not_before: Option<u64>,
     /// A trigger came that no run has covered yet.
     woken: bool,
+    /// The subscription delivered something no run has handled yet.
+    delivered: bool,
     /// A pull is due (a gap, a reconnect, the periodic timer, going online).
     pull_due: bool,
     /// Failed pulls in a row.
@@ -116,6 +123,7 @@ impl Scheduler {
             last_sync_at: None,
             not_before: None,
             woken: false,
+            delivered: false,
             pull_due: true,
             pull_attempt: 0,
             link: Link::Down { attempt: 0, retry_at: 0 },
@@ -201,6 +209,10 @@ impl Scheduler {
                 self.pull_due = true;
                 Vec::new()
             }
+            Input::Delivered => {
+                self.delivered = true;
+                Vec::new()
+            }
             Input::ErrorSeen(error) => {
                 self.last_error = Some(error);
                 Vec::new()
@@ -257,7 +269,14 @@ impl Scheduler {
         if let Input::RunStarted { force_pull } = input {
             // The run covers every trigger so far.
             self.woken = false;
-            self.run = Some(RunTally { force_pull, ..RunTally::default() });
+            // Delivered changes go first: an empty outbox (the device that
+            // only receives) costs them no push step.
+            let inbox_first = std::mem::take(&mut self.delivered) && self.online;
+            self.run = Some(RunTally { force_pull, inbox_first, ..RunTally::default() });
+            if inbox_first {
+                self.phase = Phase::Pulling;
+                return vec![Action::HandleInbox];
+            }
             self.phase = Phase::Pushing;
             return self.next_batch(now);
         }
@@ -298,11 +317,13 @@ impl Scheduler {
                 out
             }
             Input::InboxHandled { cursor, bootstrapped } => {
-                if !self.pull_due && bootstrapped && self.link == Link::Up {
-                    return self.after_pull(now);
+                if run.inbox_first && run.inbox_seen.is_none() {
+                    // Now the push part, then the pull the inbox asks for.
+                    run.inbox_seen = Some((cursor, bootstrapped));
+                    self.phase = Phase::Pushing;
+                    return self.next_batch(now);
                 }
-                self.phase = if bootstrapped { Phase::Pulling } else { Phase::Bootstrapping };
-                vec![Action::Pull { from: cursor }]
+                self.after_inbox(cursor, bootstrapped, now)
             }
             Input::Rescanning => {
                 self.phase = Phase::Rescanning;
@@ -348,12 +369,22 @@ impl Scheduler {
         if self.run.is_some_and(|r| r.force_pull) {
             self.pull_due = true;
         }
-        if !self.online {
-            out.extend(self.after_pull(now));
-        } else {
-            out.push(Action::HandleInbox);
+        match self.run.and_then(|r| r.inbox_seen) {
+            _ if !self.online => out.extend(self.after_pull(now)),
+            Some((cursor, bootstrapped)) => out.extend(self.after_inbox(cursor, bootstrapped, now)),
+            None => out.push(Action::HandleInbox),
         }
         out
+    }
+
+    /// After the inbox: pull from `cursor` when a pull is due, bootstrap is
+    /// not done or no subscription is live.
+    fn after_inbox(&mut self, cursor: u64, bootstrapped: bool, now: u64) -> Vec<Action> {
+        if !self.pull_due && bootstrapped && self.link == Link::Up {
+            return self.after_pull(now);
+        }
+        self.phase = if bootstrapped { Phase::Pulling } else { Phase::Bootstrapping };
+        vec![Action::Pull { from: cursor }]
     }
 
     /// A run that sent or tried something is recorded; one without an error

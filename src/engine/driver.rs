@@ -262,6 +262,9 @@ impl<S: Store, P: Platform, V: Provider<Rec = S::Rec>> Driver<S, P, V> {
         let started_at = self.engine.platform().now_ms();
         let push = SyncRun { started_at, finished_at: 0, pushed: 0, failed: 0, retried: 0, batches: 0, error: None };
         let mut log = RunLog { push, report: SyncReport::default(), retry_ops: Vec::new(), failure: None };
+        if self.subscription.has_news() {
+            self.feed_now(Input::Delivered);
+        }
         let mut queue: VecDeque<Action> = self.feed(Input::RunStarted { force_pull }).into();
         // This run covers every trigger so far.
         self.wake.clear();

@@ -37,6 +37,11 @@ impl<R: 'static> Subscription<R> {
         })
     }
 
+    /// Whether something was delivered since the last [`Self::drain`].
+    pub fn has_news(&self) -> bool {
+        !self.inbox.borrow().is_empty()
+    }
+
     /// Everything delivered since the last call, in order.
     pub fn drain(&self) -> Vec<SubscriptionEvent<R>> {
         self.inbox.borrow_mut().drain(..).collect()

@@ -20,7 +20,10 @@
 //   SyncEngine, or the wasm engine under it. Anything else is a TypeError.
 // - It reads the engine again after its events, coalesced: the first event
 //   queues a refresh on a microtask, and events that arrive while that
-//   refresh is reading cause one more refresh, not one per event.
+//   refresh is reading cause one more refresh, not one per event. While a
+//   run is under way (phase pushing, pulling, bootstrapping or rescanning)
+//   it also reads again every BUSY_POLL_MS, since a phase changes without
+//   an event of its own, so the phase it shows settles when the run ends.
 // - It subscribes while it is in the document and unsubscribes when removed.
 // - It stands alone (no imports), so a page can load it by itself. It
 //   renders into an open shadow root with its own stylesheet, and writes
@@ -45,6 +48,9 @@ const EVENTS = [
 const OUTBOX_LIMIT = 50;
 const CONFLICT_LIMIT = 20;
 const RUN_LIMIT = 20;
+/** The phases of a run under way, and how often the overlay reads again during one. */
+const BUSY_PHASES = ['pushing', 'pulling', 'bootstrapping', 'rescanning'];
+const BUSY_POLL_MS = 200;
 
 /** The sections, in order: class name and heading. */
 const SECTIONS = [
@@ -152,6 +158,8 @@ class Overlay {
     this.offs = [];
     this.dirty = false;
     this.running = false;
+    /** The timer of the next read while a run is under way. */
+    this.poll = null;
     /** The bootstrap's pages seen since attached: `{ applied, remaining, cursor }`, summed. */
     this.progress = null;
     /** The last `sync.subscription:action:statusChange` payload. */
@@ -274,6 +282,12 @@ class Overlay {
     this.readError = null;
     this.showError();
     this.renderStatus(status);
+    if (BUSY_PHASES.includes(status.phase) && this.poll === null) {
+      this.poll = setTimeout(() => {
+        this.poll = null;
+        this.schedule();
+      }, BUSY_POLL_MS);
+    }
     this.renderOutbox(status, outbox.filter((op) => op.state !== 'failed'));
     this.renderFailed(failed);
     this.renderConflicts(conflicts);

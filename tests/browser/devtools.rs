@@ -135,9 +135,12 @@ async fn the_overlay_shows_the_status_a_conflict_the_sync_runs_and_a_bootstrap()
             c.querySelector('.remote').textContent.includes('\"by\":\"other\"'),
             c.querySelector('.won').classList.contains('remote')];
 
+        // The overlay reads again while a run is under way: its phase settles.
+        let phaseSettled = false;
+        await until(async () => (phaseSettled = text(el, '[data-field=phase]') === (await a.status()).phase), 'the phase');
         const s = await a.status();
         await until(() => text(el, '[data-field=cursor]') === String(s.cursor), 'the cursor');
-        const status = [s.leader, s.cursor > 0, text(el, '[data-field=phase]') === s.phase,
+        const status = [s.leader, s.cursor > 0, phaseSettled,
             text(el, '[data-field=leader]'), text(el, '[data-field=pendingOps]'), text(el, '[data-field=online]'),
             text(el, '[data-field=lastSyncAt]') !== 'never', text(el, '[data-field=lastError]')];
 

@@ -126,6 +126,9 @@ pub enum Input {
     Wake,
     /// The server may have news (a gap in the batches, online, visible).
     PullDue,
+    /// The subscription delivered something no run has handled yet: the
+    /// next run handles its inbox before it pushes.
+    Delivered,
     /// The loop begins.
     LoopStarted,
     /// A [`Action::Wait`] ended early: something woke the loop.
