@@ -1,8 +1,14 @@
-// Drives www/bench/ in headless Chromium and prints each figure next to its
-// baseline from the same browser session, and its goal. Writes
-// bench-results.json (with --only, the other scenarios' earlier results stay).
-//   node scripts/bench.mjs [--quick] [--only NAME] [--runs N]
-//   NAME: capture singles push bootstrap latency size scale range paging live
+// Drives www/bench/ in headless Chromium (or Firefox, or WebKit) and prints
+// each figure next to its baseline from the same browser session, and its
+// goal. Writes bench-results.json (bench-results-firefox.json,
+// bench-results-webkit.json; with --only, the other scenarios' earlier
+// results stay).
+//   node scripts/bench.mjs [--quick] [--only NAME] [--runs N] [--browser B]
+//   NAME: capture singles push bootstrap latency size scale range paging live open
+//   --browser chromium|firefox|webkit: the browser (default chromium). The
+//     goals are Chromium's; in the other two each scenario with a
+//     Dexie-hooks baseline is held to no slower than it. scale is
+//     Chromium's only (its heap figures need performance.memory and gc()).
 //   --quick: tiny sizes, one run, results in target/bench-quick.json
 //   --runs N: runs per figure after the warm-up (default 5)
 //   --profile: record a CPU profile of each scenario that runs beside its
@@ -10,12 +16,14 @@
 //     baseline and tidesync together) to target/bench-profile-NAME.cpuprofile, which
 //     Chrome DevTools opens, and print where its time went. Wasm functions
 //     have their names when the package is built with TIDESYNC_KEEP_NAMES=1.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { serve } from './serve.mjs';
 import { serverBinary, startSyncServer } from './bench-sync-server.mjs';
 import { runSize } from './bench-size.mjs';
 import { checkGoals, printTable } from './bench-report.mjs';
+import { launchWebDriver } from './bench-webdriver.mjs';
 
 const require = createRequire(new URL('../tests/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
@@ -32,6 +40,18 @@ const quick = process.argv.includes('--quick');
 const only = option('--only');
 if (only && !NAMES.includes(only)) throw new Error(`bench: unknown scenario ${only} (${NAMES.join(', ')})`);
 const profile = process.argv.includes('--profile');
+const browserName = option('--browser') ?? 'chromium';
+if (!['chromium', 'firefox', 'webkit'].includes(browserName)) {
+  throw new Error(`bench: --browser takes chromium, firefox or webkit, not ${browserName}`);
+}
+if (profile && browserName !== 'chromium') throw new Error('bench: --profile needs Chromium (its DevTools protocol)');
+if (only === 'scale' && browserName !== 'chromium') throw new Error('bench: scale runs in Chromium only');
+// WebKitGTK's MiniBrowser needs a display, even headless: run again under xvfb-run.
+if (browserName === 'webkit' && !process.env.DISPLAY) {
+  console.error('bench: WebKit needs a display; running again under xvfb-run');
+  const again = spawnSync('xvfb-run', ['-a', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(again.status ?? 1);
+}
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
 const size = quick
@@ -41,24 +61,53 @@ const size = quick
 // The latency scenario's server, built (when stale) before anything is timed.
 const serverBin = !only || only === 'latency' ? serverBinary(!quick) : null;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-    // For the scale scenario's heap figures: gc() before sampling, and
-    // performance.memory figures that are neither rounded nor cached.
-    '--js-flags=--expose-gc', '--enable-precise-memory-info'],
-});
+/** Chromium through Playwright, with pages shaped like bench-webdriver.mjs's. */
+async function launchChromium() {
+  const chromiumBrowser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      // For the scale scenario's heap figures: gc() before sampling, and
+      // performance.memory figures that are neither rounded nor cached.
+      '--js-flags=--expose-gc', '--enable-precise-memory-info'],
+  });
+  return {
+    version: () => `chromium ${chromiumBrowser.version()}`,
+    async newPage() {
+      const page = await (await chromiumBrowser.newContext()).newPage();
+      page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
+      page.on('pageerror', (e) => console.error('page error:', e));
+      return {
+        playwright: page,
+        goto: (url) => page.goto(url),
+        waitReady: () => page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 }),
+        call: (fn, args) => page.evaluate(([f, a]) => window.bench[f](...a), [fn, args]),
+        close: () => page.context().close(),
+      };
+    },
+    close: () => chromiumBrowser.close(),
+  };
+}
+
+const browser = browserName === 'chromium' ? await launchChromium() : await launchWebDriver(browserName);
 const pageServer = await serve(0);
 
 /** A fresh page of the bench at `origin`, ready to run. */
 async function benchPage(origin) {
-  const page = await (await browser.newContext()).newPage();
-  page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
-  page.on('pageerror', (e) => console.error('page error:', e));
+  const page = await browser.newPage();
   await page.goto(`${origin}/bench/`);
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60000 });
+  await page.waitReady();
   return page;
+}
+
+/** Runs `window.bench[fn](...args)` in a fresh page at `origin`. */
+async function inFreshPage(origin, fn, args) {
+  const page = await benchPage(origin);
+  try {
+    return await page.call(fn, args);
+  } finally {
+    await page.close();
+  }
 }
 
 
@@ -67,10 +116,7 @@ async function benchPage(origin) {
 async function latency() {
   const server = await startSyncServer(serverBin);
   try {
-    const page = await benchPage(server.url);
-    const r = await page.evaluate(([w, t, n, warm]) => window.bench.runLatency(w, t, n, warm),
-      [server.workspace, server.token, size.latency, size.latencyWarm]);
-    await page.context().close();
+    const r = await inFreshPage(server.url, 'runLatency', [server.workspace, server.token, size.latency, size.latencyWarm]);
     return { ...r, server: server.bin };
   } finally {
     await server.stop();
@@ -80,10 +126,7 @@ async function latency() {
 // Scale gets a page of its own: its heap figures must not carry what other
 // scenarios left behind, and its million-record server goes with the page.
 async function scale() {
-  const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
-  const r = await page.evaluate(([n, runs]) => window.bench.runScale(n, runs), [size.scale, runs]);
-  await page.context().close();
-  return r;
+  return inFreshPage(`http://127.0.0.1:${pageServer.address().port}`, 'runScale', [size.scale, runs]);
 }
 
 // Each scenario runs in a fresh page of the same browser: what one leaves
@@ -91,11 +134,14 @@ async function scale() {
 // Its baseline runs in the same page, interleaved with it.
 const inPage = (fn, n) => async () => {
   const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
-  const profiler = profile ? await startProfile(page) : null;
-  const r = await page.evaluate(([fn, n, runs]) => window.bench[fn](n, runs), [fn, n, runs]);
-  if (profiler) await stopProfile(profiler, fn);
-  await page.context().close();
-  return r;
+  try {
+    const profiler = profile ? await startProfile(page.playwright) : null;
+    const r = await page.call(fn, [n, runs]);
+    if (profiler) await stopProfile(profiler, fn);
+    return r;
+  } finally {
+    await page.close();
+  }
 };
 
 /** Starts Chromium's sampling profiler (CDP) on `page`. */
@@ -139,18 +185,15 @@ const scenarios = {
   range: inPage('runRange', size.range),
   paging: inPage('runPaging', size.paging),
   open: inPage('runOpen', size.open),
-  live: async () => {
-    const page = await benchPage(`http://127.0.0.1:${pageServer.address().port}`);
-    const r = await page.evaluate(([n, w]) => window.bench.runLive(n, w), [size.live, size.liveWrites]);
-    await page.context().close();
-    return r;
-  },
+  live: () => inFreshPage(`http://127.0.0.1:${pageServer.address().port}`, 'runLive', [size.live, size.liveWrites]),
 };
+if (browserName !== 'chromium') delete scenarios.scale;
 
-const out = new URL(quick ? '../target/bench-quick.json' : '../bench-results.json', import.meta.url);
+const suffix = browserName === 'chromium' ? '' : `-${browserName}`;
+const out = new URL(quick ? `../target/bench-quick${suffix}.json` : `../bench-results${suffix}.json`, import.meta.url);
 // With --only, the other scenarios keep their last results.
 const previous = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
-const results = { ...previous, date: new Date().toISOString(), browser: browser.version(), quick };
+const results = { ...previous, date: new Date().toISOString(), quick };
 try {
   for (const [name, run] of Object.entries(scenarios)) {
     if (only && only !== name) continue;
@@ -159,11 +202,12 @@ try {
     results[name].wallMs = Date.now() - t0;
     console.error(`bench: ${name} done in ${(results[name].wallMs / 1000).toFixed(1)} s`);
   }
+  results.browser = browser.version();
 } finally {
   await browser.close();
   pageServer.close();
 }
-checkGoals(results);
+checkGoals(results, browserName);
 // The table shows this session's figures only.
 printTable(only ? { quick, [only]: results[only] } : results);
 mkdirSync(new URL('.', out), { recursive: true });
