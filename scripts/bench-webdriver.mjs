@@ -8,6 +8,7 @@
 // Chromium's fresh contexts.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 
 /** The driver binary and the capabilities of each browser. */
@@ -47,18 +48,36 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** One WebDriver command; throws the driver's error with its message. */
-async function command(base, method, path, body) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+/**
+ * One WebDriver command; throws the driver's error with its message. Plain
+ * `http`, not `fetch`: a scenario's script runs for minutes, past fetch's
+ * fixed five-minute wait for the answer's headers.
+ */
+function command(base, method, path, body) {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          reject(new Error(`webdriver ${method} ${path}: ${res.statusCode}: ${text.slice(0, 200)}`));
+          return;
+        }
+        if (res.statusCode >= 400 || json.value?.error) {
+          reject(new Error(`webdriver ${method} ${path}: ${json.value?.error ?? res.statusCode}: ${json.value?.message ?? ''}`));
+        } else {
+          resolve(json.value);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
   });
-  const json = await res.json();
-  if (!res.ok || json.value?.error) {
-    throw new Error(`webdriver ${method} ${path}: ${json.value?.error ?? res.status}: ${json.value?.message ?? ''}`);
-  }
-  return json.value;
 }
 
 // Runs window.bench[fn](...args) and hands back its result, or its error's
