@@ -65,14 +65,23 @@ enum Waiting {
     Backoff,
 }
 
+/// When a run handles the subscription's inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum InboxTurn {
+    /// After the push part (the usual order).
+    #[default]
+    AfterPush,
+    /// Before the push part: the run began with a delivery.
+    First,
+    /// Handled before the push part, which found this cursor and bootstrap state.
+    Handled { cursor: u64, bootstrapped: bool },
+}
+
 /// The run in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct RunTally {
     force_pull: bool,
-    /// The run began with the inbox; what handling it found (the cursor and
-    /// whether bootstrap is done) once it has.
-    inbox_first: bool,
-    inbox_seen: Option<(u64, bool)>,
+    inbox: InboxTurn,
     batches: u32,
     failed: u64,
     error: bool,
@@ -272,7 +281,8 @@ impl Scheduler {
             // Delivered changes go first: an empty outbox (the device that
             // only receives) costs them no push step.
             let inbox_first = std::mem::take(&mut self.delivered) && self.online;
-            self.run = Some(RunTally { force_pull, inbox_first, ..RunTally::default() });
+            let inbox = if inbox_first { InboxTurn::First } else { InboxTurn::AfterPush };
+            self.run = Some(RunTally { force_pull, inbox, ..RunTally::default() });
             if inbox_first {
                 self.phase = Phase::Pulling;
                 return vec![Action::HandleInbox];
@@ -317,9 +327,9 @@ impl Scheduler {
                 out
             }
             Input::InboxHandled { cursor, bootstrapped } => {
-                if run.inbox_first && run.inbox_seen.is_none() {
+                if run.inbox == InboxTurn::First {
                     // Now the push part, then the pull the inbox asks for.
-                    run.inbox_seen = Some((cursor, bootstrapped));
+                    run.inbox = InboxTurn::Handled { cursor, bootstrapped };
                     self.phase = Phase::Pushing;
                     return self.next_batch(now);
                 }
@@ -369,10 +379,12 @@ impl Scheduler {
         if self.run.is_some_and(|r| r.force_pull) {
             self.pull_due = true;
         }
-        match self.run.and_then(|r| r.inbox_seen) {
+        match self.run.map(|r| r.inbox) {
             _ if !self.online => out.extend(self.after_pull(now)),
-            Some((cursor, bootstrapped)) => out.extend(self.after_inbox(cursor, bootstrapped, now)),
-            None => out.push(Action::HandleInbox),
+            Some(InboxTurn::Handled { cursor, bootstrapped }) => {
+                out.extend(self.after_inbox(cursor, bootstrapped, now))
+            }
+            _ => out.push(Action::HandleInbox),
         }
         out
     }

@@ -161,18 +161,15 @@ impl<S: Store, P: Platform> Engine<S, P> {
         let want = self.config.batch_size as usize;
         let now = self.platform.now_ms();
         let tx = self.store.begin(Access::All, None).await?;
-        let lease_row = async {
-            match lease {
-                Some(_) => tx.get_state(super::lease::LEASE_KEY).await,
-                None => Ok(None),
-            }
-        };
-        let (failed, mut in_flight, revert, lease_row) = crate::try_join!(
-            tx.count_failed(),
-            outbox::in_flight(&tx),
-            tx.get_state(super::revert::STATE_REVERT),
-            lease_row
-        )?;
+        // The state rows in one read: the batch in flight, the discarded
+        // ops' records, and the lease when it is claimed.
+        let keys = [super::STATE_IN_FLIGHT, super::revert::STATE_REVERT, super::lease::LEASE_KEY];
+        let keys = if lease.is_some() { &keys[..] } else { &keys[..2] };
+        let (failed, states) = crate::try_join!(tx.count_failed(), tx.get_states(keys))?;
+        let mut states = states.into_iter();
+        let mut in_flight = outbox::in_flight_from(states.next().flatten());
+        let revert = states.next().flatten();
+        let lease_row = states.next().flatten();
         if let Some(holder) = lease {
             let how = super::lease::Claim::IfFree(None);
             if !super::lease::claim_in(&tx, lease_row.as_ref(), holder, how, now).await? {
