@@ -91,6 +91,8 @@ fn config_cases_are_invalid() {
         ("backoffMs empty", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "backoffMs": [] })),
         ("retentionMs too short", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "retentionMs": 5 })),
         ("autoSync not a boolean", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "autoSync": "yes" })),
+        ("durability unknown", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "durability": "fast" })),
+        ("durability not a string", json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "durability": 1 })),
         (
             "an unknown key (a typo of autoSync)",
             json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "autosync": false }),
@@ -123,9 +125,25 @@ fn unknown_config_keys_are_named_with_the_accepted_ones() {
         "workspaceId": "w1", "projectId": "p", "deviceId": "d", "dbName": "db",
         "tables": [{ "name": "t", "primaryKey": "k", "indexes": ["x"], "orderKey": true, "resolve": null }],
         "provider": null, "autoSync": false, "batchSize": 5, "pullLimit": 5, "backoffMs": [1], "maxAttempts": 2,
-        "maxPendingOps": 9, "maxClockDriftMs": 5000, "retentionMs": 60000,
+        "maxPendingOps": 9, "maxClockDriftMs": 5000, "retentionMs": 60000, "durability": "strict",
     });
     assert!(decode_config(&full).is_ok(), "{:?}", decode_config(&full));
+}
+
+#[test]
+fn durability_is_one_of_three_hints() {
+    use tidesync::store::Durability;
+    let with = |d: Value| json!({ "workspaceId": "w1", "tables": [{ "name": "t" }], "durability": d });
+    let base = json!({ "workspaceId": "w1", "tables": [{ "name": "t" }] });
+    assert_eq!(decode_config(&base).unwrap().durability, Durability::Default);
+    for (name, d) in
+        [("default", Durability::Default), ("strict", Durability::Strict), ("relaxed", Durability::Relaxed)]
+    {
+        assert_eq!(decode_config(&with(json!(name))).unwrap().durability, d);
+    }
+    let err = decode_config(&with(json!("Strict"))).unwrap_err();
+    assert_eq!(err.path, "config.durability");
+    assert!(err.to_string().contains("\"strict\""), "{err}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::core::wire::MAX_NAME_LEN;
 use crate::core::{Invalid, InvalidKind};
 use crate::store::schema::IndexSpec;
 use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
-use crate::store::{KeyPath, Schema, TableSchema, SYSTEM_STORES};
+use crate::store::{Durability, KeyPath, Schema, TableSchema, SYSTEM_STORES};
 
 /// Default retention of tombstones and journal rows: 30 days.
 pub const DEFAULT_RETENTION_MS: u64 = 30 * 86_400_000;
@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub max_clock_drift_ms: u64,
     /// How long tombstones and journal rows are kept before local GC.
     pub retention_ms: u64,
+    /// The `durability` hint of the engine's readwrite transactions.
+    pub durability: Durability,
 }
 
 impl EngineConfig {
@@ -57,6 +59,7 @@ impl EngineConfig {
             max_pending_ops: 100_000,
             max_clock_drift_ms: DEFAULT_MAX_DRIFT_MS,
             retention_ms: DEFAULT_RETENTION_MS,
+            durability: Durability::Default,
         }
     }
 
@@ -73,7 +76,7 @@ impl TableSchema {
 }
 
 /// The keys `SyncEngine.open` accepts in its config.
-pub const CONFIG_KEYS: [&str; 14] = [
+pub const CONFIG_KEYS: [&str; 15] = [
     "workspaceId",
     "projectId",
     "deviceId",
@@ -88,6 +91,7 @@ pub const CONFIG_KEYS: [&str; 14] = [
     "maxPendingOps",
     "maxClockDriftMs",
     "retentionMs",
+    "durability",
 ];
 /// The keys of one table's config (`resolve` is the JS merge hook).
 pub const TABLE_KEYS: [&str; 5] = ["name", "primaryKey", "indexes", "orderKey", "resolve"];
@@ -275,6 +279,17 @@ pub fn decode_config<V: WireValue + OptionKeys>(v: &V) -> Result<EngineConfig, I
             out
         }
     };
+    let durability = match optional(v, "durability") {
+        None => defaults.durability,
+        Some(d) => {
+            let p = Path::Field(&root, "durability");
+            let all = [Durability::Default, Durability::Strict, Durability::Relaxed];
+            let name = decode::string(&d, &p)?;
+            all.into_iter()
+                .find(|x| x.as_str() == name)
+                .ok_or_else(|| p.rule("use \"default\", \"strict\" or \"relaxed\""))?
+        }
+    };
     if let Some(p) = optional(v, "provider") {
         if p.shape() != Shape::Object {
             return Err(Path::Field(&root, "provider").err(InvalidKind::WrongType { expected: "an object" }));
@@ -294,5 +309,6 @@ pub fn decode_config<V: WireValue + OptionKeys>(v: &V) -> Result<EngineConfig, I
         max_pending_ops: int_option(v, "maxPendingOps", 1, 100_000_000, defaults.max_pending_ops)?,
         max_clock_drift_ms: int_option(v, "maxClockDriftMs", 1_000, 86_400_000, defaults.max_clock_drift_ms)?,
         retention_ms: int_option(v, "retentionMs", MIN_RETENTION_MS, 10 * 365 * 86_400_000, defaults.retention_ms)?,
+        durability,
     })
 }

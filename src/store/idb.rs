@@ -23,7 +23,7 @@ pub use super::idb_connection::Lost;
 use super::js_value::describe;
 use super::rows::{damaged, decode_op, decode_tombstone};
 use super::schema::Schema;
-use super::{Access, Key, KeyRange, PendingOp, Row, Scan, Store, StoreTx, Tombstone};
+use super::{Access, Durability, Key, KeyRange, PendingOp, Row, Scan, Store, StoreTx, Tombstone};
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{Shape, WireValue};
 use crate::core::json_tree::Json;
@@ -40,6 +40,24 @@ pub struct IdbStore {
     connection: Rc<RefCell<Option<Connection>>>,
     /// Told when another tab upgrades or deletes the database.
     on_lost: Rc<RefCell<Option<LostHook>>>,
+    /// The hint every readwrite transaction carries.
+    durability: Durability,
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// An `IDBDatabase`, for the one call web-sys has only behind its
+    /// unstable-API flag.
+    #[wasm_bindgen(js_name = IDBDatabase)]
+    type HintedDatabase;
+    /// `IDBDatabase.transaction(names, mode, options)`.
+    #[wasm_bindgen(method, catch, js_name = transaction)]
+    fn transaction(
+        this: &HintedDatabase,
+        names: &Array,
+        mode: &str,
+        options: &JsValue,
+    ) -> std::result::Result<web_sys::IdbTransaction, JsValue>;
 }
 
 /// What runs when another tab upgrades or deletes the database.
@@ -57,6 +75,7 @@ impl IdbStore {
             schema: Rc::new(schema),
             connection: Rc::default(),
             on_lost: Rc::default(),
+            durability: Durability::Default,
         };
         let (db, on_lost) = (store.db.clone(), store.on_lost.clone());
         let lost = Rc::new(move |why: Lost| {
@@ -83,6 +102,25 @@ impl IdbStore {
         *store.db.borrow_mut() = Some(connection.database());
         *store.connection.borrow_mut() = Some(connection);
         Ok(store)
+    }
+
+    /// The store with every readwrite transaction carrying `durability`.
+    pub fn with_durability(mut self, durability: Durability) -> IdbStore {
+        self.durability = durability;
+        self
+    }
+
+    /// A readwrite transaction over `names` with the `durability` hint.
+    fn hinted(&self, names: &[&str], durability: Durability) -> Result<Transaction> {
+        let connection = self.connection.borrow();
+        let db = connection.as_ref().ok_or(SyncError::Closed)?.raw();
+        let names: Array = names.iter().map(|n| JsValue::from(*n)).collect();
+        let options = js_sys::Object::new();
+        Reflect::set(&options, &"durability".into(), &durability.as_str().into())
+            .map_err(|e| storage("transaction", e))?;
+        let db: &HintedDatabase = wasm_bindgen::JsCast::unchecked_ref(db);
+        let tx = db.transaction(&names, "readwrite", &options).map_err(|e| storage("transaction", e))?;
+        Ok(Transaction::from(tx))
     }
 
     /// Sets what runs when another tab upgrades or deletes the database
@@ -134,8 +172,11 @@ impl Store for IdbStore {
                 }
             }
         };
-        let tx = db.transaction(&names, mode).map_err(|e| storage("transaction", e))?;
         let readonly = mode == TransactionMode::ReadOnly;
+        let tx = match self.durability {
+            hint @ (Durability::Strict | Durability::Relaxed) if !readonly => self.hinted(&names, hint)?,
+            _ => db.transaction(&names, mode).map_err(|e| storage("transaction", e))?,
+        };
         Ok(IdbTx { tx: Some(tx), schema: self.schema.clone(), readonly })
     }
 

@@ -72,6 +72,11 @@ impl Connection {
         idb::Database::from(self.db.clone())
     }
 
+    /// The connection itself, for what the `idb` crate does not cover.
+    pub fn raw(&self) -> &IdbDatabase {
+        &self.db
+    }
+
     pub fn close(&self) {
         self.db.set_onversionchange(None);
         self.db.close();

@@ -42,6 +42,33 @@ pub use rows::Row;
 
 pub use schema::{Schema, TableSchema};
 
+/// The `durability` hint of every readwrite transaction (IndexedDB's
+/// `IDBTransactionOptions`): when the browser fires `complete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The browser's own choice (no hint).
+    #[default]
+    Default,
+    /// Once the commit is flushed to the disk: a power loss right after
+    /// keeps the write, and each commit waits for the disk.
+    Strict,
+    /// Once the operating system has the commit: a power loss or an OS
+    /// crash in the next moments may lose it (a tab or browser crash does
+    /// not).
+    Relaxed,
+}
+
+impl Durability {
+    /// The config's and IndexedDB's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Default => "default",
+            Durability::Strict => "strict",
+            Durability::Relaxed => "relaxed",
+        }
+    }
+}
+
 /// Which stores a transaction covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

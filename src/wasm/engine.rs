@@ -120,7 +120,10 @@ impl SyncEngine {
             _ => None,
         };
         let hooks = super::resolve::resolvers(&config).map_err(|e| to_js_error(&e))?;
-        let store = IdbStore::open(&parsed.db_name, parsed.schema()).await.map_err(|e| to_js_error(&e))?;
+        let store = IdbStore::open(&parsed.db_name, parsed.schema())
+            .await
+            .map_err(|e| to_js_error(&e))?
+            .with_durability(parsed.durability);
         let platform = WebPlatform::new(&parsed.db_name);
         let auto_sync = parsed.auto_sync;
         let lock_name = format!("tidesync:{}", parsed.db_name);

@@ -48,6 +48,8 @@ export interface SyncConfig {
   maxClockDriftMs?: number;
   /** How long tombstones and journal rows are kept before local GC (default 30 days, at least 60000). */
   retentionMs?: number;
+  /** The commit hint of every write transaction (IndexedDB's `durability`; default: the browser's own). */
+  durability?: 'default' | 'strict' | 'relaxed';
 }
 
 /** The version of one write. */

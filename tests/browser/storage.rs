@@ -91,3 +91,45 @@ async fn pressure_is_reported_once_when_usage_passes_the_ratio() {
     let v = text(&got);
     assert!(v == "[1,1e-12,true,true,0,false]" || v == "\"no estimate()\"", "{v}");
 }
+
+#[wasm_bindgen_test]
+async fn every_write_transaction_carries_the_durability_hint() {
+    let e: JsValue = open_engine(&unique("storage-durability")).await.into();
+    let body = "
+        const Engine = a.constructor;
+        const seen = [];
+        const original = IDBDatabase.prototype.transaction;
+        IDBDatabase.prototype.transaction = function (names, mode, options) {
+            const tx = original.call(this, names, mode, options);
+            if (mode === 'readwrite') seen.push(tx.durability);
+            return tx;
+        };
+        const out = [];
+        try {
+            for (const durability of ['strict', 'relaxed', undefined]) {
+                const dbName = a.dbName + '-' + (durability ?? 'none');
+                const config = { workspaceId: 'w1', dbName, tables: [{ name: 'notes' }] };
+                const e = await Engine.open(durability ? { ...config, durability } : config);
+                seen.length = 0;
+                await e.put('notes', { id: 'n1', title: durability ?? 'none' });
+                const hints = [...new Set(seen)].join('/');
+                e.close();
+                // What the hinted transactions committed is there on reopening.
+                const again = await Engine.open(config);
+                out.push(hints + ':' + (await again.get('notes', 'n1')).title);
+                again.close();
+            }
+            const bad = a.dbName + '-bad';
+            const refused = await Engine.open({ workspaceId: 'w1', dbName: bad, tables: [{ name: 'notes' }], durability: 'fast' })
+                .then(() => 'opened', (err) => err.code + ' ' + err.path);
+            const created = (await indexedDB.databases()).some((d) => d.name === bad);
+            out.push(refused + (created ? ' created' : ''));
+        } finally {
+            IDBDatabase.prototype.transaction = original;
+        }
+        return out;";
+    assert_eq!(
+        text(&run(&e, body).await),
+        r#"["strict:strict","relaxed:relaxed","default:none","INVALID config.durability"]"#
+    );
+}
