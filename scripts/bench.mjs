@@ -3,12 +3,15 @@
 // goal. Writes bench-results.json (bench-results-firefox.json,
 // bench-results-webkit.json; with --only, the other scenarios' earlier
 // results stay).
-//   node scripts/bench.mjs [--quick] [--only NAME] [--runs N] [--browser B]
+//   node scripts/bench.mjs [--quick] [--only NAME] [--runs N] [--browser B] [--durability D]
 //   NAME: capture singles push bootstrap latency size scale range paging live open
 //   --browser chromium|firefox|webkit: the browser (default chromium). The
 //     goals are Chromium's; in the other two each scenario with a
 //     Dexie-hooks baseline is held to no slower than it. scale is
 //     Chromium's only (its heap figures need performance.memory and gc()).
+//   --durability default|strict|relaxed: every engine opens with this
+//     `durability` (the baselines keep the browser's default); results in
+//     bench-results[-BROWSER]-D.json
 //   --quick: tiny sizes, one run, results in target/bench-quick.json
 //   --runs N: runs per figure after the warm-up (default 5)
 //   --profile: record a CPU profile of each scenario that runs beside its
@@ -51,6 +54,10 @@ if (browserName === 'webkit' && !process.env.DISPLAY) {
   console.error('bench: WebKit needs a display; running again under xvfb-run');
   const again = spawnSync('xvfb-run', ['-a', process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(again.status ?? 1);
+}
+const durability = option('--durability');
+if (durability && !['default', 'strict', 'relaxed'].includes(durability)) {
+  throw new Error(`bench: --durability takes default, strict or relaxed, not ${durability}`);
 }
 const runs = Number(option('--runs') ?? (quick ? 1 : 5));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('bench: --runs needs a positive integer');
@@ -95,7 +102,7 @@ const pageServer = await serve(0);
 /** A fresh page of the bench at `origin`, ready to run. */
 async function benchPage(origin) {
   const page = await browser.newPage();
-  await page.goto(`${origin}/bench/`);
+  await page.goto(`${origin}/bench/${durability ? `?durability=${durability}` : ''}`);
   await page.waitReady();
   return page;
 }
@@ -189,11 +196,11 @@ const scenarios = {
 };
 if (browserName !== 'chromium') delete scenarios.scale;
 
-const suffix = browserName === 'chromium' ? '' : `-${browserName}`;
+const suffix = (browserName === 'chromium' ? '' : `-${browserName}`) + (durability ? `-${durability}` : '');
 const out = new URL(quick ? `../target/bench-quick${suffix}.json` : `../bench-results${suffix}.json`, import.meta.url);
 // With --only, the other scenarios keep their last results.
 const previous = only && existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : {};
-const results = { ...previous, date: new Date().toISOString(), quick };
+const results = { ...previous, date: new Date().toISOString(), quick, durability: durability ?? 'default' };
 try {
   for (const [name, run] of Object.entries(scenarios)) {
     if (only && only !== name) continue;

@@ -3,7 +3,7 @@
 import init, { SyncEngine } from '/pkg/tidesync.js';
 import initTesting, { MemoryServer } from '/pkg/testing/index.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
-import { compare, deleteDb, leader, outboxRow, rawPagedWrite, records, timedOnRaw, txDone } from './common.js';
+import { compare, deleteDb, leader, outboxRow, rawPagedWrite, records, timedOnRaw, txDone, withDurability } from './common.js';
 import { runLatency } from './latency.js';
 import { runScale } from './scale.js';
 import { runLive, runPaging, runRange } from './reads.js';
@@ -39,7 +39,7 @@ function rawCapture(n, run, readFirst = false) {
 async function engineCapture(n, run) {
   const dbName = `bench-engine-${run}`;
   await deleteDb(dbName);
-  const engine = await SyncEngine.open({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
+  const engine = await SyncEngine.open(withDurability({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] }));
   const recs = records(n, 'e');
   const t0 = performance.now();
   await engine.bulkPut('notes', recs);
@@ -118,7 +118,7 @@ async function dexieSingles(n, run) {
 async function engineSingles(n, run) {
   const dbName = `bench-single-${run}`;
   await deleteDb(dbName);
-  const engine = await SyncEngine.open({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
+  const engine = await SyncEngine.open(withDurability({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] }));
   const recs = records(n, 's');
   const t0 = performance.now();
   for (const r of recs) await engine.put('notes', r);
@@ -167,10 +167,10 @@ async function enginePush(n, batchSize, run) {
   await deleteDb(dbName);
   await initTesting();
   const server = new MemoryServer();
-  const engine = await SyncEngine.open({
+  const engine = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
     provider: server.provider({}), autoSync: false, batchSize,
-  });
+  }));
   await engine.bulkPut('notes', records(n, 'p'));
   await leader(engine);
   // Timed until the last batch is acknowledged (syncNow would also pull the
@@ -204,10 +204,10 @@ export async function seededServer(n) {
   const server = new MemoryServer();
   const dbName = 'bench-seed';
   await deleteDb(dbName);
-  const writer = await SyncEngine.open({
+  const writer = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
     provider: server.provider({}), autoSync: false, batchSize: 1000,
-  });
+  }));
   await leader(writer);
   for (let i = 0; i < n; i += 2000) {
     await writer.bulkPut('notes', records(Math.min(2000, n - i), `b${i}`));
@@ -226,10 +226,10 @@ export const rawBootstrap = (rows, pullLimit, run) =>
 export async function engineBootstrap(server, n, pullLimit, run) {
   const dbName = `bench-boot-${run}`;
   await deleteDb(dbName);
-  const engine = await SyncEngine.open({
+  const engine = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
     provider: server.provider({}), autoSync: false, pullLimit,
-  });
+  }));
   await leader(engine);
   const t0 = performance.now();
   const report = await engine.syncNow();

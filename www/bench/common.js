@@ -102,3 +102,11 @@ export async function compare(scenario, n, runs, sides, warm, extra = {}) {
   }
   return out;
 }
+
+// The `durability` the page was opened with (`./scripts/bench --durability`),
+// added to every engine's config; none: the engine's default.
+const durability = new URLSearchParams(location.search).get('durability');
+
+export function withDurability(config) {
+  return durability ? { ...config, durability } : config;
+}

@@ -4,7 +4,7 @@
 // page, in one workspace; the driver (scripts/bench.mjs) starts the server,
 // serves this page from it (same origin: no CORS) and passes a token.
 import init, { HttpProvider, SyncEngine } from '/pkg/index.js';
-import { deleteDb, payload } from './common.js';
+import { deleteDb, payload, withDurability } from './common.js';
 
 // A change that has not arrived by then is a failure, not a slow sample.
 const TIMEOUT_MS = 5000;
@@ -27,7 +27,7 @@ async function device(workspace, token, name) {
   const subscribe = provider.subscribe.bind(provider);
   provider.subscribe = (scope, tables, onChanges, onStatus) =>
     subscribe(scope, tables, (changes, meta) => { if (name === 'b') mark('received'); return onChanges(changes, meta); }, onStatus);
-  const engine = await SyncEngine.open({ workspaceId: workspace, dbName, tables: [{ name: 'notes' }], provider });
+  const engine = await SyncEngine.open(withDurability({ workspaceId: workspace, dbName, tables: [{ name: 'notes' }], provider }));
   if (name === 'a') {
     engine.on('sync.push:action:before', () => mark('pushStart'));
     // The previous write's acknowledgement may come after B saw that write,

@@ -4,7 +4,7 @@
 // check, state, outbox recovery, tab coordination) and closes it.
 import { SyncEngine } from '/pkg/tidesync.js';
 import Dexie from '/node_modules/dexie/dist/dexie.mjs';
-import { compare, deleteDb, openRaw } from './common.js';
+import { compare, deleteDb, openRaw, withDurability } from './common.js';
 
 const config = (dbName) => ({ workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }] });
 
@@ -33,7 +33,7 @@ const dexieOpen = (n, run) => {
 
 const engineOpen = (n, run) => {
   const name = `bench-engineopen-${run}`;
-  const open = async () => (await SyncEngine.open(config(name))).close();
+  const open = async () => (await SyncEngine.open(withDurability(config(name)))).close();
   return timedOpens(n, async () => { await deleteDb(name); await open(); }, open);
 };
 

@@ -3,7 +3,7 @@
 // latency from a committed put to the observer's new value.
 import init, { SyncEngine } from '/pkg/tidesync.js';
 import { liveQuery } from '/pkg/live_query.js';
-import { compare, deleteDb, payload } from './common.js';
+import { compare, deleteDb, payload, withDurability } from './common.js';
 
 const THREADS = 100;
 
@@ -31,10 +31,10 @@ async function seed(n) {
   await deleteDb('bench-reads-raw');
   await deleteDb('bench-reads-engine');
   const raw = await openRawMessages('bench-reads-raw');
-  const engine = await SyncEngine.open({
+  const engine = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName: 'bench-reads-engine', maxPendingOps: n + 1,
     tables: [{ name: 'messages', indexes: [['thread_id', 'index']] }],
-  });
+  }));
   for (let i = 0; i < n; i += 10000) {
     const rows = [];
     for (let j = i; j < Math.min(n, i + 10000); j++) rows.push(message(j));
@@ -138,9 +138,9 @@ export async function runPaging(n = 100000, runs = 3, pageSize = 100) {
 export async function runLive(rows = 1000, writes = 200) {
   await init();
   await deleteDb('bench-live');
-  const engine = await SyncEngine.open({
+  const engine = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName: 'bench-live', tables: [{ name: 'messages', indexes: [['thread_id', 'index']] }],
-  });
+  }));
   const seedRows = [];
   for (let i = 0; i < rows; i++) seedRows.push({ id: `l${i}`, thread_id: 't', index: i, body: payload });
   await engine.bulkPut('messages', seedRows);

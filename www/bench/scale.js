@@ -10,7 +10,7 @@
 // in-page server adds and how much memory it takes. The scenario runs in a
 // page of its own (scripts/bench.mjs).
 import init, { SyncEngine } from '/pkg/tidesync.js';
-import { compare, deleteDb, leader, median, rawPagedWrite } from './common.js';
+import { compare, deleteDb, leader, median, rawPagedWrite, withDurability } from './common.js';
 import { corpus, generatedProvider, memoryServerPullMs, seedMemoryServer } from './scale-corpus.js';
 
 // Baseline: the same rows written in transactions of pullLimit.
@@ -54,10 +54,10 @@ async function wasmBytes() {
 async function bootstrap(provider, n, pullLimit, run) {
   const dbName = `bench-scale-${run}`;
   await deleteDb(dbName);
-  const engine = await SyncEngine.open({
+  const engine = await SyncEngine.open(withDurability({
     workspaceId: 'bench', dbName, tables: [{ name: 'notes', indexes: ['thread_id'] }],
     provider, autoSync: false, pullLimit,
-  });
+  }));
   await leader(engine);
   const wasmBefore = await wasmBytes();
   const stop = heapSampler(engine);
