@@ -15,6 +15,7 @@ pub mod events;
 pub mod gc;
 pub mod lease;
 pub mod lost;
+mod open;
 pub mod outbox;
 pub mod platform;
 pub mod provider;
@@ -110,57 +111,29 @@ impl<S: Store, P: Platform> Engine<S, P> {
     /// `workspaceId`) and changes nothing, instead of mixing two projects'
     /// rows and skipping one's history under the other's cursor.
     pub async fn open(config: EngineConfig, store: S, platform: P) -> Result<Self> {
-        let tx = store.begin(Access::System, None).await?;
-        // Every state row the open needs, in one request.
-        let keys = [
-            STATE_DEVICE_ID,
-            STATE_SCOPE,
-            cursors::STATE_CURSORS,
-            cursors::STATE_LEGACY_CURSOR,
-            STATE_SCHEMA,
-            STATE_BOOTSTRAPPED,
-            STATE_HLC,
-            STATE_HLC_REMOTE,
-        ];
-        let mut rows = tx.get_states(&keys).await?.into_iter();
-        let mut next = || rows.next().flatten();
-        let (stored_device, stored_scope, cursors_row, legacy_cursor, old_schema, boot) =
-            (next(), next(), next(), next(), next(), next());
-        let (hlc, hlc_remote) = (next(), next());
-        let bootstrapped = boot.as_ref().and_then(Value::as_bool) == Some(true);
-        let scope = serde_json::json!({ "workspaceId": config.workspace_id, "projectId": config.project_id });
-        if let Some(held) = &stored_scope {
-            if let Err(e) = check_scope(held, &scope) {
-                let _ = tx.abort().await;
-                return Err(e);
-            }
+        // Most opens (a page load) write nothing: the rows are read without
+        // the write lock, and a readwrite transaction is taken only to write.
+        let read = store.begin(Access::State, None).await?;
+        let rows = read.get_states(&open::KEYS).await?;
+        read.commit().await?;
+        let mut opened = open::plan(&config, rows, || new_uuid(&platform))?;
+        if !opened.writes.is_empty() {
+            // Decided again under the write lock: another tab may have
+            // opened the database since.
+            let tx = store.begin(Access::System, None).await?;
+            let rows = tx.get_states(&open::KEYS).await?;
+            opened = match open::plan(&config, rows, || new_uuid(&platform)) {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = tx.abort().await;
+                    return Err(e);
+                }
+            };
+            let writes = std::mem::take(&mut opened.writes);
+            crate::core::join::try_join_all(writes.into_iter().map(|(key, value)| tx.put_state(key, value))).await?;
+            tx.commit().await?;
         }
-        let (hlc_state, captured) = hlc_from_rows(hlc, hlc_remote)?;
-        let device_id = match (&config.device_id, stored_device.as_ref().and_then(Value::as_str)) {
-            (Some(d), _) => d.clone(),
-            (None, Some(d)) => d.to_string(),
-            (None, None) => new_uuid(&platform),
-        };
-        if stored_device.as_ref().and_then(Value::as_str) != Some(device_id.as_str()) {
-            tx.put_state(STATE_DEVICE_ID, Value::String(device_id.clone())).await?;
-        }
-        let created = stored_scope.is_none() && stored_device.is_none();
-        if stored_scope.is_none() {
-            tx.put_state(STATE_SCOPE, scope).await?;
-        }
-        let cursors = match Cursors::decode(cursors_row.as_ref()) {
-            Some(c) => c,
-            None => {
-                let c = Cursors::from_legacy(legacy_cursor.as_ref(), old_schema.as_ref());
-                tx.put_state(cursors::STATE_CURSORS, c.encode()).await?;
-                c
-            }
-        };
-        let schema = schema_json(&config.tables);
-        if old_schema.as_ref() != Some(&schema) {
-            tx.put_state(STATE_SCHEMA, schema).await?;
-        }
-        tx.commit().await?;
+        let open::Opened { device_id, created, cursors, bootstrapped, hlc_state, captured, .. } = opened;
         let hlc = HlcClock::new(device_id.clone(), hlc_state, config.max_clock_drift_ms);
         let names: Vec<String> = config.tables.iter().map(|t| t.name.clone()).collect();
         Ok(Engine {
@@ -398,7 +371,7 @@ pub(crate) async fn load_write_state<T: StoreTx>(tx: &T) -> Result<WriteState> {
     Ok(WriteState { hlc, in_flight, cursors, write_seq })
 }
 
-fn hlc_from_rows(local: Option<Value>, remote: Option<Value>) -> Result<(HlcState, bool)> {
+pub(crate) fn hlc_from_rows(local: Option<Value>, remote: Option<Value>) -> Result<(HlcState, bool)> {
     let decode = |v: &Option<Value>, key: &str| -> Result<HlcState> {
         match v.as_ref().and_then(Value::as_str) {
             Some(s) => HlcState::decode(s).map_err(|e| SyncError::Storage(format!("sync_state.{key}: {e}"))),
@@ -426,36 +399,4 @@ pub fn new_uuids<P: Platform>(platform: &P, n: usize) -> Vec<String> {
             uuid::Builder::from_random_bytes(b).into_uuid().to_string()
         })
         .collect()
-}
-
-/// `INVALID` unless the stored scope is the one being opened.
-fn check_scope(held: &Value, opening: &Value) -> Result<()> {
-    for (field, name) in [("workspaceId", "workspaceId"), ("projectId", "projectId")] {
-        let (a, b) = (held.get(field).filter(|v| !v.is_null()), opening.get(field).filter(|v| !v.is_null()));
-        if a != b {
-            return Err(SyncError::invalid(
-                name,
-                format!(
-                    "this database syncs {field} {}, not {}: open another dbName (the default name includes both)",
-                    a.map_or("(none)".to_string(), Value::to_string),
-                    b.map_or("(none)".to_string(), Value::to_string)
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn schema_json(tables: &[TableSchema]) -> Value {
-    Value::Array(
-        tables
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "name": t.name, "primaryKey": t.primary_key,
-                    "indexes": t.indexes.iter().map(|i| i.declaration()).collect::<Vec<_>>(), "orderKey": t.order_key,
-                })
-            })
-            .collect(),
-    )
 }
