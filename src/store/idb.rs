@@ -40,8 +40,9 @@ pub struct IdbStore {
     connection: Rc<RefCell<Option<Connection>>>,
     /// Told when another tab upgrades or deletes the database.
     on_lost: Rc<RefCell<Option<LostHook>>>,
-    /// The hint every readwrite transaction carries.
-    durability: Durability,
+    /// `{ durability }`, built once, for every readwrite transaction; none:
+    /// the browser's default.
+    hint: Option<JsValue>,
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -75,7 +76,7 @@ impl IdbStore {
             schema: Rc::new(schema),
             connection: Rc::default(),
             on_lost: Rc::default(),
-            durability: Durability::Default,
+            hint: None,
         };
         let (db, on_lost) = (store.db.clone(), store.on_lost.clone());
         let lost = Rc::new(move |why: Lost| {
@@ -105,21 +106,26 @@ impl IdbStore {
     }
 
     /// The store with every readwrite transaction carrying `durability`.
-    pub fn with_durability(mut self, durability: Durability) -> IdbStore {
-        self.durability = durability;
-        self
+    pub fn with_durability(mut self, durability: Durability) -> Result<IdbStore> {
+        self.hint = match durability {
+            Durability::Default => None,
+            hint => {
+                let options = js_sys::Object::new();
+                Reflect::set(&options, &"durability".into(), &hint.as_str().into())
+                    .map_err(|e| storage("transaction options", e))?;
+                Some(options.into())
+            }
+        };
+        Ok(self)
     }
 
-    /// A readwrite transaction over `names` with the `durability` hint.
-    fn hinted(&self, names: &[&str], durability: Durability) -> Result<Transaction> {
+    /// A readwrite transaction over `names` with the options `hint`.
+    fn hinted(&self, names: &[&str], hint: &JsValue) -> Result<Transaction> {
         let connection = self.connection.borrow();
         let db = connection.as_ref().ok_or(SyncError::Closed)?.raw();
         let names: Array = names.iter().map(|n| JsValue::from(*n)).collect();
-        let options = js_sys::Object::new();
-        Reflect::set(&options, &"durability".into(), &durability.as_str().into())
-            .map_err(|e| storage("transaction", e))?;
         let db: &HintedDatabase = wasm_bindgen::JsCast::unchecked_ref(db);
-        let tx = db.transaction(&names, "readwrite", &options).map_err(|e| storage("transaction", e))?;
+        let tx = db.transaction(&names, "readwrite", hint).map_err(|e| storage("transaction", e))?;
         Ok(Transaction::from(tx))
     }
 
@@ -173,8 +179,8 @@ impl Store for IdbStore {
             }
         };
         let readonly = mode == TransactionMode::ReadOnly;
-        let tx = match self.durability {
-            hint @ (Durability::Strict | Durability::Relaxed) if !readonly => self.hinted(&names, hint)?,
+        let tx = match &self.hint {
+            Some(hint) if !readonly => self.hinted(&names, hint)?,
             _ => db.transaction(&names, mode).map_err(|e| storage("transaction", e))?,
         };
         Ok(IdbTx { tx: Some(tx), schema: self.schema.clone(), readonly })

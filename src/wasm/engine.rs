@@ -122,8 +122,8 @@ impl SyncEngine {
         let hooks = super::resolve::resolvers(&config).map_err(|e| to_js_error(&e))?;
         let store = IdbStore::open(&parsed.db_name, parsed.schema())
             .await
-            .map_err(|e| to_js_error(&e))?
-            .with_durability(parsed.durability);
+            .and_then(|store| store.with_durability(parsed.durability))
+            .map_err(|e| to_js_error(&e))?;
         let platform = WebPlatform::new(&parsed.db_name);
         let auto_sync = parsed.auto_sync;
         let lock_name = format!("tidesync:{}", parsed.db_name);
