@@ -33,8 +33,9 @@
 //! Prints one JSON line: changes/s and ops/s of both sides and their
 //! ratios, the mean page time (through the server) of the first and of the
 //! last 10 % of pages (a pull that counted the rest of the log would make
-//! the first pages the slowest), and the share of it the client spent
-//! parsing.
+//! the first pages the slowest), the share of it the client spent
+//! parsing, and the server's own handling time (its `/metrics` histogram)
+//! of the pulls against the direct read and of a push batch.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -513,6 +514,14 @@ fn pushes(a: &Args, direct: &mut Direct) -> Result<(f64, f64, f64), String> {
     Ok((direct_s, server_s, rows_s))
 }
 
+/// The server's own seconds handling `route` so far, from its
+/// `tidesync_http_request_seconds` histogram (0 before the first request).
+fn handled_seconds(a: &Args, route: &str) -> Result<f64, String> {
+    let text = ureq::get(&format!("{}/metrics", a.url)).call().map_err(e)?.into_string().map_err(e)?;
+    let series = format!("tidesync_http_request_seconds_sum{{route=\"{route}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(Ok(0.0), |v| v.parse().map_err(e))
+}
+
 fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
@@ -540,8 +549,13 @@ fn main() {
         let seeded = Instant::now();
         direct.seed(&a.workspace, i64::try_from(a.changes).map_err(|_| "--changes is too large")?)?;
         let seed_s = seeded.elapsed().as_secs_f64();
+        let before = handled_seconds(&a, "/v1/pull")?;
         let p = pulls(&a, &mut direct)?;
+        let pull_handled_s = handled_seconds(&a, "/v1/pull")? - before;
+        let before = handled_seconds(&a, "/v1/push")?;
         let (push_direct_s, push_server_s, push_rows_s) = pushes(&a, &mut direct)?;
+        let push_handled_s = handled_seconds(&a, "/v1/push")? - before;
+        let batch_ms = |s: f64| round2(s * 1000.0 / (PUSH_ROWS / PUSH_BATCH) as f64);
         let tenth = (p.pages.len() / 10).max(1);
         let (first, last) = (mean(&p.pages[..tenth]), mean(&p.pages[p.pages.len() - tenth..]));
         let n = a.changes as f64;
@@ -555,6 +569,12 @@ fn main() {
             // The client's parse alone against the direct read: the pull's
             // ratio cannot go below 1 plus this, however fast the server.
             "clientParseOverDirect": round2(p.parse_s / p.direct_s),
+            // The server's own handling of the pages (its histogram) against
+            // the direct read: the rest of the server's time is the wire.
+            "serverHandlingOverDirect": round2(pull_handled_s / p.direct_s),
+            // A push batch's handling (with DEVICES at once: the wait for the
+            // writer too) beside a batch of the direct loop.
+            "pushHandlingMsPerBatch": batch_ms(push_handled_s), "directPushMsPerBatch": batch_ms(push_direct_s),
             "directPushRowsPerSec": (rows / push_direct_s).round(), "serverPushOpsPerSec": (rows / push_server_s).round(),
             "directOverServerPush": round2(push_server_s / push_direct_s),
             "directRowInsertsPerSec": (rows / push_rows_s).round(),

@@ -4,6 +4,7 @@
 //! | metric | what |
 //! |---|---|
 //! | `tidesync_http_requests_total{route,code}` | API requests by route and status (a watch upgrade is 101) |
+//! | `tidesync_http_request_seconds{route}` | a request's handling, from its arrival at the router until its answer is ready (the body's writing to the socket follows; a watch: until the upgrade) |
 //! | `tidesync_push_ops_applied_total` | ops that won LWW and got a version |
 //! | `tidesync_pull_changes_served_total` | changes sent in `/v1/pull` answers |
 //! | `tidesync_watch_changes_sent_total` | changes sent in watch batches |
@@ -20,7 +21,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::app::App;
 
@@ -28,6 +31,7 @@ use crate::app::App;
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
     pub push_ops_applied: IntCounter,
     pub pull_changes_served: IntCounter,
     pub watch_changes_sent: IntCounter,
@@ -65,6 +69,12 @@ impl Metrics {
         let gc_purged = family("tidesync_gc_purged_total", "What GC removed: tombstones or ops", &["what"]);
         let watches_open = IntGauge::new("tidesync_watches_open", "Open watches").expect("a valid metric");
         registry.register(Box::new(watches_open.clone())).expect("registered once");
+        // 0.1 ms to about 0.8 s: a pull page on loopback takes about 1 ms.
+        let buckets = prometheus::exponential_buckets(0.0001, 2.0, 14).expect("valid buckets");
+        let opts =
+            HistogramOpts::new("tidesync_http_request_seconds", "An API request's handling by route").buckets(buckets);
+        let request_seconds = HistogramVec::new(opts, &["route"]).expect("a valid metric");
+        registry.register(Box::new(request_seconds.clone())).expect("registered once");
         let buckets = prometheus::exponential_buckets(0.0005, 2.0, 14).expect("valid buckets");
         let opts =
             HistogramOpts::new("tidesync_fanout_seconds", "A wake until a watcher's batch is sent").buckets(buckets);
@@ -73,6 +83,7 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            request_seconds,
             push_ops_applied,
             pull_changes_served,
             watch_changes_sent,
@@ -97,13 +108,15 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], app.metrics.render()).into_response()
 }
 
-/// Counts and logs every API request by its route and status.
+/// Counts, times and logs every API request by its route and status.
 pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "other".to_string(), |p| p.as_str().to_string());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
     let status = res.status();
+    let seconds = started.elapsed().as_secs_f64();
     app.metrics.requests.with_label_values(&[route.as_str(), status.as_str()]).inc();
-    tracing::debug!(route, status = status.as_u16(), ms = started.elapsed().as_secs_f64() * 1000.0, "request");
+    app.metrics.request_seconds.with_label_values(&[route.as_str()]).observe(seconds);
+    tracing::debug!(route, status = status.as_u16(), ms = seconds * 1000.0, "request");
     res
 }

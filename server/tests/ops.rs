@@ -55,6 +55,11 @@ fn metrics_count_what_the_server_did(b: &Backend) {
     assert_eq!(sample(&m, r#"tidesync_http_requests_total{code="401",route="/v1/push"}"#), 1.0);
     assert_eq!(sample(&m, r#"tidesync_http_requests_total{code="200",route="/v1/pull"}"#), 1.0);
     assert_eq!(sample(&m, r#"tidesync_http_requests_total{code="101",route="/v1/watch"}"#), 1.0);
+    // Every request is timed by its route (the 401 too), each well under a second.
+    assert_eq!(sample(&m, r#"tidesync_http_request_seconds_count{route="/v1/push"}"#), 3.0);
+    assert_eq!(sample(&m, r#"tidesync_http_request_seconds_count{route="/v1/pull"}"#), 1.0);
+    let pull = sample(&m, r#"tidesync_http_request_seconds_sum{route="/v1/pull"}"#);
+    assert!(pull > 0.0 && pull < 1.0, "{pull}");
     assert_eq!(sample(&m, "tidesync_push_ops_applied_total"), 4.0);
     assert_eq!(sample(&m, "tidesync_pull_changes_served_total"), 3.0);
     assert_eq!(sample(&m, "tidesync_watch_changes_sent_total"), 1.0);
