@@ -80,16 +80,16 @@ pub struct Page {
     pub next_cursor: u64,
     pub has_more: bool,
     pub len: usize,
-    pub changes_json: String,
+    page: EncodedPage,
     pub message: Utf8Bytes,
 }
 
 impl Page {
     /// The message of a pull's page from cursor `from`.
     pub fn new(from: u64, page: EncodedPage) -> Page {
-        let EncodedPage { changes_json, len, next_cursor, has_more, .. } = page;
-        let message = Page::text(&changes_json, from, next_cursor).into();
-        Page { from, next_cursor, has_more, len, changes_json, message }
+        let (len, next_cursor, has_more) = (page.len, page.next_cursor, page.has_more);
+        let message = Page::text(page.changes_json(), from, next_cursor).into();
+        Page { from, next_cursor, has_more, len, page, message }
     }
 
     fn text(changes_json: &str, from: u64, next: u64) -> String {
@@ -101,7 +101,7 @@ impl Page {
         if sent == self.from {
             self.message.clone()
         } else {
-            Page::text(&self.changes_json, sent, self.next_cursor).into()
+            Page::text(self.page.changes_json(), sent, self.next_cursor).into()
         }
     }
 }
@@ -127,13 +127,7 @@ mod tests {
     fn a_page_message_is_shared_at_its_start_and_rebuilt_elsewhere() {
         let change: Value = serde_json::json!({ "tableName": "t", "pk": "a", "op": "put", "payload": { "x": 1 },
             "serverVersion": 8, "stamp": { "clock": 1, "hlc": "h", "deviceId": "d", "opId": "o" } });
-        let encoded = EncodedPage {
-            changes_json: serde_json::to_string(&[&change]).unwrap(),
-            len: 1,
-            next_cursor: 8,
-            has_more: false,
-            remaining: 0,
-        };
+        let encoded = EncodedPage::new(&serde_json::to_string(&[&change]).unwrap(), 1, 8, false, 0);
         let page = Page::new(7, encoded);
         let shared = page.message(7);
         assert_eq!(shared.as_str().as_ptr(), page.message.as_str().as_ptr(), "the same bytes, not a copy");

@@ -96,7 +96,7 @@ pub async fn pull(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -
         })
         .await?;
     app.metrics.pull_changes_served.inc_by(page.len as u64);
-    Ok(([(header::CONTENT_TYPE, "application/json")], page.response_json()).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], page.into_response_json()).into_response())
 }
 
 /// `{ scope, deviceId, version }`: the device has pulled up to `version`.

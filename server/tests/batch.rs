@@ -80,7 +80,7 @@ fn batched_pushes_match_the_op_at_a_time_algorithm(b: &Backend) {
     let req = PullRequest { scope, cursor: 0, limit: 10_000, tables: None, rescan: false };
     let want = memory.pull(&req).unwrap();
     let got = db.pull(&req).unwrap();
-    let got: Value = serde_json::from_str(&got.response_json()).unwrap();
+    let got: Value = serde_json::from_str(&got.into_response_json()).unwrap();
     assert_eq!(got, serde_json::to_value(&want).unwrap());
     assert_eq!(db.version(&ws).unwrap(), want.next_cursor);
     pages_match_the_memory_servers(&*db, &memory, &req);
@@ -95,7 +95,7 @@ fn pages_match_the_memory_servers(db: &dyn tidesync_server::db::Db, memory: &Ser
             let mut req = PullRequest { limit, tables: tables.clone(), ..all.clone() };
             loop {
                 let want = memory.pull(&req).unwrap();
-                let got: Value = serde_json::from_str(&db.pull(&req).unwrap().response_json()).unwrap();
+                let got: Value = serde_json::from_str(&db.pull(&req).unwrap().into_response_json()).unwrap();
                 assert_eq!(got["changes"], serde_json::to_value(&want.changes).unwrap(), "from {}", req.cursor);
                 assert_eq!(
                     (got["nextCursor"].as_u64(), got["hasMore"].as_bool()),

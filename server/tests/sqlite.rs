@@ -64,7 +64,7 @@ fn a_pull_refuses_a_payload_the_server_did_not_write() {
     db.push(&one, now_ms()).unwrap();
     let scope = SyncScope { workspace_id: ws.clone(), project_id: None };
     let req = PullRequest { scope, cursor: 0, limit: 10, tables: None, rescan: false };
-    let page: Value = serde_json::from_str(&db.pull(&req).unwrap().response_json()).unwrap();
+    let page: Value = serde_json::from_str(&db.pull(&req).unwrap().into_response_json()).unwrap();
     assert_eq!(page["changes"][0]["payload"], json!({ "x": 1 }));
 
     let other = rusqlite::Connection::open(&path).unwrap();

@@ -30,11 +30,15 @@ use super::storage;
 /// size times the page's length is only an estimate).
 const MAX_RESERVE: usize = 4 << 20;
 
+/// What the `/v1/pull` answer starts with; the `changes` array follows.
+const HEAD: &str = r#"{"changes":"#;
+
 /// A page as the server sends it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedPage {
-    /// The `changes` array as JSON text.
-    pub changes_json: String,
+    /// `{"changes":` and the `changes` array, as JSON text: the answer's
+    /// start, so that [`EncodedPage::into_response_json`] only appends.
+    text: String,
     /// How many changes it holds.
     pub len: usize,
     pub next_cursor: u64,
@@ -45,11 +49,20 @@ pub struct EncodedPage {
 }
 
 impl EncodedPage {
-    /// The `/v1/pull` answer: `{ changes, nextCursor, hasMore, remaining }`.
-    pub fn response_json(&self) -> String {
-        let mut out = String::with_capacity(self.changes_json.len() + 80);
-        out.push_str(r#"{"changes":"#);
-        out.push_str(&self.changes_json);
+    /// A page of `changes_json` (a JSON array of `len` changes).
+    pub fn new(changes_json: &str, len: usize, next_cursor: u64, has_more: bool, remaining: u64) -> EncodedPage {
+        EncodedPage { text: format!("{HEAD}{changes_json}"), len, next_cursor, has_more, remaining }
+    }
+
+    /// The `changes` array as JSON text.
+    pub fn changes_json(&self) -> &str {
+        &self.text[HEAD.len()..]
+    }
+
+    /// The `/v1/pull` answer, `{ changes, nextCursor, hasMore, remaining }`,
+    /// made in place: a page is about 225 KB, not copied again.
+    pub fn into_response_json(self) -> String {
+        let mut out = self.text;
         out.push_str(&format!(
             r#","nextCursor":{},"hasMore":{},"remaining":{}}}"#,
             self.next_cursor, self.has_more, self.remaining
@@ -66,6 +79,7 @@ pub fn pull<T: Tx>(store: &mut Store<'_, T>, req: &PullRequest) -> Result<Encode
     let filter = ScanFilter { tables: req.tables.as_deref(), project: req.scope.project_id.as_deref() };
     let args = scan_args(store.ws, req.cursor, limit, filter)?;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
+    out.extend_from_slice(HEAD.as_bytes());
     out.push(b'[');
     let (mut len, mut last, mut has_more) = (0usize, None, false);
     store.tx.each_row(T::DIALECT.scan_sql(), &args, &mut |cells| {
@@ -86,12 +100,14 @@ pub fn pull<T: Tx>(store: &mut Store<'_, T>, req: &PullRequest) -> Result<Encode
         Ok(true)
     })?;
     out.push(b']');
+    // Room for the answer's tail (`into_response_json`).
+    out.reserve(80);
     let remaining = match (has_more, last) {
         (true, Some(last)) => version.saturating_sub(last).max(1),
         _ => 0,
     };
     Ok(EncodedPage {
-        changes_json: String::from_utf8(out).map_err(storage)?,
+        text: String::from_utf8(out).map_err(storage)?,
         len,
         next_cursor: apply::next_cursor(last, has_more, version),
         has_more,
