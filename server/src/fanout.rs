@@ -77,19 +77,16 @@ impl<K: Hash + Eq, V: Clone> Shared<K, V> {
 /// table filter skipped changes), shared without a copy.
 pub struct Page {
     pub from: u64,
-    pub next_cursor: u64,
-    pub has_more: bool,
-    pub len: usize,
-    page: EncodedPage,
+    /// The page read: its changes, cursor and `hasMore`.
+    pub encoded: EncodedPage,
     pub message: Utf8Bytes,
 }
 
 impl Page {
     /// The message of a pull's page from cursor `from`.
     pub fn new(from: u64, page: EncodedPage) -> Page {
-        let (len, next_cursor, has_more) = (page.len, page.next_cursor, page.has_more);
-        let message = Page::text(page.changes_json(), from, next_cursor).into();
-        Page { from, next_cursor, has_more, len, page, message }
+        let message = Page::text(page.changes_json(), from, page.next_cursor).into();
+        Page { from, encoded: page, message }
     }
 
     fn text(changes_json: &str, from: u64, next: u64) -> String {
@@ -101,7 +98,7 @@ impl Page {
         if sent == self.from {
             self.message.clone()
         } else {
-            Page::text(self.page.changes_json(), sent, self.next_cursor).into()
+            Page::text(self.encoded.changes_json(), sent, self.encoded.next_cursor).into()
         }
     }
 }

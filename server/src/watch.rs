@@ -252,7 +252,7 @@ async fn deliver(
             }
             Err(e) => return Err(e),
         };
-        let (next, has_more, n) = (page.next_cursor, page.has_more, page.len);
+        let (next, has_more, n) = (page.encoded.next_cursor, page.encoded.has_more, page.encoded.len);
         at.scanned = next;
         if n > 0 {
             // Never a batch for a token revoked or a member removed meanwhile.
