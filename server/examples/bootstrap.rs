@@ -46,6 +46,9 @@ use serde_json::{json, Value};
 use tidesync::core::Hlc;
 use tidesync_server::config::Database;
 
+#[path = "common/http.rs"]
+mod http;
+
 struct Args {
     url: String,
     token: String,
@@ -389,7 +392,7 @@ struct Stamp {
 /// One page through the server from `cursor`; the parse's seconds.
 fn server_page(a: &Args, cursor: u64) -> Result<(Page, f64), String> {
     let body = json!({ "scope": { "workspaceId": a.workspace }, "cursor": cursor, "limit": a.limit });
-    let text = ureq::post(&format!("{}/v1/pull", a.url))
+    let text = http::post(&format!("{}/v1/pull", a.url))
         .set("authorization", &format!("Bearer {}", a.token))
         .send_json(body)
         .map_err(|x| format!("pull from {cursor}: {x}"))?
@@ -464,7 +467,7 @@ fn push_body(a: &Args, device: i64, b: i64) -> String {
 
 /// Sends one push body; every op must apply.
 fn server_push(a: &Args, body: &str) -> Result<(), String> {
-    let r: Value = ureq::post(&format!("{}/v1/push", a.url))
+    let r: Value = http::post(&format!("{}/v1/push", a.url))
         .set("authorization", &format!("Bearer {}", a.token))
         .set("content-type", "application/json")
         .send_string(body)
@@ -517,7 +520,7 @@ fn pushes(a: &Args, direct: &mut Direct) -> Result<(f64, f64, f64), String> {
 /// The server's own seconds handling `route` so far, from its
 /// `tidesync_http_request_seconds` histogram (0 before the first request).
 fn handled_seconds(a: &Args, route: &str) -> Result<f64, String> {
-    let text = ureq::get(&format!("{}/metrics", a.url)).call().map_err(e)?.into_string().map_err(e)?;
+    let text = http::get(&format!("{}/metrics", a.url)).call().map_err(e)?.into_string().map_err(e)?;
     let series = format!("tidesync_http_request_seconds_sum{{route=\"{route}\"}} ");
     text.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(Ok(0.0), |v| v.parse().map_err(e))
 }

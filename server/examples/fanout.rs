@@ -24,6 +24,9 @@ use serde_json::{json, Value};
 use tidesync::core::Hlc;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "common/http.rs"]
+mod http;
+
 struct Args {
     urls: Vec<String>,
     token: String,
@@ -130,7 +133,7 @@ fn push(a: &Args, url: &str, i: usize) -> Result<u64, String> {
     let body = json!({ "scope": { "workspaceId": a.workspace }, "deviceId": "fanout", "ops": [{
         "opId": op_id, "tableName": "items", "op": "put", "pk": op_id, "payload": { "i": i },
         "stamp": { "clock": 1, "hlc": hlc.to_string(), "deviceId": "fanout", "opId": op_id } }] });
-    let r: Value = ureq::post(&format!("{url}/v1/push"))
+    let r: Value = http::post(&format!("{url}/v1/push"))
         .set("authorization", &format!("Bearer {}", a.token))
         .send_json(body)
         .map_err(|e| format!("push: {e}"))?

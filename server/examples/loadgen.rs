@@ -20,6 +20,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tidesync::core::Hlc;
 
+#[path = "common/http.rs"]
+mod http;
+
 struct Args {
     url: String,
     token: String,
@@ -66,7 +69,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn post(a: &Args, path: &str, body: &Value) -> Value {
-    let res = ureq::post(&format!("{}{path}", a.url))
+    let res = http::post(&format!("{}{path}", a.url))
         .set("authorization", &format!("Bearer {}", a.token))
         .send_json(body)
         .unwrap_or_else(|e| panic!("{path} failed: {e}"));
