@@ -7,11 +7,13 @@
 
 pub mod backoff;
 pub mod capture;
+pub mod conflict;
 pub mod decode;
 pub mod error;
 pub mod hlc;
 pub mod join;
 pub mod json_tree;
+pub mod judge;
 pub mod key;
 pub mod lww;
 pub mod pk;

@@ -2,71 +2,26 @@
 //! advance in ONE transaction, so a reload never applies a page twice and
 //! never loses one.
 //!
-//! Each change is judged by the order of docs/PROTOCOL.md section 1 against what
-//! the device holds for its record: the live row (its `clock` and `hlc`), its
-//! tombstone, and so its newest unsynced op, whose stamp is the row's. The
-//! winner is written, the loser never. A remote delete removes the row and
-//! leaves a tombstone. Nothing here creates an op, so applies never echo.
-//!
-//! A remote change of another device that meets a local op not yet
-//! acknowledged is a conflict, journalled with both versions. When the remote
-//! version wins, the local op keeps a copy of the row it was about (the row
-//! is about to move past it), is still pushed, and is acknowledged without
-//! effect by the server, where the same order decides.
+//! What each change does is decided by the pure [`crate::core::judge`]:
+//! this module reads what the device holds for the batch's records (live
+//! rows, tombstones, their ops, the lost ops, the cursors and the clock),
+//! has it judged, and writes the outcome, the conflict journal and the
+//! cursors in the same transaction.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::apply_blind::Blind;
-use super::conflicts::{self, Conflict, Version, Winner};
+use super::conflicts;
 use super::cursors::{Cursors, STATE_CURSORS};
 use super::lost::{self, LostOp};
 use super::{Engine, Platform, STATE_HLC_REMOTE};
-use crate::core::hlc::{Hlc, Receive};
-use crate::core::lww::{decide, Decision, Held};
-use crate::core::wire::{OpKind, SyncChange};
-use crate::core::{ChangeStamp, HlcClock, Pk, Result, SyncError};
-use crate::store::schema::{CLOCK_FIELD, HLC_FIELD, ORDER_KEY};
-use crate::store::{Access, PendingOp, Record, Store, StoreTx, Tombstone};
-
-/// What applying a batch did.
-#[derive(Debug, Clone)]
-pub struct Applied<R> {
-    /// Changes written (they won).
-    pub applied: u64,
-    /// Records written, by table, in first-seen order.
-    pub changed: Vec<(String, Vec<Pk>)>,
-    pub conflicts: Vec<Conflict>,
-    /// How far ahead of local time the furthest remote HLC was, when it was
-    /// past `maxClockDriftMs` (applied, but not merged into the clock).
-    pub drift_ms: Option<u64>,
-    /// Conflicts of tables with a `resolve` hook: both versions, for the hook.
-    pub merges: Vec<Merge<R>>,
-    /// The write sequence numbers of the transaction (see [`super::write_seq`]).
-    pub seqs: Vec<u64>,
-}
-
-impl<R> Default for Applied<R> {
-    fn default() -> Self {
-        Applied {
-            applied: 0,
-            changed: Vec::new(),
-            conflicts: Vec::new(),
-            drift_ms: None,
-            merges: Vec::new(),
-            seqs: Vec::new(),
-        }
-    }
-}
-
-/// The two versions of a conflicting record (`None`: a delete).
-#[derive(Debug, Clone)]
-pub struct Merge<R> {
-    pub table: String,
-    pub local: Option<R>,
-    pub remote: Option<R>,
-}
+use crate::core::judge::{judge_batch, writes, Context, Local, Locals, Writes};
+pub use crate::core::judge::{remote_row, Applied};
+use crate::core::wire::SyncChange;
+use crate::core::{HlcClock, Pk, Result};
+use crate::store::{Access, Store, StoreTx};
 
 /// How applying a batch moves the cursors (see [`super::cursors`]).
 #[derive(Debug, Clone, Copy)]
@@ -78,55 +33,6 @@ pub(crate) enum Advance<'a> {
     Set { tables: &'a [String], to: u64 },
     /// The server's current versions from a push answer: no cursor moves.
     Keep,
-}
-
-/// What the device holds for one record while a batch is judged.
-struct Local<R> {
-    live: Option<R>,
-    tomb: Option<Tombstone>,
-    ops: Vec<PendingOp<R>>,
-    row_dirty: bool,
-    tomb_dirty: bool,
-    ops_dirty: bool,
-}
-
-/// The stamp a stored row carries: its `clock` and `hlc` (whose last part is
-/// the device). The opId is not stored; two versions with equal clock and
-/// HLC are the same write, which [`judge`] treats as already held.
-pub fn row_stamp<R: Record>(row: &R) -> Option<ChangeStamp> {
-    let clock = row.u64_field(CLOCK_FIELD)?;
-    let hlc = row.str_field(HLC_FIELD)?;
-    let device_id = Hlc::parse(&hlc).ok()?.device_id;
-    Some(ChangeStamp { clock, hlc, device_id, op_id: String::new() })
-}
-
-/// LWW of an incoming version against a live row and a tombstone.
-pub fn judge(live: Option<&ChangeStamp>, tomb: Option<&ChangeStamp>, incoming: &ChangeStamp) -> Decision {
-    let same = |s: &ChangeStamp| s.clock == incoming.clock && s.hlc == incoming.hlc;
-    if live.is_some_and(same) || tomb.is_some_and(|t| t == incoming) {
-        return Decision::AlreadyHeld;
-    }
-    decide(Held::from_parts(live, tomb), incoming)
-}
-
-/// The row to store for a remote put: the payload as sent when it already
-/// carries the change's clock and HLC (no copy), otherwise a stamped copy.
-/// `order_key` is kept from the payload, else from the local row, else the HLC.
-pub fn remote_row<R: Record>(payload: &R, stamp: &ChangeStamp, local: Option<&R>, order_key: bool) -> R {
-    let key = order_key.then(|| payload.str_field(ORDER_KEY)).flatten();
-    // An HLC names one write, so a payload carrying the change's HLC was
-    // stored by that write, with its clock.
-    let stamped =
-        payload.str_field(HLC_FIELD).as_deref() == Some(stamp.hlc.as_str()) && payload.u64_field(CLOCK_FIELD).is_some();
-    if stamped && (!order_key || key.is_some()) {
-        return payload.clone();
-    }
-    let key = if order_key {
-        key.or_else(|| local.and_then(|r| r.str_field(ORDER_KEY))).or_else(|| Some(stamp.hlc.clone()))
-    } else {
-        None
-    };
-    payload.stamped(stamp.clock, &stamp.hlc, key.as_deref())
 }
 
 impl<S: Store, P: Platform> Engine<S, P> {
@@ -235,152 +141,25 @@ impl<S: Store, P: Platform> Engine<S, P> {
         };
         let mut clock = self.hlc.borrow().clone();
         clock.observe_state(stored_hlc.0);
-        let mut held: HashMap<(String, Pk), Local<S::Rec>> = HashMap::with_capacity(changes.len());
+        let mut locals: Locals<S::Rec> = HashMap::with_capacity(changes.len());
         for ((table, pks), (rows, tombs, ops)) in tables.iter().zip(per_table) {
             for (((pk, live), tomb), ops) in pks.iter().zip(rows).zip(tombs).zip(ops) {
-                let local = Local { live, tomb, ops, row_dirty: false, tomb_dirty: false, ops_dirty: false };
-                held.insert((table.clone(), pk.clone()), local);
+                locals.insert((table.clone(), pk.clone()), Local::new(live, tomb, ops));
             }
         }
-
-        let now = self.platform.now_ms();
-        let mut out = Applied::default();
-        for c in changes {
-            if let Ok(remote_hlc) = Hlc::parse(&c.stamp.hlc) {
-                if let Receive::Drift { ahead_ms } = clock.receive(&remote_hlc, now) {
-                    out.drift_ms = Some(out.drift_ms.unwrap_or(0).max(ahead_ms));
-                }
-            }
-            let order_key = self.table(&c.table_name)?.order_key;
-            let local = held
-                .get_mut(&(c.table_name.clone(), c.pk.clone()))
-                .ok_or_else(|| SyncError::Storage("record state missing".into()))?;
-            let live_stamp = local.live.as_ref().and_then(row_stamp);
-            let decision = judge(live_stamp.as_ref(), local.tomb.as_ref().map(|t| &t.stamp), &c.stamp);
-            if decision == Decision::AlreadyHeld {
-                continue;
-            }
-            let foreign = c.stamp.device_id != self.device_id;
-            // Which version of ours this change meets, if it is a conflict:
-            // an unsynced op; an op the server acknowledged without applying
-            // (this is the version that beat it, if the row still holds the
-            // op's); or a version this device wrote with the same record
-            // clock (written without knowing each other).
-            let held_now =
-                Held::from_parts(live_stamp.as_ref(), local.tomb.as_ref().map(|t| &t.stamp)).stamp().cloned();
-            let same_write = |s: &ChangeStamp| held_now.as_ref().is_some_and(|h| h.clock == s.clock && h.hlc == s.hlc);
-            let lost =
-                lost_ops.iter().position(|l| l.table == c.table_name && l.pk == c.pk).map(|i| lost_ops.remove(i));
-            let live_json = || local.live.as_ref().map(Record::to_json);
-            let mine: Option<Version> = if !foreign {
-                None
-            } else if let Some(newest) = local.ops.last() {
-                let payload = if newest.op == OpKind::Put { live_json() } else { None };
-                Some(Version { op: newest.op, payload, stamp: newest.stamp.clone() })
-            } else if let Some(l) = lost.filter(|l| same_write(&l.version.stamp) && decision == Decision::Apply) {
-                Some(l.version)
-            } else {
-                held_now.as_ref().filter(|h| h.device_id == self.device_id && h.clock == c.stamp.clock).map(|h| {
-                    let live = local.live.is_some() && live_stamp.as_ref() == Some(h);
-                    let op = if live { OpKind::Put } else { OpKind::Delete };
-                    Version { op, payload: if live { live_json() } else { None }, stamp: h.clone() }
-                })
+        let mut out = {
+            let resolvers = self.resolvers.borrow();
+            let ctx = Context {
+                device_id: &self.device_id,
+                now_ms: self.platform.now_ms(),
+                order_key: &|t| self.table(t).is_ok_and(|s| s.order_key),
+                resolves: &|t| resolvers.contains_key(t),
             };
-            if let Some(version) = mine {
-                let winner = if decision == Decision::Apply { Winner::Remote } else { Winner::Local };
-                // Only the side whose version lost merges, so two devices
-                // never answer each other's merges with merges.
-                if winner == Winner::Remote && self.resolvers.borrow().contains_key(&c.table_name) {
-                    out.merges.push(Merge {
-                        table: c.table_name.clone(),
-                        local: version.payload.as_ref().map(S::Rec::from_json),
-                        remote: c.payload.clone(),
-                    });
-                }
-                out.conflicts.push(Conflict {
-                    id: None,
-                    table: c.table_name.clone(),
-                    pk: c.pk.clone(),
-                    local: version,
-                    remote: Version {
-                        op: c.op,
-                        payload: c.payload.as_ref().map(Record::to_json),
-                        stamp: c.stamp.clone(),
-                    },
-                    winner,
-                    at: now,
-                });
-            }
-            if decision == Decision::Reject {
-                continue;
-            }
-            // The row moves past the local ops: they keep their own copy.
-            for op in local.ops.iter_mut() {
-                if op.payload.is_none() && op.op == OpKind::Put {
-                    op.payload = local.live.clone();
-                    local.ops_dirty = true;
-                }
-            }
-            match (&c.op, &c.payload) {
-                (OpKind::Put, Some(payload)) => {
-                    local.live = Some(remote_row(payload, &c.stamp, local.live.as_ref(), order_key));
-                    if local.tomb.take().is_some() {
-                        local.tomb_dirty = true;
-                    }
-                }
-                _ => {
-                    local.live = None;
-                    let tomb = Tombstone {
-                        table_name: c.table_name.clone(),
-                        pk: c.pk.clone(),
-                        stamp: c.stamp.clone(),
-                        deleted_at: now,
-                    };
-                    local.tomb = Some(tomb);
-                    local.tomb_dirty = true;
-                }
-            }
-            local.row_dirty = true;
-            out.applied += 1;
-            match out.changed.iter_mut().find(|(t, _)| *t == c.table_name) {
-                Some((_, pks)) => pks.push(c.pk.clone()),
-                None => out.changed.push((c.table_name.clone(), vec![c.pk.clone()])),
-            }
-        }
-        for (_, pks) in out.changed.iter_mut() {
-            let mut seen = std::collections::HashSet::new();
-            pks.retain(|pk| seen.insert(pk.clone()));
-        }
-
-        let mut writes = Vec::new();
-        let mut tomb_puts = Vec::new();
-        let mut tomb_deletes: Vec<(String, Pk)> = Vec::new();
-        let mut op_puts = Vec::new();
-        for (table, pks) in &tables {
-            let mut puts = Vec::new();
-            let mut deletes = Vec::new();
-            for pk in pks {
-                let Some(local) = held.remove(&(table.clone(), pk.clone())) else { continue };
-                if local.row_dirty {
-                    match local.live {
-                        Some(row) => puts.push(row),
-                        None => deletes.push(pk.clone()),
-                    }
-                }
-                if local.tomb_dirty {
-                    match local.tomb {
-                        Some(t) => tomb_puts.push(t),
-                        None => tomb_deletes.push((table.clone(), pk.clone())),
-                    }
-                }
-                if local.ops_dirty {
-                    op_puts.extend(local.ops);
-                }
-            }
-            writes.push((table.as_str(), puts, deletes));
-        }
-        let row_writes = writes.into_iter().map(|(table, puts, deletes)| async move {
-            crate::try_join!(tx.put_records(table, puts), tx.delete_records(table, &deletes))
+            judge_batch(&ctx, changes, &mut locals, &mut lost_ops, &mut clock)?
+        };
+        let Writes { rows, tomb_puts, tomb_deletes, op_puts } = writes(&tables, locals);
+        let row_writes = rows.into_iter().map(|w| async move {
+            crate::try_join!(tx.put_records(&w.table, w.puts), tx.delete_records(&w.table, &w.deletes))
         });
         let tomb_removals = tomb_deletes.iter().map(|(t, pk)| tx.delete_tombstones(t, std::slice::from_ref(pk)));
         // The write sequence advances only if rows change; the `hlcRemote`

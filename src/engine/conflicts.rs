@@ -3,53 +3,18 @@
 //! which one won. It is bounded: the oldest rows are trimmed past
 //! [`CONFLICTS_KEPT`].
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{Engine, Platform};
+pub use crate::core::conflict::{Conflict, Version, Winner};
 use crate::core::decode::{self, optional, required, Path};
 use crate::core::wire::decode_op_kind;
-use crate::core::wire::OpKind;
-use crate::core::{ChangeStamp, Invalid, Pk, Result};
+use crate::core::{Invalid, Result};
 use crate::store::rows::read_stamp;
 use crate::store::{Access, Log, Store, StoreTx};
 
 /// How many journal rows are kept.
 pub const CONFLICTS_KEPT: u64 = 1_000;
-
-/// One side of a conflict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Version {
-    pub op: OpKind,
-    /// The record, for a put.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Value>,
-    pub stamp: ChangeStamp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Winner {
-    Local,
-    Remote,
-}
-
-/// A journal row, and the payload of `sync.conflict:action:detected`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Conflict {
-    /// Assigned by the store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<u64>,
-    pub table: String,
-    pub pk: Pk,
-    pub local: Version,
-    pub remote: Version,
-    pub winner: Winner,
-    /// When it was detected (ms since the epoch).
-    pub at: u64,
-}
 
 impl Version {
     /// One side as `Serialize` wrote it.

@@ -5,26 +5,18 @@
 //! remembered in `sync_state` (`lostOps`, bounded), since the op itself has
 //! left the outbox.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::conflicts::Version;
+pub use crate::core::conflict::LostOp;
 use crate::core::decode::{self, Path};
-use crate::core::{Pk, Result};
+use crate::core::Result;
 use crate::store::StoreTx;
 
 /// The `sync_state` key.
 pub const STATE_LOST: &str = "lostOps";
 /// At most this many are remembered (the oldest are forgotten).
 pub const LOST_KEPT: usize = 1_000;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LostOp {
-    pub table: String,
-    pub pk: Pk,
-    pub version: Version,
-}
 
 pub async fn load<T: StoreTx>(tx: &T) -> Result<Vec<LostOp>> {
     let v = tx.get_state(STATE_LOST).await?;
