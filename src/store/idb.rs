@@ -5,21 +5,23 @@
 //! hears another tab's upgrade or delete.
 //!
 //! Every request of a transaction is issued when its method is called, and
-//! the engine awaits groups of them together, so a batch costs one round
-//! of the event loop per step, not one per row. A transaction dropped without
-//! commit is aborted.
+//! the engine awaits groups of them together: a group is waited for through
+//! its latest request (`idb_request.rs`), so a batch costs one round of the
+//! event loop per step and no handlers per request. A transaction dropped
+//! without commit is aborted.
 
 use std::cell::RefCell;
-use std::future::IntoFuture;
 use std::rc::Rc;
 
-use idb::{CursorDirection, Database, Query, Transaction, TransactionMode};
+use idb::{CursorDirection, Database, Query, TransactionMode};
 use js_sys::{Array, Reflect};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
+use web_sys::{IdbIndex, IdbKeyRange, IdbObjectStore, IdbRequest, IdbTransaction};
 
 use super::idb_connection::Connection;
 pub use super::idb_connection::Lost;
+use super::idb_request::Tracker;
 use super::js_value::describe;
 use super::rows::{damaged, decode_op, decode_tombstone};
 use super::schema::Schema;
@@ -27,7 +29,6 @@ use super::{Access, Durability, Key, KeyRange, PendingOp, Row, Scan, Store, Stor
 use super::{PENDING_OPS, SYNC_STATE, SYSTEM_STORES, TOMBSTONES};
 use crate::core::decode::{Shape, WireValue};
 use crate::core::json_tree::Json;
-use crate::core::key::Bound;
 use crate::core::{Result, SyncError};
 
 /// An IndexedDB database opened for one workspace.
@@ -120,13 +121,12 @@ impl IdbStore {
     }
 
     /// A readwrite transaction over `names` with the options `hint`.
-    fn hinted(&self, names: &[&str], hint: &JsValue) -> Result<Transaction> {
+    fn hinted(&self, names: &[&str], hint: &JsValue) -> Result<IdbTransaction> {
         let connection = self.connection.borrow();
         let db = connection.as_ref().ok_or(SyncError::Closed)?.raw();
         let names: Array = names.iter().map(|n| JsValue::from(*n)).collect();
         let db: &HintedDatabase = wasm_bindgen::JsCast::unchecked_ref(db);
-        let tx = db.transaction(&names, "readwrite", hint).map_err(|e| storage("transaction", e))?;
-        Ok(Transaction::from(tx))
+        db.transaction(&names, "readwrite", hint).map_err(|e| storage("transaction", e))
     }
 
     /// Sets what runs when another tab upgrades or deletes the database
@@ -181,9 +181,9 @@ impl Store for IdbStore {
         let readonly = mode == TransactionMode::ReadOnly;
         let tx = match &self.hint {
             Some(hint) if !readonly => self.hinted(&names, hint)?,
-            _ => db.transaction(&names, mode).map_err(|e| storage("transaction", e))?,
+            _ => db.transaction(&names, mode).map_err(|e| storage("transaction", e))?.into(),
         };
-        Ok(IdbTx { tx: Some(tx), schema: self.schema.clone(), readonly })
+        Ok(IdbTx { tx: Some(tx), requests: Rc::default(), schema: self.schema.clone(), readonly })
     }
 
     fn close(&self) {
@@ -196,7 +196,9 @@ impl Store for IdbStore {
 
 /// One IndexedDB transaction.
 pub struct IdbTx {
-    tx: Option<Transaction>,
+    tx: Option<IdbTransaction>,
+    /// Its requests, awaited a group at a time.
+    requests: Rc<Tracker>,
     schema: Rc<Schema>,
     /// A read-only transaction commits by itself once its requests are done.
     readonly: bool,
@@ -205,12 +207,8 @@ pub struct IdbTx {
 impl Drop for IdbTx {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.take() {
-            // Runs as a microtask, before the transaction can commit.
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(tx) = tx.abort() {
-                    let _ = tx.await;
-                }
-            });
+            // Throws only if it has already ended.
+            let _ = tx.abort();
         }
     }
 }
@@ -237,25 +235,29 @@ fn key_from_js(v: &JsValue) -> Result<Key> {
 }
 
 /// A range as IndexedDB takes it: one key when both bounds are the same
-/// closed key, `None` for everything.
-fn range_to_js(range: &KeyRange) -> Result<Option<Query>> {
-    let open = |b: &Bound| Some(b.open);
+/// closed key, `undefined` for everything.
+fn range_to_js(range: &KeyRange) -> Result<JsValue> {
     let r = match (&range.lower, &range.upper) {
-        (None, None) => return Ok(None),
-        (Some(lo), Some(hi)) if lo == hi => return Ok(Some(Query::Key(key_to_js(&lo.key)))),
-        (Some(lo), Some(hi)) => idb::KeyRange::bound(&key_to_js(&lo.key), &key_to_js(&hi.key), open(lo), open(hi)),
-        (Some(lo), None) => idb::KeyRange::lower_bound(&key_to_js(&lo.key), open(lo)),
-        (None, Some(hi)) => idb::KeyRange::upper_bound(&key_to_js(&hi.key), open(hi)),
+        (None, None) => return Ok(JsValue::UNDEFINED),
+        (Some(lo), Some(hi)) if lo == hi => return Ok(key_to_js(&lo.key)),
+        (Some(lo), Some(hi)) => IdbKeyRange::bound_with_lower_open_and_upper_open(
+            &key_to_js(&lo.key),
+            &key_to_js(&hi.key),
+            lo.open,
+            hi.open,
+        ),
+        (Some(lo), None) => IdbKeyRange::lower_bound_with_open(&key_to_js(&lo.key), lo.open),
+        (None, Some(hi)) => IdbKeyRange::upper_bound_with_open(&key_to_js(&hi.key), hi.open),
     };
-    r.map(|r| Some(Query::KeyRange(r))).map_err(|e| storage("key range", e))
+    r.map(JsValue::from).map_err(|e| storage("key range", e))
 }
 
 impl IdbTx {
-    fn tx(&self) -> Result<&Transaction> {
+    fn tx(&self) -> Result<&IdbTransaction> {
         self.tx.as_ref().ok_or(SyncError::Closed)
     }
 
-    fn store(&self, name: &str) -> Result<idb::ObjectStore> {
+    fn store(&self, name: &str) -> Result<IdbObjectStore> {
         self.tx()?.object_store(name).map_err(|e| storage(name, e))
     }
 
@@ -268,14 +270,38 @@ impl IdbTx {
         })
     }
 
+    /// Issues one request per item with `issue`; the numbers of the first
+    /// and the last (none issued: `(1, 0)`).
+    fn issue_all<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        what: &str,
+        mut issue: impl FnMut(T) -> std::result::Result<IdbRequest, JsValue>,
+    ) -> Result<(u64, u64)> {
+        let first = self.requests.issued() + 1;
+        let mut last = first - 1;
+        for item in items {
+            last = self.requests.issue(issue(item).map_err(|e| storage(what, e))?);
+        }
+        Ok((first, last))
+    }
+
+    /// Issues one request and awaits its result.
+    async fn one(&self, what: &str, request: std::result::Result<IdbRequest, JsValue>) -> Result<JsValue> {
+        let n = self.requests.issue(request.map_err(|e| storage(what, e))?);
+        let mut out = self.requests.results(n, n).await.map_err(|e| storage(what, e))?;
+        Ok(out.pop().unwrap_or(JsValue::UNDEFINED))
+    }
+
     /// A scan through a cursor (reversed, or with an offset), as `(key, value)`.
     async fn cursor(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<(JsValue, JsValue)>> {
         let fail = |e| storage("cursor", e);
         let range = range_to_js(&scan.range)?;
+        let range = (!range.is_undefined()).then_some(Query::Key(range));
         let dir = Some(if scan.reverse { CursorDirection::Prev } else { CursorDirection::Next });
         let opened = match self.source(store, scan.index)? {
-            Source::Index(i) => i.open_cursor(range, dir),
-            Source::Store(s) => s.open_cursor(range, dir),
+            Source::Index(i) => idb::Index::from(i).open_cursor(range, dir),
+            Source::Store(s) => idb::ObjectStore::from(s).open_cursor(range, dir),
         };
         let Some(cursor) = opened.map_err(fail)?.await.map_err(fail)? else {
             return Ok(Vec::new());
@@ -298,8 +324,38 @@ impl IdbTx {
 
 /// Where a read runs: an object store or an index of it.
 enum Source {
-    Store(idb::ObjectStore),
-    Index(idb::Index),
+    Store(IdbObjectStore),
+    Index(IdbIndex),
+}
+
+impl Source {
+    /// `getAll(range, limit)`.
+    fn get_all(&self, range: &JsValue, limit: Option<u32>) -> std::result::Result<IdbRequest, JsValue> {
+        match (self, limit) {
+            (Source::Store(s), Some(l)) => s.get_all_with_key_and_limit(range, l),
+            (Source::Store(s), None) => s.get_all_with_key(range),
+            (Source::Index(i), Some(l)) => i.get_all_with_key_and_limit(range, l),
+            (Source::Index(i), None) => i.get_all_with_key(range),
+        }
+    }
+
+    /// `getAllKeys(range, limit)`.
+    fn get_all_keys(&self, range: &JsValue, limit: Option<u32>) -> std::result::Result<IdbRequest, JsValue> {
+        match (self, limit) {
+            (Source::Store(s), Some(l)) => s.get_all_keys_with_key_and_limit(range, l),
+            (Source::Store(s), None) => s.get_all_keys_with_key(range),
+            (Source::Index(i), Some(l)) => i.get_all_keys_with_key_and_limit(range, l),
+            (Source::Index(i), None) => i.get_all_keys_with_key(range),
+        }
+    }
+
+    /// `count(range)`.
+    fn count(&self, range: &JsValue) -> std::result::Result<IdbRequest, JsValue> {
+        match self {
+            Source::Store(s) => s.count_with_key(range),
+            Source::Index(i) => i.count_with_key(range),
+        }
+    }
 }
 
 impl StoreTx for IdbTx {
@@ -310,11 +366,10 @@ impl StoreTx for IdbTx {
     }
 
     async fn get(&self, store: &str, keys: &[Key]) -> Result<Vec<Option<JsValue>>> {
-        let fail = |e| storage("get", e);
-        let store = self.store(store)?;
-        let reads = keys.iter().map(|k| store.get(key_to_js(k)).map(IntoFuture::into_future));
-        let reads = reads.collect::<std::result::Result<Vec<_>, _>>();
-        crate::core::join::join_all(reads.map_err(fail)?).await.into_iter().map(|r| r.map_err(fail)).collect()
+        let s = self.store(store)?;
+        let (first, last) = self.issue_all(keys, "get", |k| s.get(&key_to_js(k)))?;
+        let rows = self.requests.results(first, last).await.map_err(|e| storage("get", e))?;
+        Ok(rows.into_iter().map(|v| (!v.is_undefined()).then_some(v)).collect())
     }
 
     async fn scan(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<JsValue>> {
@@ -324,13 +379,9 @@ impl StoreTx for IdbTx {
         if scan.reverse || scan.offset > 0 {
             return Ok(self.cursor(store, scan).await?.into_iter().map(|(_, v)| v).collect());
         }
-        let fail = |e| storage("getAll", e);
         let range = range_to_js(&scan.range)?;
-        match self.source(store, scan.index)? {
-            Source::Index(i) => i.get_all(range, scan.limit).map_err(fail)?.await,
-            Source::Store(s) => s.get_all(range, scan.limit).map_err(fail)?.await,
-        }
-        .map_err(fail)
+        let rows = self.one("getAll", self.source(store, scan.index)?.get_all(&range, scan.limit)).await?;
+        Ok(Array::from(&rows).iter().collect())
     }
 
     async fn scan_keys(&self, store: &str, scan: &Scan<'_>) -> Result<Vec<Key>> {
@@ -349,64 +400,40 @@ impl StoreTx for IdbTx {
                 .map(|(_, v)| Key::at(v, &path).ok_or_else(|| unreadable("key", "a row without its key")))
                 .collect();
         }
-        let fail = |e| storage("getAllKeys", e);
         let range = range_to_js(&scan.range)?;
-        let keys = match self.source(store, scan.index)? {
-            Source::Index(i) => i.get_all_keys(range, scan.limit).map_err(fail)?.await,
-            Source::Store(s) => s.get_all_keys(range, scan.limit).map_err(fail)?.await,
-        }
-        .map_err(fail)?;
-        keys.iter().map(key_from_js).collect()
+        let keys = self.one("getAllKeys", self.source(store, scan.index)?.get_all_keys(&range, scan.limit)).await?;
+        Array::from(&keys).iter().map(|k| key_from_js(&k)).collect()
     }
 
     async fn count_in(&self, store: &str, index: Option<&str>, range: &KeyRange) -> Result<u64> {
         if range.is_empty() {
             return Ok(0);
         }
-        let fail = |e| storage("count", e);
         let range = range_to_js(range)?;
-        match self.source(store, index)? {
-            Source::Index(i) => i.count(range).map_err(fail)?.await,
-            Source::Store(s) => s.count(range).map_err(fail)?.await,
-        }
-        .map(u64::from)
-        .map_err(fail)
+        let n = self.one("count", self.source(store, index)?.count(&range)).await?;
+        n.as_f64().map(|n| n as u64).ok_or_else(|| unreadable("count", "not a number"))
     }
 
     /// Every put is issued at once; the last one's success means all
     /// succeeded (requests of a transaction complete in order), and any
     /// failure aborts the transaction.
     async fn put(&self, store: &str, rows: Vec<JsValue>) -> Result<()> {
-        let fail = |e| storage(&format!("put in {store}"), e);
+        let what = format!("put in {store}");
         let s = self.store(store)?;
-        let mut last = None;
-        for row in &rows {
-            last = Some(s.put(row, None).map_err(fail)?);
-        }
-        match last {
-            Some(request) => request.await.map(|_| ()).map_err(fail),
-            None => Ok(()),
-        }
+        let (first, last) = self.issue_all(&rows, &what, |row| s.put(row))?;
+        self.requests.completed(first, last).await.map_err(|e| storage(&what, e))
     }
 
     async fn delete(&self, store: &str, ranges: Vec<KeyRange>) -> Result<()> {
-        let fail = |e| storage("delete", e);
         let s = self.store(store)?;
-        let (mut deletes, mut clear) = (Vec::with_capacity(ranges.len()), None);
+        let mut queries = Vec::with_capacity(ranges.len());
         for r in ranges.iter().filter(|r| !r.is_empty()) {
-            match range_to_js(r)? {
-                Some(query) => deletes.push(s.delete(query).map_err(fail)?.into_future()),
-                // An unbounded range: every row.
-                None => clear = Some(s.clear().map_err(fail)?),
-            }
+            queries.push(range_to_js(r)?);
         }
-        if let Some(clear) = clear {
-            clear.await.map_err(fail)?;
-        }
-        for r in crate::core::join::join_all(deletes).await {
-            r.map_err(fail)?;
-        }
-        Ok(())
+        // An unbounded range is every row.
+        let (first, last) =
+            self.issue_all(&queries, "delete", |q| if q.is_undefined() { s.clear() } else { s.delete(q) })?;
+        self.requests.completed(first, last).await.map_err(|e| storage("delete", e))
     }
 
     /// A read-only transaction is let go without waiting for its
@@ -417,19 +444,23 @@ impl StoreTx for IdbTx {
         if self.readonly {
             return Ok(());
         }
-        let fail = |e| storage("commit", e);
-        let done = tx.commit().map_err(fail)?.await.map_err(fail)?;
-        if done.is_committed() {
-            Ok(())
-        } else {
-            Err(SyncError::Storage("IndexedDB commit: the transaction was aborted".into()))
+        // IndexedDB 3.0's commit(), which web-sys's old WebIDL marks deprecated.
+        #[allow(deprecated)]
+        tx.commit().map_err(|e| storage("commit", e))?;
+        if self.requests.ended(&tx).await {
+            return Ok(());
+        }
+        match tx.error() {
+            Some(e) => Err(storage("commit", JsValue::from(e))),
+            None => Err(SyncError::Storage("IndexedDB commit: the transaction was aborted".into())),
         }
     }
 
     async fn abort(mut self) -> Result<()> {
         let tx = self.tx.take().ok_or(SyncError::Closed)?;
-        let fail = |e| storage("abort", e);
-        tx.abort().map_err(fail)?.await.map(|_| ()).map_err(fail)
+        tx.abort().map_err(|e| storage("abort", e))?;
+        self.requests.ended(&tx).await;
+        Ok(())
     }
 }
 

@@ -28,6 +28,8 @@ mod idb_connection;
 #[cfg(target_arch = "wasm32")]
 mod idb_error;
 #[cfg(target_arch = "wasm32")]
+mod idb_request;
+#[cfg(target_arch = "wasm32")]
 mod idb_schema;
 #[cfg(target_arch = "wasm32")]
 pub mod js_json;
