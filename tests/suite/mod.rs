@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use tidesync::core::join::join;
 use tidesync::core::wire::OpKind;
 use tidesync::core::{ChangeStamp, Hlc, Pk};
 use tidesync::store::schema::IndexSpec;
@@ -117,6 +118,44 @@ pub async fn store_abort_discards_everything<H: Harness>(h: H) {
     assert!(tx.get_records("notes", &[s("x")]).await.unwrap()[0].is_none());
     assert_eq!(tx.count_ops().await.unwrap(), 0);
     assert_eq!(tx.get_state("k").await.unwrap(), None);
+    tx.commit().await.unwrap();
+}
+
+/// Requests issued together, one of which fails: the ones before it still
+/// answer, the failed one fails its own call with its own error (not the
+/// abort that follows it), and once the transaction is let go nothing of
+/// it is kept and the next transaction works.
+pub async fn store_a_failed_request_fails_its_own_call_among_others<H: Harness>(h: H) {
+    let books = TableSchema {
+        name: "books".into(),
+        primary_key: "id".into(),
+        indexes: vec![IndexSpec { unique: true, ..IndexSpec::field("isbn") }],
+        order_key: false,
+    };
+    let store = h.open(Schema::new(vec![books])).await;
+    let tx = store.begin(Access::Write, Some("books")).await.unwrap();
+    tx.put_records("books", vec![h.rec(json!({"id": "a", "isbn": 1}))]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let tx = store.begin(Access::Write, Some("books")).await.unwrap();
+    let a = [s("a")];
+    let read = tx.get_records("books", &a);
+    let clash = tx.put_records("books", vec![h.rec(json!({"id": "b", "isbn": 1}))]);
+    let after = tx.put_state("k", json!(1));
+    let (read, (clash, _after)) = join(read, join(clash, after)).await;
+    let row = read.expect("the read issued before the failure answers").pop().flatten();
+    assert_eq!(h.json(&row.expect("row a")), json!({"id": "a", "isbn": 1}));
+    let err = clash.expect_err("a second row with isbn 1");
+    assert!(err.to_string().contains("ConstraintError"), "{err}");
+    drop(tx);
+
+    let tx = store.begin(Access::Write, Some("books")).await.unwrap();
+    assert!(tx.get_records("books", &[s("b")]).await.unwrap()[0].is_none());
+    assert_eq!(tx.get_state("k").await.unwrap(), None);
+    tx.put_records("books", vec![h.rec(json!({"id": "b", "isbn": 2}))]).await.unwrap();
+    tx.commit().await.unwrap();
+    let tx = store.begin(Access::Read, Some("books")).await.unwrap();
+    assert_eq!(tx.count("books").await.unwrap(), 2);
     tx.commit().await.unwrap();
 }
 
@@ -362,6 +401,7 @@ macro_rules! suite_names {
             store_records_roundtrip,
             store_abort_discards_everything,
             store_dropped_tx_is_aborted,
+            store_a_failed_request_fails_its_own_call_among_others,
             store_primary_keys_keep_their_type,
             store_index_query,
             store_tombstones_roundtrip,
